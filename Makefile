@@ -1,0 +1,48 @@
+# EfficientAnno: every command a user or CI needs. `make help` lists them.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PACKAGES := postproc training model_repository export client
+PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
+PYTEST_ARGS ?=
+
+.PHONY: help setup test demo bench lint bench-postproc bench-model bench-serving bench-client clean
+
+help:  ## list the commands
+	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
+
+setup: $(STAMP)  ## create .venv with the pinned dependencies (fast when nothing changed)
+
+$(STAMP): requirements/constraints.txt requirements/dev.txt $(PYPROJECTS)
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt \
+		-r requirements/dev.txt $(foreach p,$(PACKAGES),-e ./$(p)[all])
+	@touch $(STAMP)
+
+test: setup  ## run the whole test suite
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+demo: setup  ## the main job end to end on the embedded default
+	$(BIN)/python scripts/demo.py
+
+lint: setup  ## ruff over every package and the tests
+	$(BIN)/ruff check .
+
+bench: bench-postproc bench-model bench-serving bench-client  ## every benchmark (long)
+
+bench-postproc: setup  ## post-processing speed against the scipy baseline
+	$(BIN)/python postproc/benchmarks/bench_postproc.py
+
+bench-model: setup  ## predictor throughput of the small model on this CPU
+	$(BIN)/python training/benchmarks/bench_model.py
+
+bench-serving: setup  ## the local Triton server against the in-process predictor
+	$(BIN)/python model_repository/benchmarks/bench_serving.py
+
+bench-client: setup  ## the client's own time and a pipelined batch
+	$(BIN)/python client/benchmarks/bench_client.py
+
+clean:  ## remove the virtual environment and caches
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""EfficientAnno export: torch -> ONNX (parity checked), ONNX -> TensorRT plan, Triton repositories."""

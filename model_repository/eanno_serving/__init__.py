@@ -1,0 +1,1 @@
+"""EfficientAnno Triton model repository: ensemble, sliding window, segmenter, post-processing; local server."""

@@ -1,0 +1,1 @@
+"""EfficientAnno adaptive post-processing of pancreatic lesion candidates (numpy in, numpy out)."""
