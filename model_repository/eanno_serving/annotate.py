@@ -10,14 +10,7 @@ from typing import Any
 import numpy as np
 from eanno_postproc import Rules, load_rules, refine
 
-from eanno_serving.requests import RequestError, merge, parse_affine, parse_rules_json, parse_threshold
-
-
-def rules_dict(rules: Rules) -> dict[str, Any]:
-    """A Rules object as a plain dict (the form Rules.from_dict accepts)."""
-    if hasattr(rules, "to_dict"):
-        return rules.to_dict()
-    return dataclasses.asdict(rules)
+from eanno_serving.requests import RequestError, parse_affine, parse_rules_json, parse_threshold
 
 
 def rules_with_overrides(base: Rules, overrides: dict[str, Any] | None) -> Rules:
@@ -25,7 +18,7 @@ def rules_with_overrides(base: Rules, overrides: dict[str, Any] | None) -> Rules
     if not overrides:
         return base
     try:
-        return Rules.from_dict(merge(rules_dict(base), overrides))
+        return Rules.from_dict(overrides, base=base, source="request rules")
     except (ValueError, TypeError) as e:
         raise RequestError(f"invalid rules override: {e}") from e
 

@@ -63,10 +63,3 @@ def parse_rules_json(rules: np.ndarray | None) -> dict[str, Any] | None:
         raise RequestError(f"rules must be a JSON object, got {type(d).__name__}")
     return d
 
-
-def merge(base: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """Deep-merge overrides into base (nested dicts merged, other values replaced)."""
-    out = dict(base)
-    for k, v in overrides.items():
-        out[k] = merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out

@@ -19,6 +19,8 @@ from eanno_serving.window import (
     tile_starts,
 )
 
+from .conftest import torch_reference
+
 META = {"classes": ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst",
                     "pancreatic_pnet"], "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 16, 8],
         "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5}
@@ -28,7 +30,7 @@ SPEC = WindowSpec.from_meta(META)
 def toy_net(batch: np.ndarray) -> np.ndarray:
     """A deterministic, position-independent 'network': softmax of per-class affine maps of the intensity."""
     x = batch[:, 0]
-    logits = np.stack([a * x + b for a, b in zip([-1.0, 0.5, 0.2, 1.5, -0.7, 0.9], [0.1, 0.0, -1, -2, 0.3, -0.5])], 1)
+    logits = np.stack([a * x + b for a, b in zip([-1.0, 0.5, 0.2, 1.5, -0.7, 0.9], [0.1, 0.0, -1, -2, 0.3, -0.5], strict=True)], 1)
     e = np.exp(logits - logits.max(1, keepdims=True))
     return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
@@ -36,7 +38,7 @@ def toy_net(batch: np.ndarray) -> np.ndarray:
 @pytest.mark.parametrize("shape,out", [((7, 5, 3), (13, 4, 3)), ((1, 6, 2), (3, 2, 5)), ((9, 9, 9), (9, 9, 9))])
 def test_resample_equals_scipy_zoom_order1_grid_mode_false(shape, out) -> None:
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
-    zoom = [o / n for o, n in zip(out, shape)]
+    zoom = [o / n for o, n in zip(out, shape, strict=True)]
     expected = scipy.ndimage.zoom(x, zoom, order=1, grid_mode=False, mode="nearest")
     assert expected.shape == out
     np.testing.assert_allclose(resample_linear(x, out), expected, atol=1e-5)
@@ -70,43 +72,6 @@ def test_invalid_spacing_is_refused(bad) -> None:
 def test_meta_with_a_missing_key_names_it() -> None:
     with pytest.raises(ValueError, match="patch_size"):
         WindowSpec.from_meta({k: v for k, v in META.items() if k != "patch_size"})
-
-
-def torch_reference(volume: np.ndarray, spacing, meta, net) -> np.ndarray:
-    """CONTRACTS.md steps 1-8 written directly with torch (interpolate align_corners=True, F.pad)."""
-    torch = pytest.importorskip("torch")
-    F = torch.nn.functional
-    lo, hi = meta["intensity"]["clip"]
-    x = torch.from_numpy(np.clip(volume.astype(np.float32), lo, hi))[None, None]
-    shape = volume.shape
-    tgt = [max(1, round(n * s / m)) for n, s, m in zip(shape, spacing, meta["spacing"])]
-    if list(tgt) != list(shape):
-        x = F.interpolate(x, size=tgt, mode="trilinear", align_corners=True)
-    x = (x - meta["intensity"]["mean"]) / meta["intensity"]["std"]
-    patch = meta["patch_size"]
-    pads = [(max(p - n, 0) // 2, max(p - n, 0) - max(p - n, 0) // 2) for n, p in zip(tgt, patch)]
-    flat = [v for pair in reversed(pads) for v in pair]
-    air = (lo - meta["intensity"]["mean"]) / meta["intensity"]["std"]
-    x = F.pad(x, flat, value=air)
-    n = x.shape[2:]
-    axes_starts = []
-    for na, pa in zip(n, patch):
-        k = 1 if na == pa else math.ceil((na - pa) / (meta["step"] * pa)) + 1
-        axes_starts.append(torch.linspace(0, na - pa, k).round().long().tolist())
-    g = [torch.exp(-((torch.arange(p, dtype=torch.float64) - (p - 1) / 2) ** 2) / (2 * (p / 8) ** 2)) for p in patch]
-    w = (g[0][:, None, None] * g[1][None, :, None] * g[2][None, None, :])
-    w = (w / w.max()).float()
-    acc = torch.zeros((6, *n))
-    wsum = torch.zeros(n)
-    for s in itertools.product(*axes_starts):
-        sl = tuple(slice(a, a + p) for a, p in zip(s, patch))
-        probs = torch.from_numpy(net(x[(0, slice(None), *sl)][None].numpy()))[0]
-        acc[(slice(None), *sl)] += probs * w
-        wsum[sl] += w
-    probs = (acc / wsum)[(slice(None), *(slice(b, b + t) for (b, _), t in zip(pads, tgt)))]
-    if list(tgt) != list(shape):
-        probs = F.interpolate(probs[None], size=list(shape), mode="trilinear", align_corners=True)[0]
-    return probs.numpy()
 
 
 @pytest.mark.parametrize("shape,spacing", [((40, 33, 17), (0.8, 0.8, 1.5)),  # resampled down, several tiles

@@ -4,7 +4,6 @@ import asyncio
 import json
 import logging
 
-import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from eanno_serving.requests import RequestError, parse_volume_request
