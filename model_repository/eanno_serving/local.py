@@ -8,6 +8,7 @@ stopping cleans exactly this server's /dev/shm regions and nobody else's.
 from __future__ import annotations
 
 import json
+import re
 import logging
 import os
 import secrets
@@ -28,6 +29,8 @@ log = logging.getLogger(__name__)
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "triton_python_backend_shm_region_"
 STATE_FILE = "server.json"
+# Errors a CPU-only host always logs; they explain nothing about a failed start.
+GPU_NOISE = ("CudaDriverHelper", "NVML", "cuda", "CUDA")
 
 
 class ServerError(RuntimeError):
@@ -109,6 +112,17 @@ def log_tail(path: str | Path, lines: int = 20) -> str:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
         return ""
+
+
+def failure_lines(path: str | Path, tail: int = 8, most: int = 30) -> str:
+    """Triton's error lines (E<mmdd> ...) and the last lines of the log: what a failed start needs."""
+    try:
+        lines = Path(path).read_text(errors="replace").splitlines()
+    except OSError:
+        return ""
+    errors = [line for line in lines[:-tail] if re.search(r"^E\d{4} |ERROR|^error", line)
+              and not any(noise in line for noise in GPU_NOISE)]
+    return "\n".join((errors[-(most - tail):] if errors else []) + lines[-tail:])
 
 
 def _alive(pid: int) -> bool:
@@ -210,7 +224,7 @@ class LocalServer:
             if proc.poll() is not None:
                 self._forget()
                 raise ServerError(f"tritonserver exited with code {proc.returncode} while starting; "
-                                  f"last lines of {log_path}:\n{log_tail(log_path)}")
+                                  f"errors and last lines of {log_path}:\n{failure_lines(log_path)}")
             if time.monotonic() > deadline:
                 self.stop()
                 raise ServerError(f"tritonserver not ready after {self.startup_timeout:.0f} s; "
