@@ -14,7 +14,6 @@ import numpy as np
 import onnx
 import onnxruntime as ort
 import torch
-from eanno_training.checkpoint import load_checkpoint
 
 log = logging.getLogger(__name__)
 OPSET = 18
@@ -100,6 +99,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str] | None, out: str | os.P
 
     Raises ValueError when parity exceeds PARITY_TOLERANCE (the file is then removed).
     """
+    from eanno_training.checkpoint import load_checkpoint  # noqa: PLC0415 - export_network needs no training code
+
     ckpt = load_checkpoint(checkpoint)
     net = ckpt.build("cpu")
     path = export_network(net, ckpt.meta, out)
