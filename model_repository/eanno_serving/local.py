@@ -8,9 +8,9 @@ stopping cleans exactly this server's /dev/shm regions and nobody else's.
 from __future__ import annotations
 
 import json
-import re
 import logging
 import os
+import re
 import secrets
 import shutil
 import signal

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import onnx
@@ -75,3 +74,27 @@ def test_trt_batch_option_is_validated(tmp_path) -> None:
     result = CliRunner().invoke(main, ["trt", "--onnx", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "p"),
                                        "--batch", "1,x"])
     assert result.exit_code == 2 and "comma-separated integers" in result.output
+
+
+def test_plan_key_changes_with_gpu_tensorrt_model_and_precision(tmp_path) -> None:
+    from eanno_export.deploy import plan_key
+
+    a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
+    a.write_bytes(b"model a")
+    b.write_bytes(b"model b")
+    base = plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", True)
+    assert base == plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", True)
+    others = {plan_key(b, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", True),
+              plan_key(a, "NVIDIA L40S, 8.9", "10.5.0", True), plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.6.0", True),
+              plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", False)}
+    assert base not in others and len(others) == 4
+
+
+@pytest.mark.skipif(tensorrt_version() is not None, reason="TensorRT is installed here")
+def test_deploy_without_tensorrt_exits_2_with_the_message(tmp_path) -> None:
+    from eanno_export.deploy import main as deploy
+
+    (tmp_path / "repo" / "eanno_segmenter").mkdir(parents=True)
+    (tmp_path / "repo" / "eanno_segmenter" / "model.onnx").write_bytes(b"x")
+    result = CliRunner().invoke(deploy, ["--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "c")])
+    assert result.exit_code == 2 and NO_TENSORRT in result.output
