@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import tempfile
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -21,7 +22,7 @@ import numpy as np
 
 from .errors import InputError, RulesError
 from .labels import CLASS_NAMES
-from .refine import RefineResult, refine
+from .pipeline import RefineResult, refine
 from .rules import Rules, default_rules_text, load_rules
 
 AFFINE_ATOL_MM = 1e-3  # grids whose affines differ by less than this (mm) are the same grid
@@ -189,10 +190,11 @@ def _same_grid(a: nib.Nifti1Image, a_path: Path, b: nib.Nifti1Image, b_path: Pat
 def _load_probs(path: Path, order: str, shape: tuple[int, ...]) -> np.ndarray:
     """(6, *shape) probabilities from .npy, or .npz holding one array or 'probs'/'probabilities'."""
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if isinstance(data, np.ndarray):
-                probs = data
-            else:
+        data = np.load(path, allow_pickle=False)
+        if isinstance(data, np.ndarray):
+            probs = data
+        else:
+            with data:
                 keys = list(data.keys())
                 key = next(
                     (k for k in ("probs", "probabilities") if k in keys), keys[0] if len(keys) == 1 else None
@@ -202,8 +204,8 @@ def _load_probs(path: Path, order: str, shape: tuple[int, ...]) -> np.ndarray:
                         f"{path}: expected one array or a 'probs'/'probabilities' key, found {keys}"
                     )
                 probs = data[key]
-    except (OSError, ValueError) as e:
-        raise click.ClickException(f"{path}: cannot read probabilities ({e})") from None
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise click.ClickException(f"{path}: cannot read probabilities as .npy/.npz ({e})") from None
     if probs.ndim == 4 and order == "kji":
         probs = np.ascontiguousarray(probs.transpose(0, 3, 2, 1))
     if probs.ndim == 4 and probs.shape[1:] != shape and probs.shape[1:] == shape[::-1] and order == "ijk":
