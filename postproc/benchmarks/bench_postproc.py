@@ -4,6 +4,8 @@ Times `eanno_postproc.refine` on a label map and on float16 probabilities (media
 scipy.ndimage baseline of the same rules (median of --baseline-runs) in the same process, asserts
 identical outputs, measures refine's peak memory (tracemalloc, which sees numpy's buffers), and prints
 the figures; the last line is one JSON object. --strict exits 1 when a target is missed.
+CPU seconds (this process) are printed beside wall seconds: everything here is single-threaded, so on
+an idle machine they agree, and on a shared one they show the cost without the other tenants' load.
 """
 
 from __future__ import annotations
@@ -29,13 +31,15 @@ from eanno_postproc.synthetic import make_case  # noqa: E402
 TARGETS = {"seconds": 1.0, "seconds_probs": 3.0, "speedup": 5.0, "peak_ratio": 3.0}
 
 
-def _median_seconds(fn, runs: int) -> tuple[float, object]:
-    times, result = [], None
+def _median_seconds(fn, runs: int) -> tuple[float, float, object]:
+    """(median wall seconds, median CPU seconds of this process, last result) over `runs` calls."""
+    times, cpu, result = [], [], None
     for _ in range(runs):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
+        cpu.append(time.process_time() - c0)
+    return statistics.median(times), statistics.median(cpu), result
 
 
 def _peak_bytes(fn) -> int:
@@ -79,15 +83,18 @@ def main(
     ct, labels, probs, affine = case.ct, case.labels, case.probs, case.affine
 
     refine(ct, labels, affine=affine)  # warm-up: imports, page faults of the first allocations
-    seconds, res = _median_seconds(lambda: refine(ct, labels, affine=affine), runs)
-    seconds_probs, res_p = _median_seconds(lambda: refine(ct, probs=probs, affine=affine), runs)
+    seconds, cpu, res = _median_seconds(lambda: refine(ct, labels, affine=affine), runs)
+    seconds_probs, cpu_probs, res_p = _median_seconds(lambda: refine(ct, probs=probs, affine=affine), runs)
     print(
-        f"refine labels: {seconds:.3f} s   probs (float16): {seconds_probs:.3f} s   (median of {runs})",
+        f"refine labels: {seconds:.3f} s (CPU {cpu:.3f} s)   probs (float16): {seconds_probs:.3f} s "
+        f"(CPU {cpu_probs:.3f} s)   median of {runs}",
         flush=True,
     )
-    baseline_seconds, base = _median_seconds(lambda: baseline_refine(ct, labels), baseline_runs)
+    baseline_seconds, baseline_cpu, base = _median_seconds(lambda: baseline_refine(ct, labels), baseline_runs)
     print(
-        f"baseline (scipy.ndimage) labels: {baseline_seconds:.2f} s (median of {baseline_runs})", flush=True
+        f"baseline (scipy.ndimage) labels: {baseline_seconds:.2f} s (CPU {baseline_cpu:.2f} s), "
+        f"median of {baseline_runs}",
+        flush=True,
     )
     base_p = baseline_refine(ct, probs=probs)
 
@@ -115,6 +122,9 @@ def main(
         "seconds_probs": round(seconds_probs, 4),
         "baseline_seconds": round(baseline_seconds, 3),
         "speedup": round(baseline_seconds / seconds, 2),
+        "cpu_seconds": round(cpu, 4),
+        "cpu_seconds_probs": round(cpu_probs, 4),
+        "baseline_cpu_seconds": round(baseline_cpu, 3),
         "peak_mib": round(peak / mib, 1),
         "peak_mib_probs": round(peak_probs / mib, 1),
         "input_mib": round(in_labels / mib, 1),

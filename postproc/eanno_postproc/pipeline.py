@@ -76,7 +76,7 @@ def refine(
     # Rules read `lab` (the pancreas before any relabelling); decisions are written to `out`.
     # Decisions only read the candidate and that pancreas, so each is written as soon as it is made.
     out = lab.copy()
-    removed = np.zeros_like(lab)
+    removed = np.zeros(lab.shape, dtype=np.uint8)  # calloc: pages stay untouched where nothing is removed
     decided: list[tuple[int, Candidate, Outcome]] = []
     if group is not None:
         decided += _small_components(group, lab, ct, p, how, ctx, out, removed)
@@ -92,7 +92,8 @@ def refine(
             removed[grown][mask] = candidate.class_id
         decided.append((k, candidate, outcome))
     decided.sort(key=lambda d: d[0])  # raster order of each component's first voxel, whichever path
-    lesions = [lesion_record(i, c, o, ctx, affine) for i, (_, c, o) in enumerate(decided, start=1)]
+    voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
+    lesions = [lesion_record(i, c, o, ctx, affine, voxel_ml) for i, (_, c, o) in enumerate(decided, start=1)]
     summary = summarise(lesions, parenchyma, duct_voxels)
     log.info(
         "refine: %d candidates, %d kept, %d removed, %d relabelled",
@@ -108,7 +109,7 @@ def refine(
         "connectivity": connectivity,
         "shape": [int(s) for s in ct.shape],
         "spacing_mm": [float(s) for s in spacing],
-        "voxel_volume_ml": abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0,
+        "voxel_volume_ml": voxel_ml,
         "lesions": lesions,
         "summary": summary,
         "rules": {**rules.to_dict(), "connectivity": connectivity},
