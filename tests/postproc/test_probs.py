@@ -90,3 +90,10 @@ def test_probabilities_are_not_modified() -> None:
     before = case.probs.copy()
     refine(case.ct, probs=case.probs)
     assert np.array_equal(before, case.probs)
+
+
+def test_negative_zero_is_zero() -> None:
+    p = background(3)
+    set_voxel(p, 1, {1: 1.0})
+    p[3, 1] = -0.0  # sign bit set: must not read as a huge bit pattern
+    assert labels_from_probs(p, 0.003)[:, 0, 0].tolist() == [0, 1, 0]
