@@ -1,8 +1,8 @@
-"""Lesion components (connected-components-3d) and each candidate's measurements, cropped to its box.
+"""Lesion components (connected-components-3d), where they are, and a large candidate's measurements.
 
-Every measurement works inside the component's bounding box grown by the pancreas dilation, so the
-cost follows the size of the lesions, not of the volume; the only whole-volume passes are the
-labelling itself and `find_objects` (one C pass for every box at once).
+Whole-volume work is the labelling (cc3d) and one pass that lists the lesion voxels (`locate`); a
+large component is then measured inside its own bounding box grown by the pancreas dilation, so the
+cost follows the lesions, not the volume. Small ones are measured together (voxels.py).
 """
 
 from __future__ import annotations
