@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,11 +41,17 @@ def refine(
     *,
     theta: float | None = None,
     affine: np.ndarray | None = None,
-    rules: Rules | None = None,
+    rules: Rules | Mapping[str, Any] | None = None,
     connectivity: int | None = None,
 ) -> RefineResult:
-    """Apply steps 0-4 to a 6-class label map or to (6, *ct.shape) probabilities; inputs are not modified."""
-    rules = rules if rules is not None else Rules.defaults()
+    """Apply steps 0-4 to a 6-class label map or to (6, *ct.shape) probabilities; inputs are not modified.
+
+    `rules`: Rules, a mapping of overrides of the defaults (e.g. a server request's JSON), or None.
+    """
+    if rules is None:
+        rules = Rules.defaults()
+    elif not isinstance(rules, Rules):
+        rules = Rules.from_dict(rules)  # RulesError (a ValueError) names a bad key
     connectivity = rules.connectivity if connectivity is None else connectivity
     if connectivity not in CONNECTIVITIES:
         raise InputError(f"connectivity must be 6, 18 or 26, got {connectivity!r}")
@@ -112,7 +119,7 @@ def refine(
         "voxel_volume_ml": voxel_ml,
         "lesions": lesions,
         "summary": summary,
-        "rules": {**rules.to_dict(), "connectivity": connectivity},
+        "rules": {**rules.to_dict(), "connectivity": connectivity, "theta": theta_used or rules.theta},
     }
     return RefineResult(labels=out, removed=removed, report=report)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import numpy as np
 import pytest
 import yaml
-from eanno_postproc import Rules, RulesError, default_rules_text, load_rules
+from eanno_postproc import Rules, RulesError, default_rules_text, load_rules, refine
 
 
 def test_defaults_are_the_published_limits() -> None:
@@ -98,3 +99,12 @@ def test_rules_file_with_only_changes_and_json(tmp_path) -> None:
 
 def test_rules_error_is_a_value_error() -> None:
     assert issubclass(RulesError, ValueError)
+
+
+def test_refine_takes_overrides_as_a_mapping() -> None:
+    ct = np.zeros((5, 5, 5), np.int16)
+    lab = np.zeros((5, 5, 5), np.uint8)
+    lab[0, 0, 0], lab[0, 0, 1] = 1, 3
+    assert refine(ct, lab, rules={"connectivity": 6}).report["rules"]["connectivity"] == 6
+    with pytest.raises(RulesError, match="unknown key 'conectivity'"):
+        refine(ct, lab, rules={"conectivity": 6})
