@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from unittest import mock
 
 import eanno_postproc.components as components
 import eanno_postproc.pipeline as pipeline
@@ -98,11 +99,14 @@ def test_probabilities_refine_like_their_step_0_map(scene, dtype, seed) -> None:
 @PROPERTY
 @given(scenes())
 def test_agrees_with_the_scipy_baseline(baseline, scene) -> None:
+    """On every scene, through both measuring paths (voxel list, and each component in its box)."""
     ct, labels, rules = scene
-    res = refine(ct, labels, rules=rules)
     out, removed, decisions = baseline.baseline_refine(ct, labels, rules=rules.to_dict())
-    assert np.array_equal(res.labels, out) and np.array_equal(res.removed, removed)
-    assert Counter((x["class_id"], x["decision"]) for x in res.report["lesions"]) == Counter(decisions)
+    for small in (pipeline.SMALL_VOXELS, 0):
+        with mock.patch.object(pipeline, "SMALL_VOXELS", small):
+            res = refine(ct, labels, rules=rules)
+        assert np.array_equal(res.labels, out) and np.array_equal(res.removed, removed)
+        assert Counter((x["class_id"], x["decision"]) for x in res.report["lesions"]) == Counter(decisions)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
