@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -30,6 +31,7 @@ SLICE_MM = (1.0, 5.0)
 FOV_MM = ((200.0, 260.0), (170.0, 220.0), (110.0, 170.0))
 NOISE_HU = (8.0, 20.0)
 BLUR_VOXELS = (0.4, 0.8)
+SLAB = 16  # slices per slab of the image synthesis
 
 
 @dataclass(frozen=True)
@@ -118,12 +120,13 @@ def generate_phantom(
     tissue, boxes = rasterise(grid, body_ops + organs + bowel + plan.ops)
 
     labels = label_lut({les["tissue"]: les["label"] for les in plan.lesions})[tissue]
-    ct = _image(tissue, hu, grid, acq, np.random.default_rng(noise_ss))
+    ct = _image(tissue, hu, grid, acq, noise_ss)
 
     t = ornt_transform(axcodes2ornt(("R", "A", "S")), axcodes2ornt(acq["codes"]))
     affine = grid.affine @ inv_ornt_aff(t, grid.shape)
-    ct = np.ascontiguousarray(apply_orientation(ct, t))
-    labels = np.ascontiguousarray(apply_orientation(labels, t))
+    # order="K": a plain copy in memory order with positive strides (torch.from_numpy rejects flipped views)
+    ct = np.array(apply_orientation(ct, t), order="K")
+    labels = np.array(apply_orientation(labels, t), order="K")
     lesions = _lesion_records(plan.lesions, tissue, boxes, grid, affine)
     meta = {
         "seed": int(seed),
@@ -132,23 +135,53 @@ def generate_phantom(
         "noise_hu": float(acq["noise"]),
         "blur_voxels": float(acq["blur"]),
         "parenchyma_hu": float(hu[Tissue.PANCREAS]),
-        "hard_negatives": plan.negatives,
+        "hard_negatives": _painted(plan.negatives, tissue, grid),
     }
     return Phantom(ct, labels, affine, lesions, meta)
 
 
-def _image(tissue: np.ndarray, hu: np.ndarray, grid: Grid, acq: dict, rng: np.random.Generator) -> np.ndarray:
-    """HU from the tissue map, a slight in-plane blur (the reconstruction kernel) and Gaussian noise."""
-    img = hu[tissue]  # float32
-    noise = rng.standard_normal(img.shape, dtype=np.float32)
-    sigma = (acq["blur"], acq["blur"] * grid.spacing[0] / grid.spacing[1], 0.0)
+def _image(tissue: np.ndarray, hu: np.ndarray, grid: Grid, acq: dict, seeds: np.random.SeedSequence) -> np.ndarray:
+    """HU from the tissue map, Gaussian-like noise and a slight in-plane blur (the reconstruction kernel).
+
+    The blur is in-plane only, so slabs of slices are independent: they are built slab by slab in (z, y, x)
+    memory order (cache-friendly, less peak memory) on two threads, each slab with its own noise stream.
+    """
+    sigma = (float(acq["blur"]), float(acq["blur"]) * grid.spacing[0] / grid.spacing[1])
     # blurring white noise lowers its std by sqrt(sum(kernel^2)) per blurred axis: scale it up to compensate
-    gain = np.prod([np.sqrt(np.sum(_kernel(s) ** 2)) for s in sigma[:2]])
-    img += noise * np.float32(acq["noise"] / gain)
-    del noise
-    ndimage.gaussian_filter(img, sigma, output=img, mode="nearest")
-    np.clip(img, -1024, 3071, out=img)
-    return np.rint(img).astype(np.int16)
+    gain = float(np.prod([np.sqrt(np.sum(_kernel(s) ** 2)) for s in sigma]))
+    std = float(acq["noise"]) / gain
+    nz = tissue.shape[2]
+    out = np.empty(tissue.shape[::-1], np.int16)  # (z, y, x)
+    starts = list(range(0, nz, SLAB))
+    streams = seeds.spawn(len(starts))
+
+    def slab(c: int) -> None:
+        k0, k1 = starts[c], min(nz, starts[c] + SLAB)
+        img = hu[tissue[:, :, k0:k1].transpose(2, 1, 0)]  # float32, C-contiguous (z, y, x)
+        img += _noise(np.random.default_rng(streams[c]), img.shape, std)
+        ndimage.gaussian_filter1d(img, sigma[1], axis=1, output=img, mode="nearest")
+        ndimage.gaussian_filter1d(img, sigma[0], axis=2, output=img, mode="nearest")
+        np.clip(img, -1024, 3071, out=img)
+        np.rint(img, out=img)
+        out[k0:k1] = img
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(slab, range(len(starts))))
+    return out.transpose(2, 1, 0)
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...], std: float) -> np.ndarray:
+    """Zero-mean noise with the given std: the sum of four uniform bytes (Irwin-Hall, within 1% of a Gaussian's
+    quantiles up to 2.5 sigma), about twice as fast as standard_normal on a 512 x 512 x 300 volume."""
+    n = int(np.prod(shape))
+    b = np.frombuffer(rng.bytes(4 * n), np.uint8).reshape(4, n)
+    s = b[0].astype(np.int16)
+    for row in b[1:]:
+        s += row
+    out = s.astype(np.float32)
+    out -= np.float32(510.0)  # 4 x 127.5
+    out *= np.float32(std / np.sqrt(4 * (256.0**2 - 1) / 12))
+    return out.reshape(shape)
 
 
 def _kernel(sigma: float) -> np.ndarray:
@@ -157,6 +190,16 @@ def _kernel(sigma: float) -> np.ndarray:
     x = np.arange(-radius, radius + 1)
     k = np.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
+
+
+def _painted(negatives: list[dict], tissue: np.ndarray, grid: Grid) -> list[dict]:
+    """The hard negatives that really are in the image (one can land in bowel gas and not be painted)."""
+    out = []
+    for neg in negatives:
+        v = np.round((np.asarray(neg["centre_world"]) - grid.origin) / grid.spacing).astype(int)
+        if np.all(v >= 0) and np.all(v < grid.shape) and tissue[tuple(v)] == neg["tissue"]:
+            out.append({k: v for k, v in neg.items() if k != "tissue"})
+    return out
 
 
 def _lesion_records(planned: list[dict], tissue: np.ndarray, boxes: dict, grid: Grid, affine: np.ndarray) -> list[dict]:
