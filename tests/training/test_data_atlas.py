@@ -9,10 +9,16 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 import pytest
-from scipy import ndimage
-
-from eanno_training.data import DataError, load_label_table, prepare, read_atlas_case, read_case, read_class_map
+from eanno_training.data import (
+    DataError,
+    load_label_table,
+    prepare,
+    read_atlas_case,
+    read_case,
+    read_class_map,
+)
 from eanno_training.phantoms import generate_phantom, generate_phantom_set, write_atlas_case
+from scipy import ndimage
 
 
 def world(affine: np.ndarray, ijk: np.ndarray) -> np.ndarray:

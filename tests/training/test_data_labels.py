@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from eanno_training.data import CLASS_NAMES, LabelTable, LabelTableError, load_label_table
 
 

@@ -5,8 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
-
 from eanno_training.data import (
     Augment,
     PatchDataset,
@@ -19,6 +17,7 @@ from eanno_training.data import (
     resample_labels,
     target_shape,
 )
+from scipy import ndimage
 
 PATCH = (32, 32, 24)
 
