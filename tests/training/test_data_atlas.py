@@ -28,11 +28,18 @@ def world(affine: np.ndarray, ijk: np.ndarray) -> np.ndarray:
 
 @pytest.mark.parametrize("orientation", ["LPS", "SAR", "PIL"])
 def test_lesion_world_centres_survive_write_and_canonical_read(tmp_path: Path, orientation: str) -> None:
-    ph = generate_phantom(31, spacing=(1.0, 1.0, 2.5)[:: 1 if orientation[2] in "SI" else -1], orientation=orientation, n_lesions=3)
+    ph = generate_phantom(
+        31,
+        spacing=(1.0, 1.0, 2.5)[:: 1 if orientation[2] in "SI" else -1],
+        orientation=orientation,
+        n_lesions=3,
+    )
     case = read_atlas_case(write_atlas_case(ph, tmp_path / "case"))
     assert nib.aff2axcodes(case.affine) == ("R", "A", "S")
     comps, n = ndimage.label(np.isin(case.labels, (3, 4, 5)))
-    centres = [world(case.affine, np.array(c)) for c in ndimage.center_of_mass(comps > 0, comps, range(1, n + 1))]
+    centres = [
+        world(case.affine, np.array(c)) for c in ndimage.center_of_mass(comps > 0, comps, range(1, n + 1))
+    ]
     assert n == len(ph.lesions) == 3
     for les in ph.lesions:
         d = [np.linalg.norm(c - les["centre_world"]) for c in centres]
@@ -48,7 +55,17 @@ def test_round_trip_files_and_both_label_sources(tmp_path: Path) -> None:
     ph = generate_phantom(4, spacing=(0.9, 0.9, 3.0), orientation="LAS", n_lesions=2)
     folder = write_atlas_case(ph, tmp_path / "c")
     names = sorted(p.name for p in (folder / "segmentations").iterdir())
-    assert names == sorted(f"{n}.nii.gz" for n in ["pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet", "pancreatic_lesion"])
+    assert names == sorted(
+        f"{n}.nii.gz"
+        for n in [
+            "pancreas",
+            "pancreatic_duct",
+            "pancreatic_pdac",
+            "pancreatic_cyst",
+            "pancreatic_pnet",
+            "pancreatic_lesion",
+        ]
+    )
     ct_img = nib.load(folder / "ct.nii.gz")
     assert ct_img.get_data_dtype() == np.int16
     assert np.allclose(ct_img.get_qform(), ph.affine) and np.allclose(ct_img.get_sform(), ph.affine)
@@ -62,7 +79,9 @@ def test_round_trip_files_and_both_label_sources(tmp_path: Path) -> None:
     assert np.array_equal(a.labels, np.asarray(expected.dataobj))
     assert np.array_equal(a.labels, b.labels)
     assert a.image.dtype == np.int16
-    assert np.array_equal(a.image, np.asarray(nib.as_closest_canonical(nib.Nifti1Image(ph.ct, ph.affine)).dataobj))
+    assert np.array_equal(
+        a.image, np.asarray(nib.as_closest_canonical(nib.Nifti1Image(ph.ct, ph.affine)).dataobj)
+    )
     assert a.meta["lesions"] == json.loads(json.dumps(ph.lesions))
     assert list(tmp_path.iterdir()) == [folder]  # no temporary folder left behind
 
@@ -84,7 +103,9 @@ def test_phantom_set_is_deterministic_and_indexed(tmp_path: Path) -> None:
     index = json.loads((tmp_path / "a" / "phantoms.json").read_text())
     assert [c["case"] for c in index["cases"]] == ["phantom_0000", "phantom_0001"]
     for x, y in zip(a, b, strict=True):
-        assert np.array_equal(np.asarray(nib.load(x / "ct.nii.gz").dataobj), np.asarray(nib.load(y / "ct.nii.gz").dataobj))
+        assert np.array_equal(
+            np.asarray(nib.load(x / "ct.nii.gz").dataobj), np.asarray(nib.load(y / "ct.nii.gz").dataobj)
+        )
 
 
 def test_missing_and_mismatched_files_are_named(tmp_path: Path) -> None:
@@ -100,7 +121,9 @@ def test_missing_and_mismatched_files_are_named(tmp_path: Path) -> None:
     nib.save(nib.Nifti1Image(ph.labels[:-1], ph.affine), folder / "combined_labels.nii.gz")
     with pytest.raises(DataError, match=r"combined_labels\.nii\.gz: shape"):
         read_atlas_case(folder, source="combined")
-    nib.save(nib.Nifti1Image(ph.labels.astype(np.float32) + 0.5, ph.affine), folder / "combined_labels.nii.gz")
+    nib.save(
+        nib.Nifti1Image(ph.labels.astype(np.float32) + 0.5, ph.affine), folder / "combined_labels.nii.gz"
+    )
     with pytest.raises(DataError, match="not integers"):
         read_atlas_case(folder, source="combined")
     (folder / "bad.nii.gz").write_bytes(b"not a nifti")
@@ -108,12 +131,21 @@ def test_missing_and_mismatched_files_are_named(tmp_path: Path) -> None:
         read_case(folder / "bad.nii.gz")
 
 
-def test_real_ct_through_the_reader_with_the_totalsegmentator_table(real_ct_dir: Path, tmp_path: Path) -> None:
+def test_real_ct_through_the_reader_with_the_totalsegmentator_table(
+    real_ct_dir: Path, tmp_path: Path
+) -> None:
     class_map = read_class_map(real_ct_dir / "totalseg_total_class_map.json")
     assert class_map[7] == "pancreas"
     table = load_label_table("totalsegmentator")
-    case = read_case(real_ct_dir / "example_ct_sm.nii.gz", real_ct_dir / "example_ct_sm_seg_total.nii.gz", table=table, class_map=class_map)
-    raw = np.asarray(nib.as_closest_canonical(nib.load(real_ct_dir / "example_ct_sm_seg_total.nii.gz")).dataobj)
+    case = read_case(
+        real_ct_dir / "example_ct_sm.nii.gz",
+        real_ct_dir / "example_ct_sm_seg_total.nii.gz",
+        table=table,
+        class_map=class_map,
+    )
+    raw = np.asarray(
+        nib.as_closest_canonical(nib.load(real_ct_dir / "example_ct_sm_seg_total.nii.gz")).dataobj
+    )
     assert set(np.unique(case.labels)) == {0, 1}
     assert np.array_equal(case.labels == 1, raw == 7)
     assert (case.labels == 1).sum() == 644  # the README's count for this scan

@@ -32,7 +32,9 @@ def test_target_shape_and_trilinear_match_scipy_zoom_align_corners() -> None:
     x = rng.normal(size=(13, 9, 7)).astype(np.float32)
     shape = target_shape(x.shape, (0.8, 1.0, 5.0), (2.0, 2.0, 2.0))
     assert shape == (5, 4, 18)
-    ref = ndimage.zoom(x.astype(np.float64), np.divide(shape, x.shape), order=1, grid_mode=False, mode="nearest")
+    ref = ndimage.zoom(
+        x.astype(np.float64), np.divide(shape, x.shape), order=1, grid_mode=False, mode="nearest"
+    )
     assert ref.shape == shape
     assert np.allclose(resample_image(x, shape), ref, atol=1e-5)
     assert resample_image(x, x.shape) is x or np.array_equal(resample_image(x, x.shape), x)
@@ -59,7 +61,9 @@ def test_intensity_stats_are_the_mean_and_std_of_all_voxels(cases: list[Prepared
     stats = intensity_stats(cases)
     allv = np.concatenate([c.image.ravel() for c in cases]).astype(np.float64)
     assert stats["clip"] == [-1000.0, 1000.0]
-    assert stats["mean"] == pytest.approx(allv.mean(), rel=1e-6) and stats["std"] == pytest.approx(allv.std(), rel=1e-6)
+    assert stats["mean"] == pytest.approx(allv.mean(), rel=1e-6) and stats["std"] == pytest.approx(
+        allv.std(), rel=1e-6
+    )
 
 
 def test_crop_pads_outside_the_volume() -> None:
@@ -70,7 +74,9 @@ def test_crop_pads_outside_the_volume() -> None:
 
 def test_patches_have_the_right_shapes_and_oversample_lesions(cases: list[Prepared]) -> None:
     stats = intensity_stats(cases)
-    ds = PatchDataset(cases, PATCH, intensity=stats, samples_per_epoch=60, seed=3, sampling=Sampling(0.5, 0.3), augment=None)
+    ds = PatchDataset(
+        cases, PATCH, intensity=stats, samples_per_epoch=60, seed=3, sampling=Sampling(0.5, 0.3), augment=None
+    )
     items = [ds[i] for i in range(len(ds))]
     for it in items:
         assert it["image"].shape == (1, *PATCH) and it["image"].dtype == torch.float32
@@ -85,8 +91,12 @@ def test_patches_have_the_right_shapes_and_oversample_lesions(cases: list[Prepar
         elif it["centre"] == "foreground":
             assert value > 0
     with_lesion = np.mean([bool(np.isin(it["label"].numpy(), (3, 4, 5)).any()) for it in items])
-    uniform = PatchDataset(cases, PATCH, intensity=stats, samples_per_epoch=60, seed=3, sampling=Sampling(0.0, 0.0), augment=None)
-    without = np.mean([bool(np.isin(uniform[i]["label"].numpy(), (3, 4, 5)).any()) for i in range(len(uniform))])
+    uniform = PatchDataset(
+        cases, PATCH, intensity=stats, samples_per_epoch=60, seed=3, sampling=Sampling(0.0, 0.0), augment=None
+    )
+    without = np.mean(
+        [bool(np.isin(uniform[i]["label"].numpy(), (3, 4, 5)).any()) for i in range(len(uniform))]
+    )
     assert with_lesion > without + 0.25
     # normalisation: air padding and air voxels map to (clip0 - mean) / std
     air = (-1000.0 - stats["mean"]) / stats["std"]

@@ -58,7 +58,9 @@ def test_orientation_only_changes_storage_not_anatomy() -> None:
     ct, lab, aff = canonical_arrays(other)
     assert np.allclose(aff, ras.affine)
     assert np.array_equal(ct, ras.ct) and np.array_equal(lab, ras.labels)
-    assert [le["centre_world"] for le in other.lesions] == pytest.approx([le["centre_world"] for le in ras.lesions])
+    assert [le["centre_world"] for le in other.lesions] == pytest.approx(
+        [le["centre_world"] for le in ras.lesions]
+    )
 
 
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
@@ -81,7 +83,9 @@ def test_labels_agree_with_intensities(seed: int) -> None:
         assert lo - 3 <= np.median(values) <= hi + 3, (les, np.median(values))
         assert abs(np.median(values) - les["hu"]) < 6
     # background outside the body is air
-    assert np.median(ct[0]) < -900 or np.median(ct[-1]) < -900 or np.median(ct[:, 0]) < -900 or ct.min() < -900
+    assert (
+        np.median(ct[0]) < -900 or np.median(ct[-1]) < -900 or np.median(ct[:, 0]) < -900 or ct.min() < -900
+    )
 
 
 def test_noise_has_the_requested_level() -> None:

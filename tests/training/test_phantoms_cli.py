@@ -29,7 +29,9 @@ def test_writes_a_set_and_refuses_to_overwrite(tmp_path: Path) -> None:
     other = runner.invoke(phantoms_command, ["--out", str(tmp_path / "other"), *ARGS, "--json"])
     assert other.exit_code == 0
     first = np.asarray(nib.load(cases[1] / "ct.nii.gz").dataobj)
-    assert np.array_equal(first, np.asarray(nib.load(tmp_path / "other" / "phantom_0001" / "ct.nii.gz").dataobj))
+    assert np.array_equal(
+        first, np.asarray(nib.load(tmp_path / "other" / "phantom_0001" / "ct.nii.gz").dataobj)
+    )
 
 
 def test_bad_spacing_is_a_usage_error(tmp_path: Path) -> None:

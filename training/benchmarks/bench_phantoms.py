@@ -41,8 +41,15 @@ def main() -> None:
         gen = best_of(lambda kw=kw: generate_phantom(0, **kw), repeats)
         rng = np.random.default_rng(0)
         base = best_of(lambda n=voxels, rng=rng: rng.standard_normal(n, dtype=np.float32), repeats)
-        results[name] = {"shape": list(ph.ct.shape), "seconds": round(gen, 3), "noise_only_seconds": round(base, 3), "ratio": round(gen / base, 2)}
-        print(f"{name:12s} {str(ph.ct.shape):18s} {gen:6.2f} s   (noise alone {base:5.2f} s, x{gen / base:.1f})")
+        results[name] = {
+            "shape": list(ph.ct.shape),
+            "seconds": round(gen, 3),
+            "noise_only_seconds": round(base, 3),
+            "ratio": round(gen / base, 2),
+        }
+        print(
+            f"{name:12s} {str(ph.ct.shape):18s} {gen:6.2f} s   (noise alone {base:5.2f} s, x{gen / base:.1f})"
+        )
     t = time.perf_counter()
     cases = phantom_cases(4, 0, (2.5, 2.5, 2.5))
     per_case = (time.perf_counter() - t) / 4

@@ -120,7 +120,9 @@ def read_segmentations(folder: str | Path, table: LabelTable, like: tuple[tuple,
     out: np.ndarray | None = None
     union = None
     # the lesion union (if the table maps it) goes first among equals so specific classes override it
-    for p, _name, tid in sorted(named, key=lambda x: (x[2] if x[2] is not None else -1, x[1] != LESION_UNION_NAME)):
+    for p, _name, tid in sorted(
+        named, key=lambda x: (x[2] if x[2] is not None else -1, x[1] != LESION_UNION_NAME)
+    ):
         img = _load(p)
         _check_grid(p, img, *like)
         mask = np.asanyarray(nib.as_closest_canonical(img).dataobj) > 0
@@ -136,7 +138,11 @@ def read_segmentations(folder: str | Path, table: LabelTable, like: tuple[tuple,
         lesion_ids = [table.target_of(n) for n in ("pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet")]
         unclassed = union & ~np.isin(out, [i for i in lesion_ids if i])
         if unclassed.any():
-            log.warning("%s: %d lesion voxels have no class file and no table entry; left as they were", folder, int(unclassed.sum()))
+            log.warning(
+                "%s: %d lesion voxels have no class file and no table entry; left as they were",
+                folder,
+                int(unclassed.sum()),
+            )
     return np.array(out, order="K")
 
 
@@ -163,7 +169,9 @@ def read_atlas_case(
     elif source in ("auto", "combined") and combined.is_file():
         labels = read_labels(combined, tbl, class_map=class_map, like=like)
     elif source != "none" and source != "auto":
-        raise DataError(f"{folder}: no {'segmentations/' if source == 'segmentations' else combined.name} found")
+        raise DataError(
+            f"{folder}: no {'segmentations/' if source == 'segmentations' else combined.name} found"
+        )
     meta = {}
     record = folder / "phantom.json"
     if record.is_file():

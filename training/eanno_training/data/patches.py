@@ -25,8 +25,13 @@ class Sampling:
     lesion_labels: tuple[int, ...] = LESION_LABELS
 
     def __post_init__(self) -> None:
-        if min(self.lesion_fraction, self.foreground_fraction) < 0 or self.lesion_fraction + self.foreground_fraction > 1:
-            raise ValueError(f"fractions must be >= 0 and sum to <= 1, got {self.lesion_fraction}, {self.foreground_fraction}")
+        if (
+            min(self.lesion_fraction, self.foreground_fraction) < 0
+            or self.lesion_fraction + self.foreground_fraction > 1
+        ):
+            raise ValueError(
+                f"fractions must be >= 0 and sum to <= 1, got {self.lesion_fraction}, {self.foreground_fraction}"
+            )
 
 
 @dataclass(frozen=True)
@@ -61,7 +66,9 @@ class PatchDataset(Dataset):
         if not cases:
             raise ValueError("PatchDataset needs at least one case")
         if any(c.labels is None for c in cases):
-            raise ValueError("every training case needs labels: " + ", ".join(c.name for c in cases if c.labels is None))
+            raise ValueError(
+                "every training case needs labels: " + ", ".join(c.name for c in cases if c.labels is None)
+            )
         self.cases = list(cases)
         self.patch = tuple(int(p) for p in patch_size)
         self.clip = tuple(float(v) for v in intensity["clip"])
@@ -82,7 +89,9 @@ class PatchDataset(Dataset):
             self._intensity = Compose(
                 [
                     RandShiftIntensityd(keys="image", offsets=augment.shift, prob=augment.intensity_prob),
-                    RandScaleIntensityd(keys="image", factors=augment.intensity_scale, prob=augment.intensity_prob),
+                    RandScaleIntensityd(
+                        keys="image", factors=augment.intensity_scale, prob=augment.intensity_prob
+                    ),
                     RandGaussianNoised(keys="image", std=augment.noise_std, prob=augment.noise_prob),
                 ]
             )
@@ -113,9 +122,15 @@ class PatchDataset(Dataset):
         centre, why = self.centre(rng, c)
         spatial = self.augment is not None and rng.random() < self.augment.spatial_prob
         size = self._big if spatial else self.patch
-        image, label = crop(self.cases[c].image, centre, size, self.clip[0]), crop(self.cases[c].labels, centre, size, 0)
+        image, label = (
+            crop(self.cases[c].image, centre, size, self.clip[0]),
+            crop(self.cases[c].labels, centre, size, 0),
+        )
         image = (image - np.float32(self.mean)) / np.float32(self.std)
-        d = {"image": torch.from_numpy(image)[None], "label": torch.from_numpy(label.astype(np.float32))[None]}
+        d = {
+            "image": torch.from_numpy(image)[None],
+            "label": torch.from_numpy(label.astype(np.float32))[None],
+        }
         if spatial:
             d = rotate_scale(d, self.patch, rng, self.augment)
         if self._intensity is not None:
@@ -150,8 +165,12 @@ def rotate_scale(d: dict, patch: tuple[int, ...], rng: np.random.Generator, aug:
     t = torch.zeros(1, 3, 4)
     t[0, :, :3] = torch.from_numpy(np.ascontiguousarray(theta))
     grid = F.affine_grid(t, [1, 1, *patch], align_corners=True)
-    image = F.grid_sample(d["image"][None], grid, mode="bilinear", padding_mode="border", align_corners=True)[0]
-    label = F.grid_sample(d["label"][None], grid, mode="nearest", padding_mode="border", align_corners=True)[0]
+    image = F.grid_sample(d["image"][None], grid, mode="bilinear", padding_mode="border", align_corners=True)[
+        0
+    ]
+    label = F.grid_sample(d["label"][None], grid, mode="nearest", padding_mode="border", align_corners=True)[
+        0
+    ]
     return {"image": image, "label": label}
 
 

@@ -25,7 +25,9 @@ class Prepared:
     meta: dict = field(default_factory=dict)
 
 
-def target_shape(shape: Sequence[int], spacing: Sequence[float], model_spacing: Sequence[float]) -> tuple[int, int, int]:
+def target_shape(
+    shape: Sequence[int], spacing: Sequence[float], model_spacing: Sequence[float]
+) -> tuple[int, int, int]:
     """n'_a = max(1, round(n_a * s_a / m_a)) per axis."""
     return tuple(max(1, int(round(n * s / m))) for n, s, m in zip(shape, spacing, model_spacing, strict=True))  # type: ignore[return-value]
 
@@ -66,7 +68,10 @@ def prepare(case: Case, model_spacing: Sequence[float], clip: Sequence[float] = 
     shape = target_shape(case.image.shape, case.spacing, model_spacing)
     image = resample_image(clip_hu(case.image, clip), shape)
     labels = None if case.labels is None else resample_labels(case.labels, shape)
-    actual = tuple(float(s * (n - 1) / (m - 1)) if m > 1 else float(s * n) for s, n, m in zip(case.spacing, case.image.shape, shape, strict=True))
+    actual = tuple(
+        float(s * (n - 1) / (m - 1)) if m > 1 else float(s * n)
+        for s, n, m in zip(case.spacing, case.image.shape, shape, strict=True)
+    )
     return Prepared(case.name, image, labels, actual, dict(case.meta))  # type: ignore[arg-type]
 
 

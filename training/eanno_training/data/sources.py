@@ -18,7 +18,9 @@ def phantom_case(phantom: Phantom, name: str = "phantom") -> Case:
     return Case(name, image, labels, affine, {"lesions": phantom.lesions, **phantom.meta})
 
 
-def _one(seed: int, index: int, model_spacing: Sequence[float], clip: Sequence[float], kwargs: dict) -> Prepared:
+def _one(
+    seed: int, index: int, model_spacing: Sequence[float], clip: Sequence[float], kwargs: dict
+) -> Prepared:
     """Generate, canonicalise and prepare one phantom (a top-level function so worker processes can run it)."""
     ph = generate_phantom(seed, **kwargs)
     return prepare(phantom_case(ph, f"phantom_{index:04d}"), model_spacing, clip)

@@ -33,13 +33,36 @@ def _triple(kind: type):
 
 
 @click.command("phantoms")
-@click.option("--out", required=True, type=click.Path(file_okay=False), help="Folder to write phantom_0000/ ... and phantoms.json into.")
-@click.option("--n", "n", default=10, show_default=True, type=click.IntRange(min=1), help="Number of phantoms.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Seed of the set; case i uses a seed derived from it.")
-@click.option("--shape", callback=_triple(int), help="Voxels per stored axis, e.g. 512,512,300 (default: a ~230x195x140 mm field of view).")
-@click.option("--spacing", callback=_triple(float), help="mm per stored axis, e.g. 0.8,0.8,2.5 (default: drawn per case).")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(file_okay=False),
+    help="Folder to write phantom_0000/ ... and phantoms.json into.",
+)
+@click.option(
+    "--n", "n", default=10, show_default=True, type=click.IntRange(min=1), help="Number of phantoms."
+)
+@click.option(
+    "--seed",
+    default=0,
+    show_default=True,
+    type=int,
+    help="Seed of the set; case i uses a seed derived from it.",
+)
+@click.option(
+    "--shape",
+    callback=_triple(int),
+    help="Voxels per stored axis, e.g. 512,512,300 (default: a ~230x195x140 mm field of view).",
+)
+@click.option(
+    "--spacing",
+    callback=_triple(float),
+    help="mm per stored axis, e.g. 0.8,0.8,2.5 (default: drawn per case).",
+)
 @click.option("--overwrite", is_flag=True, help="Replace case folders that already exist.")
-@click.option("--json", "as_json", is_flag=True, help="Print the written cases as JSON instead of a summary line.")
+@click.option(
+    "--json", "as_json", is_flag=True, help="Print the written cases as JSON instead of a summary line."
+)
 def phantoms_command(out: str, n: int, seed: int, shape, spacing, overwrite: bool, as_json: bool) -> None:
     """Write N synthetic abdominal CTs (ct.nii.gz, segmentations/, combined_labels.nii.gz, phantom.json).
 
@@ -50,7 +73,9 @@ def phantoms_command(out: str, n: int, seed: int, shape, spacing, overwrite: boo
         eanno-train phantoms --out data/phantoms --n 50 --seed 1
     """
     try:
-        cases = generate_phantom_set(out, n, seed, shape=shape, spacing=spacing, overwrite=overwrite, progress=not as_json)
+        cases = generate_phantom_set(
+            out, n, seed, shape=shape, spacing=spacing, overwrite=overwrite, progress=not as_json
+        )
     except (FileExistsError, ValueError, OSError) as e:
         raise click.ClickException(str(e)) from e
     if as_json:

@@ -54,7 +54,9 @@ def _orientation(codes: str | Sequence[str]) -> tuple[str, str, str]:
     """Validate axis codes such as "LPS" or ("R", "A", "S")."""
     out = tuple(str(c).upper() for c in codes)
     if out not in ORIENTATIONS:
-        raise ValueError(f"orientation must be three axis codes, one of L/R, P/A, I/S each (e.g. 'LPS'), got {codes!r}")
+        raise ValueError(
+            f"orientation must be three axis codes, one of L/R, P/A, I/S each (e.g. 'LPS'), got {codes!r}"
+        )
     return out  # type: ignore[return-value]
 
 
@@ -116,7 +118,11 @@ def generate_phantom(
     lo, hi = pancreas.bounds()
     centre = (lo + hi) / 2 + acq["jitter"]
     sp, n = acq["spacing"], acq["shape"]
-    grid = Grid(tuple(int(v) for v in n), tuple(float(v) for v in sp), tuple(float(v) for v in centre - (n - 1) * sp / 2))
+    grid = Grid(
+        tuple(int(v) for v in n),
+        tuple(float(v) for v in sp),
+        tuple(float(v) for v in centre - (n - 1) * sp / 2),
+    )
     tissue, boxes = rasterise(grid, body_ops + organs + bowel + plan.ops)
 
     lut = label_lut({les["tissue"]: les["label"] for les in plan.lesions})
@@ -128,7 +134,9 @@ def generate_phantom(
     ct, labels = np.empty(stored_shape, np.int16), np.empty(stored_shape, np.uint8)
     to_ras = ornt_transform(axcodes2ornt(acq["codes"]), axcodes2ornt(("R", "A", "S")))
     # canonical views of the stored arrays: the synthesis writes through them (no reorienting copy after)
-    _image(tissue, hu, lut, grid, acq, noise_ss, apply_orientation(ct, to_ras), apply_orientation(labels, to_ras))
+    _image(
+        tissue, hu, lut, grid, acq, noise_ss, apply_orientation(ct, to_ras), apply_orientation(labels, to_ras)
+    )
     lesions = _lesion_records(plan.lesions, tissue, boxes, grid, affine)
     meta = {
         "seed": int(seed),
@@ -213,7 +221,9 @@ def _painted(negatives: list[dict], tissue: np.ndarray, grid: Grid) -> list[dict
     return out
 
 
-def _lesion_records(planned: list[dict], tissue: np.ndarray, boxes: dict, grid: Grid, affine: np.ndarray) -> list[dict]:
+def _lesion_records(
+    planned: list[dict], tissue: np.ndarray, boxes: dict, grid: Grid, affine: np.ndarray
+) -> list[dict]:
     """Per lesion present on the grid: class, voxels, mL, centroid in stored voxel indices and world mm."""
     out = []
     inv = np.linalg.inv(affine)
