@@ -55,6 +55,14 @@ def test_prepared_phantoms_keep_pancreas_and_lesions(cases: list[Prepared]) -> N
         assert (c.labels == 1).sum() > 500
         assert np.isin(c.labels, (3, 4, 5)).sum() > 10
         assert c.spacing == pytest.approx((3.0, 3.0, 3.0), rel=0.05)
+        # the prepared grid's affine keeps world positions: lesion centroids land where the phantom put them
+        comps, n = ndimage.label(np.isin(c.labels, (3, 4, 5)))
+        centres = [
+            c.affine[:3, :3] @ m + c.affine[:3, 3]
+            for m in ndimage.center_of_mass(comps > 0, comps, range(1, n + 1))
+        ]
+        for les in c.meta["lesions"]:
+            assert min(np.linalg.norm(x - les["centre_world"]) for x in centres) < 3.0
 
 
 def test_intensity_stats_are_the_mean_and_std_of_all_voxels(cases: list[Prepared]) -> None:

@@ -16,13 +16,15 @@ DEFAULT_CLIP = (-1000.0, 1000.0)
 
 @dataclass(frozen=True)
 class Prepared:
-    """A case at the model spacing: clipped HU (float32) and labels (uint8), canonical order, cached in memory."""
+    """A case at the model spacing: clipped HU (float32) and labels (uint8), canonical order, cached in memory;
+    `affine` maps its voxels to world mm (the source case's world)."""
 
     name: str
     image: np.ndarray
     labels: np.ndarray | None
     spacing: tuple[float, float, float]
     meta: dict = field(default_factory=dict)
+    affine: np.ndarray | None = None
 
 
 def target_shape(
@@ -68,11 +70,11 @@ def prepare(case: Case, model_spacing: Sequence[float], clip: Sequence[float] = 
     shape = target_shape(case.image.shape, case.spacing, model_spacing)
     image = resample_image(clip_hu(case.image, clip), shape)
     labels = None if case.labels is None else resample_labels(case.labels, shape)
-    actual = tuple(
-        float(s * (n - 1) / (m - 1)) if m > 1 else float(s * n)
-        for s, n, m in zip(case.spacing, case.image.shape, shape, strict=True)
-    )
-    return Prepared(case.name, image, labels, actual, dict(case.meta))  # type: ignore[arg-type]
+    # align_corners=True: new voxel i' sits on old voxel i' (n - 1) / (m - 1); one voxel sits on old voxel 0
+    factors = [(n - 1) / (m - 1) if m > 1 else float(n) for n, m in zip(case.image.shape, shape, strict=True)]
+    affine = case.affine @ np.diag([*factors, 1.0])
+    actual = tuple(float(s * f) for s, f in zip(case.spacing, factors, strict=True))
+    return Prepared(case.name, image, labels, actual, dict(case.meta), affine)  # type: ignore[arg-type]
 
 
 def intensity_stats(cases: Sequence[Prepared], clip: Sequence[float] = DEFAULT_CLIP) -> dict:
