@@ -155,6 +155,8 @@ def read_atlas_case(
 ) -> Case:
     """Read CASE/ct.nii.gz with CASE/segmentations/*.nii.gz (or CASE/combined_labels.nii.gz) canonically."""
     folder = Path(folder)
+    if source not in ("auto", "segmentations", "combined", "none"):
+        raise ValueError(f"source must be auto, segmentations, combined or none, got {source!r}")
     if not folder.is_dir():
         raise DataError(f"{folder}: not a case folder")
     tbl = table if isinstance(table, LabelTable) else load_label_table(table)
