@@ -166,3 +166,36 @@ def test_real_ct_through_the_reader_with_the_totalsegmentator_table(
     assert prepared.image.shape == tuple(round(n * 3.0 / 2.5) for n in case.image.shape)
     assert prepared.image.min() >= -1000 and prepared.image.max() <= 1000
     assert (prepared.labels == 1).sum() == pytest.approx(644 * (3.0 / 2.5) ** 3, rel=0.15)
+
+
+def test_real_ct_as_multi_organ_pretraining_data(real_ct_dir: Path) -> None:
+    table = load_label_table("totalsegmentator_abdomen")
+    case = read_case(
+        real_ct_dir / "example_ct_sm.nii.gz", real_ct_dir / "example_ct_sm_seg_total.nii.gz", table=table
+    )
+    raw = np.asarray(
+        nib.as_closest_canonical(nib.load(real_ct_dir / "example_ct_sm_seg_total.nii.gz")).dataobj
+    )
+    assert table.target[6] == "pancreas" and np.array_equal(case.labels == 6, raw == 7)
+    assert np.array_equal(case.labels == 2, np.isin(raw, (2, 3)))  # both kidneys -> "kidney"
+    assert np.array_equal(case.labels > 0, np.isin(raw, (1, 2, 3, 4, 5, 6, 7, 18, 19, 20, 52, 63, 64)))
+    # the liver of this non-contrast scan is brighter than the spleen, as on any real CT
+    assert np.median(case.image[case.labels == 4]) > np.median(case.image[case.labels == 1])
+
+
+def test_abdomenatlas_organ_folder_for_pretraining(tmp_path: Path) -> None:
+    ph = generate_phantom(6, shape=(40, 36, 12), spacing=(3.0, 3.0, 5.0), orientation="RAS")
+    folder = tmp_path / "BDMAP_0001"
+    (folder / "segmentations").mkdir(parents=True)
+    nib.save(nib.Nifti1Image(ph.ct, ph.affine), folder / "ct.nii.gz")
+    organ = (ph.labels > 0).astype(np.uint8)
+    other = np.zeros_like(organ)
+    other[:5] = 1
+    nib.save(nib.Nifti1Image(organ, ph.affine), folder / "segmentations" / "pancreas.nii.gz")
+    nib.save(nib.Nifti1Image(other, ph.affine), folder / "segmentations" / "liver.nii.gz")
+    nib.save(
+        nib.Nifti1Image(other, ph.affine), folder / "segmentations" / "femur_left.nii.gz"
+    )  # not in the table
+    case = read_atlas_case(folder, table="abdomenatlas_organs")
+    assert np.array_equal(case.labels == 6, organ > 0) and np.array_equal(case.labels == 5, other > 0)
+    assert set(np.unique(case.labels)) == {0, 5, 6}
