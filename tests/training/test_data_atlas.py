@@ -97,6 +97,22 @@ def test_writer_refuses_to_clobber_unless_asked(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
 
 
+def test_a_failed_write_leaves_nothing_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    ph = generate_phantom(2, shape=(30, 30, 10), spacing=(2.0, 2.0, 4.0))
+    real_save, calls = nib.save, []
+
+    def failing_save(img, path):  # the disk fills up on the fourth file
+        calls.append(path)
+        if len(calls) == 4:
+            raise OSError("No space left on device")
+        real_save(img, path)
+
+    monkeypatch.setattr(nib, "save", failing_save)
+    with pytest.raises(OSError, match="No space"):
+        write_atlas_case(ph, tmp_path / "c")
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_phantom_set_is_deterministic_and_indexed(tmp_path: Path) -> None:
     a = generate_phantom_set(tmp_path / "a", 2, 5, spacing=(2.0, 2.0, 4.0))
     b = generate_phantom_set(tmp_path / "b", 2, 5, spacing=(2.0, 2.0, 4.0))
