@@ -136,16 +136,21 @@ def tube(grid: Grid, points: np.ndarray, radii: np.ndarray) -> tuple[Box, np.nda
     box = grid.box((points - radii[:, None]).min(0), (points + radii[:, None]).max(0))
     if box is None:
         return None
-    mask = np.zeros(tuple(s.stop - s.start for s in box), bool)
-    starts = np.array([s.start for s in box])
-    for p, r in zip(points, radii, strict=True):
-        sub = grid.box(p - r, p + r)
-        if sub is None:
+    origin, spacing = np.asarray(grid.origin), np.asarray(grid.spacing)
+    starts = np.array([b.start for b in box])
+    stops = np.array([b.stop for b in box])
+    # every sphere's index box at once (the per-sphere Python overhead dominated small phantoms)
+    lo = np.maximum(np.ceil((points - radii[:, None] - origin) / spacing).astype(int), starts)
+    hi = np.minimum(np.floor((points + radii[:, None] - origin) / spacing).astype(int) + 1, stops)
+    axes = [grid.axis(a, box[a]) for a in range(3)]
+    mask = np.zeros(tuple(stops - starts), bool)
+    for p, r, a, b in zip(points, radii, lo - starts, hi - starts, strict=True):
+        if np.any(a >= b):
             continue
-        x, y, z = grid.offsets(sub, p)
-        inside = x * x + y * y + z * z <= np.float32(r * r)
-        local = tuple(slice(s.start - o, s.stop - o) for s, o in zip(sub, starts, strict=True))
-        mask[local] |= inside
+        x = (axes[0][a[0] : b[0]] - np.float32(p[0]))[:, None, None]
+        y = (axes[1][a[1] : b[1]] - np.float32(p[1]))[None, :, None]
+        z = (axes[2][a[2] : b[2]] - np.float32(p[2]))[None, None, :]
+        mask[a[0] : b[0], a[1] : b[1], a[2] : b[2]] |= x * x + y * y + z * z <= np.float32(r * r)
     return box, mask
 
 
