@@ -63,6 +63,7 @@ def test_orientation_only_changes_storage_not_anatomy() -> None:
     )
 
 
+@pytest.mark.slow
 def test_every_orientation_reads_back_to_the_same_canonical_image() -> None:
     """All 48 storage orientations of one seed (tiny grid): nibabel's canonical view is the RAS phantom."""
     spacing_ras, shape_ras = np.array([3.0, 3.5, 5.0]), np.array([40, 34, 14])
