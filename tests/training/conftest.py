@@ -15,3 +15,9 @@ def tiny_model() -> tuple[torch.nn.Module, object, dict]:
     cfg = tiny_config("decoder")
     meta = make_meta(list(CLASS_NAMES), (4.0, 4.0, 4.0), cfg.patch_size, mean=50.0, std=200.0)
     return build_model(cfg).eval(), cfg, meta
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _one_torch_thread() -> None:
+    """One intra-op thread: on the shared 2-core machine oversubscribed OpenMP threads are 5-10x slower."""
+    torch.set_num_threads(1)

@@ -17,6 +17,7 @@ from eanno_training.cli import main
 from eanno_training.distributed import DistInfo
 from eanno_training.losses import segmentation_loss
 from eanno_training.models import build_model, tiny_config
+from eanno_training.phantoms import generate_phantom, write_atlas_case
 from eanno_training.train import TrainConfig, load_pretrained, train
 from eanno_training.trainset import PatchDataset, phantom_volumes
 
@@ -84,13 +85,16 @@ def test_finetune_head_swap_keeps_encoder_weights() -> None:
 
 @pytest.mark.slow
 def test_cli_pretrain_then_finetune(tmp_path: Path) -> None:
-    cfg = _tiny_run_config(tmp_path / "tiny.yaml", val=0)
+    cfg = _tiny_run_config(tmp_path / "tiny.yaml", val=1)
     table = tmp_path / "table.yaml"
     table.write_text(yaml.safe_dump({"target": ["background", "pancreas", "lesion"],
                                      "source": {"pancreas": "pancreas", "pancreatic_duct": "pancreas", "pancreatic_pdac": "lesion",
                                                 "pancreatic_cyst": "lesion", "pancreatic_pnet": "lesion"}}))
+    data = tmp_path / "atlas"
+    for i in range(3):  # AbdomenAtlas-layout cases on disk, read back through the label table
+        write_atlas_case(generate_phantom(20 + i, shape=(48, 40, 24), spacing=(4.0, 4.0, 5.0), n_lesions=1), data / f"case_{i}")
     runner = CliRunner()
-    r = runner.invoke(main, ["pretrain", "--config", str(cfg), "--phantoms", "1", "--label-table", str(table),
+    r = runner.invoke(main, ["pretrain", "--config", str(cfg), "--data", str(data), "--label-table", str(table),
                              "--out", str(tmp_path / "pre"), "--no-progress"])
     assert r.exit_code == 0, r.output
     pre = load_checkpoint(tmp_path / "pre" / "last.pt")

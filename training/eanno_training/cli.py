@@ -115,7 +115,7 @@ def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: 
             last = history[-1] if history else {}
             click.echo(json.dumps({"out": str(kw["out_dir"]), "epochs": len(history), "seconds": round(time.time() - t0, 1),
                                    "loss": last.get("loss"), "val_dice": last.get("val_dice")}))
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
+    except (CheckpointError, FileNotFoundError, ValueError) as e:  # DataError, LabelTableError are ValueErrors
         raise click.ClickException(str(e)) from e
     finally:
         cleanup_distributed(info)
@@ -136,28 +136,6 @@ def pretrain(label_table: str | None, init: Path | None, **kw: Any) -> None:
 def finetune(init: Path | None, **kw: Any) -> None:
     """Fine-tune on the 6 pancreas classes, optionally from pre-trained weights with a new head."""
     _train_command("finetune", None, init, **kw)
-
-
-@main.command()
-@click.option("--n", "n", type=click.IntRange(min=1), required=True, help="Number of phantoms.")
-@click.option("--seed", type=int, default=0, show_default=True, help="Set seed (each case gets its own derived seed).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Output folder (phantom_0000/ ... + phantoms.json).")
-@click.option("--spacing", nargs=3, type=float, default=None, help="Fixed spacing (mm, stored order); default drawn per case.")
-@click.option("--shape", nargs=3, type=int, default=None, help="Fixed shape (voxels, stored order); default from the field of view.")
-@click.option("--overwrite", is_flag=True, help="Replace existing case folders.")
-@click.option("--json", "as_json", is_flag=True, help="Print the written case folders as JSON.")
-def phantoms(n: int, seed: int, out: Path, spacing: tuple[float, ...] | None, shape: tuple[int, ...] | None, overwrite: bool, as_json: bool) -> None:
-    """Write a synthetic phantom set in the AbdomenAtlas layout (deterministic from --seed)."""
-    from .phantoms import generate_phantom_set
-
-    try:
-        cases = generate_phantom_set(out, n, seed, shape=shape or None, spacing=spacing or None, overwrite=overwrite, progress=not as_json)
-    except (ValueError, FileExistsError) as e:
-        raise click.ClickException(str(e)) from e
-    if as_json:
-        click.echo(json.dumps({"out": str(out), "cases": [str(c) for c in cases]}))
-    else:
-        click.echo(f"wrote {len(cases)} phantoms to {out}")
 
 
 @main.command()
@@ -185,3 +163,13 @@ def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, sh
         click.echo(f"pancreas Dice        {result['pancreas_dice']:.4f}")
         click.echo("lesion sensitivity   " + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in sens.items()))
         click.echo(f"FP per scan          before {result['fp_per_scan']['before']:.2f}, after {result['fp_per_scan']['after']:.2f}")
+
+
+def _add_phantoms_command() -> None:
+    """`eanno-train phantoms`: the phantoms package's own command (one definition, two entry points)."""
+    from .phantoms.cli import phantoms_command
+
+    main.add_command(phantoms_command)
+
+
+_add_phantoms_command()
