@@ -1,0 +1,101 @@
+"""Tissue ids of the phantom's internal map, their HU ranges (portal-venous phase) and their class labels."""
+
+from __future__ import annotations
+
+from enum import IntEnum
+from types import MappingProxyType
+
+import numpy as np
+
+
+class Tissue(IntEnum):
+    """Internal tissue ids; each case draws one HU per tissue from its range."""
+
+    AIR = 0
+    SUBCUT_FAT = 1
+    MUSCLE = 2
+    VISCERAL_FAT = 3
+    BONE_CORTEX = 4
+    BONE_MARROW = 5
+    CANAL = 6
+    DISC = 7
+    LIVER = 8
+    SPLEEN = 9
+    KIDNEY = 10
+    AORTA = 11
+    ARTERY = 12
+    VEIN = 13
+    BOWEL_WALL = 14
+    BOWEL_GAS = 15
+    BOWEL_FLUID = 16
+    STOMACH_WALL = 17
+    PANCREAS = 18
+    DUCT = 19
+    FAT_LOBULE = 20
+    LYMPH_NODE = 21
+    GALLBLADDER = 22
+    # lesion instances take FIRST_LESION + k so that each has its own HU and centroid
+    FIRST_LESION = 40
+
+
+N_TISSUES = 64
+MAX_LESIONS = N_TISSUES - Tissue.FIRST_LESION
+
+# HU ranges: parenchyma 80-120, fat about -100, contrast-filled vessels well above soft tissue.
+HU_RANGES = MappingProxyType(
+    {
+        Tissue.AIR: (-1000.0, -990.0),
+        Tissue.SUBCUT_FAT: (-120.0, -90.0),
+        Tissue.MUSCLE: (40.0, 60.0),
+        Tissue.VISCERAL_FAT: (-110.0, -85.0),
+        Tissue.BONE_CORTEX: (650.0, 900.0),
+        Tissue.BONE_MARROW: (180.0, 320.0),
+        Tissue.CANAL: (10.0, 30.0),
+        Tissue.DISC: (70.0, 100.0),
+        Tissue.LIVER: (95.0, 125.0),
+        Tissue.SPLEEN: (105.0, 130.0),
+        Tissue.KIDNEY: (150.0, 200.0),
+        Tissue.AORTA: (160.0, 260.0),
+        Tissue.ARTERY: (160.0, 260.0),
+        Tissue.VEIN: (130.0, 190.0),
+        Tissue.BOWEL_WALL: (45.0, 75.0),
+        Tissue.BOWEL_GAS: (-1000.0, -900.0),
+        Tissue.BOWEL_FLUID: (0.0, 30.0),
+        Tissue.STOMACH_WALL: (50.0, 80.0),
+        Tissue.PANCREAS: (85.0, 115.0),
+        Tissue.DUCT: (5.0, 25.0),
+        Tissue.FAT_LOBULE: (-110.0, -70.0),
+        Tissue.LYMPH_NODE: (40.0, 70.0),
+        Tissue.GALLBLADDER: (0.0, 20.0),
+    }
+)
+
+# Lesion classes: label id, HU range, and the minimum contrast to the parenchyma that keeps them visible.
+LESION_CLASSES = MappingProxyType(
+    {
+        "pancreatic_pdac": {"label": 3, "hu": (40.0, 80.0), "min_contrast": 25.0},
+        "pancreatic_cyst": {"label": 4, "hu": (0.0, 20.0), "min_contrast": 60.0},
+        "pancreatic_pnet": {"label": 5, "hu": (100.0, 200.0), "min_contrast": 30.0},
+    }
+)
+LESION_CLASS_WEIGHTS = MappingProxyType({"pancreatic_pdac": 0.45, "pancreatic_cyst": 0.3, "pancreatic_pnet": 0.25})
+# Number of lesions per case: 0 (normal), 1, 2, 3.
+LESION_COUNT_WEIGHTS = (0.25, 0.4, 0.2, 0.15)
+
+
+def label_lut(lesion_labels: dict[int, int]) -> np.ndarray:
+    """Tissue id -> class label (pancreas 1, duct 2, lesion instances 3/4/5, everything else 0)."""
+    lut = np.zeros(N_TISSUES, np.uint8)
+    lut[Tissue.PANCREAS] = 1
+    lut[Tissue.DUCT] = 2
+    for tid, label in lesion_labels.items():
+        lut[tid] = label
+    return lut
+
+
+def draw_hu(rng: np.random.Generator) -> np.ndarray:
+    """One HU per tissue for a case (lesion instances are filled in by the anatomy)."""
+    hu = np.full(N_TISSUES, -1000.0, np.float32)
+    for tissue, (lo, hi) in HU_RANGES.items():
+        hu[tissue] = rng.uniform(lo, hi)
+    return hu
