@@ -20,7 +20,10 @@ def _map_point(m: np.ndarray, p: Any) -> list[float]:
 
 
 def _map_box(m: np.ndarray, box: Any) -> Any:
-    """Map a box given as [lo, hi] (two 3-vectors) or [lo0, lo1, lo2, hi0, hi1, hi2]; other shapes unchanged."""
+    """Map a box {"min": lo, "max": hi}, [lo, hi] or [lo0, lo1, lo2, hi0, hi1, hi2]; other shapes unchanged."""
+    if isinstance(box, dict) and _is_vec3(box.get("min")) and _is_vec3(box.get("max")):
+        lo, hi = _map_box(m, [box["min"], box["max"]])
+        return {**box, "min": lo, "max": hi}
     flat = isinstance(box, list | tuple) and len(box) == 6 and all(isinstance(x, int | float) for x in box)
     pair = isinstance(box, list | tuple) and len(box) == 2 and all(_is_vec3(c) for c in box)
     if not (flat or pair):
@@ -50,7 +53,7 @@ def remap_report(report: dict[str, Any], can_to_input: np.ndarray, input_shape: 
             if "voxel" in key and _is_vec3(value):
                 original[key] = value
                 lesion[key] = _map_point(can_to_input, value)
-            elif "bbox" in key or "box" in key:
+            elif "bbox" in key:
                 mapped = _map_box(can_to_input, value)
                 if mapped is not value:
                     original[key] = value
@@ -113,8 +116,9 @@ def summary_text(case: str, report: dict[str, Any], note: str = "") -> str:
         lines.append(
             f"  #{x.get('id', '?')} {lesion_class(x)}: {x.get('decision', '?')}"
             + (f", {_fmt(mm, 2)} mL" if mm is not None else "")
-            + (f", mean {_fmt(x['mean_hu'])} HU" if "mean_hu" in x else "")
+            + (f", mean {_fmt(x['hu_mean'])} HU" if isinstance(x.get("hu_mean"), float) else "")
             + (f", centroid voxel {_fmt(centroid_voxel(x))}" if centroid_voxel(x) else "")
             + (f", world {_fmt(centroid_world(x))} mm" if centroid_world(x) else "")
+            + (f" ({x['reason']})" if x.get("reason") and not kept(x) else "")
         )
     return "\n".join(lines) + "\n"
