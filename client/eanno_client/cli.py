@@ -197,3 +197,7 @@ def models(url: str, root_cert: Path | None, client_cert: Path | None, client_ke
         return
     for m in listed:
         click.echo(f"{m['name']}\tv{m['version'] or '-'}\t{m['state']}\t{m.get('reason', '')}".rstrip())
+
+
+if __name__ == "__main__":
+    main()
