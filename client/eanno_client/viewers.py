@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 
@@ -36,9 +37,11 @@ def viewer_commands(image: Path, labels: Path, itksnap_labels: Path, slicer_tabl
     """Shell commands that open the image with its labels in ITK-SNAP and in 3D Slicer."""
     q = shlex.quote
     itk = f"itksnap -g {q(str(image))} -s {q(str(labels))} -l {q(str(itksnap_labels))}"
+    # json.dumps gives double-quoted Python string literals, so shlex.quote needs no escaping for most paths.
+    s = json.dumps
     code = (
-        f"import slicer; ct = slicer.util.loadColorTable({str(slicer_table)!r}); "
-        f"slicer.util.loadVolume({str(image)!r}); "
-        f"slicer.util.loadLabelVolume({str(labels)!r}, {{'colorNodeID': ct.GetID()}})"
+        f"import slicer; ct = slicer.util.loadColorTable({s(str(slicer_table))}); "
+        f"slicer.util.loadVolume({s(str(image))}); "
+        f'slicer.util.loadLabelVolume({s(str(labels))}, {{"colorNodeID": ct.GetID()}})'
     )
     return {"itksnap": itk, "slicer": f"Slicer --python-code {q(code)}"}

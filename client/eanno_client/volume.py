@@ -32,6 +32,10 @@ class Volume:
 
 
 def to_int16_hu(values: np.ndarray) -> np.ndarray:
-    """Round HU values to int16, clipping to the int16 range (CT never needs more)."""
+    """Round HU values to int16, clipping to the int16 range (CT never needs more); int16 passes as is."""
+    if values.dtype == np.int16:
+        return values
     info = np.iinfo(np.int16)
+    if np.issubdtype(values.dtype, np.integer):
+        return np.clip(values, info.min, info.max).astype(np.int16)
     return np.clip(np.rint(values), info.min, info.max).astype(np.int16)

@@ -84,3 +84,9 @@ def lesion_phantom(codes: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     mask = mask.reshape(shape)
     hu = np.where(mask, LESION_HU, TISSUE_HU).astype(np.int16)
     return hu, affine, mask
+
+
+if __name__ == "__main__":  # writes the repository for bench_client.py --repository (see client/README.md)
+    import sys
+
+    print(hu_band_repository(Path(sys.argv[1])))
