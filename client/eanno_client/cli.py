@@ -173,7 +173,8 @@ def health(url: str, root_cert: Path | None, client_cert: Path | None, client_ke
     else:
         click.echo(f"server {info['url']}: live={info['live']} ready={info['ready']} "
                    f"ensemble ready={info['ensemble_ready']}")
-        click.echo(f"operating threshold (theta): {info['theta']}  model spacing: {info['model_spacing']}")
+        click.echo(f"model {info['model_name']} v{info['model_version']}: operating threshold (theta) "
+                   f"{info['theta']}, spacing {info['model_spacing']} mm")
         for m in info["models"]:
             click.echo(f"  {m['name']} v{m['version'] or '-'}: {m['state']} {m.get('reason', '')}".rstrip())
     if not (info["ready"] and info["ensemble_ready"]):

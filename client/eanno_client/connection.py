@@ -165,7 +165,7 @@ class Connection:
 
     def operating_point(self) -> dict[str, Any]:
         """theta and spacing from the model configs' parameters (eanno_window, else the ensemble)."""
-        found: dict[str, Any] = {"theta": None, "model_spacing": None}
+        found: dict[str, Any] = {"theta": None, "model_spacing": None, "model_name": None, "model_version": None}
         for model in (WINDOW_MODEL, ENSEMBLE):
             try:
                 config = self.call(f"config of {model}", lambda m=model: self.client.get_model_config(
@@ -173,10 +173,11 @@ class Connection:
             except ServerConnectionError:
                 continue
             params = config.get("config", {}).get("parameters", {})
-            for key, target in (("theta", "theta"), ("spacing", "model_spacing")):
+            for key, target in (("theta", "theta"), ("spacing", "model_spacing"), ("model_name", "model_name"),
+                                ("model_version", "model_version")):
                 raw = params.get(key, {}).get("string_value")
                 if raw is not None and found[target] is None:
-                    found[target] = json.loads(raw)
+                    found[target] = json.loads(raw) if key in ("theta", "spacing") else raw
             if found["theta"] is not None:
                 found["theta_from"] = model
                 break

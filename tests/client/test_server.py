@@ -84,6 +84,7 @@ def test_health_and_models(url):
     info = json.loads(r.stdout)
     assert info["live"] and info["ready"] and info["ensemble_ready"]
     assert info["theta"] == META["theta"] and info["model_spacing"] == META["spacing"]
+    assert (info["model_name"], info["model_version"]) == ("hu-band", "test")
     assert {"eanno_annotate", "eanno_window", "eanno_segmenter", "eanno_postproc"} <= {m["name"] for m in info["models"]}
     r = CliRunner().invoke(main, ["models", "--url", url])
     assert r.exit_code == 0 and "eanno_annotate" in r.output and "READY" in r.output
