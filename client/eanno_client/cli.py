@@ -128,11 +128,9 @@ def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | No
                            series_uid=series_uid, threshold=threshold, rules=rules, concurrency=concurrency,
                            resume=resume)
     start = time.perf_counter()
-    with open_connection(config) as conn, batch_progress(len(cases), enabled=not as_json) as advance:
+    with open_connection(config) as conn, batch_progress(len(cases), enabled=not as_json) as step:
         def report(r: CaseResult) -> None:
-            if not as_json:
-                click.echo(_line(r), err=r.status == "failed")
-            advance()
+            step(None if as_json else _line(r), r.status == "failed")
 
         results = run_batch(conn, cases, options, on_result=report)
     summary = batch_summary(results, time.perf_counter() - start, out)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Callable, Iterator
 
+import click
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -28,14 +29,28 @@ class CasesPerSecond(ProgressColumn):
 
 
 @contextlib.contextmanager
-def batch_progress(total: int, enabled: bool = True) -> Iterator[Callable[[], None]]:
-    """A context yielding advance(): one call per finished case; silent when disabled or not a terminal."""
+def batch_progress(total: int, enabled: bool = True) -> Iterator[Callable[[str | None, bool], None]]:
+    """A context yielding step(line, is_error): one call per finished case, printing its line (if any).
+
+    With a terminal the line is printed above the live bar (through rich, so the bar is redrawn below
+    it); otherwise errors go to stderr and the rest to stdout, and there is no bar.
+    """
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:
-        yield lambda: None
+        def plain(line: str | None, is_error: bool) -> None:
+            if line is not None:
+                click.echo(line, err=is_error)
+
+        yield plain
         return
     columns = (TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), CasesPerSecond(),
                TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("cases", total=total)
-        yield lambda: progress.advance(task)
+
+        def step(line: str | None, is_error: bool) -> None:
+            if line is not None:
+                progress.console.print(line, markup=False, highlight=False, style="red" if is_error else None)
+            progress.advance(task)
+
+        yield step
