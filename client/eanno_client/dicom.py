@@ -114,6 +114,8 @@ def slice_geometry(headers: list[Any], folder: Path) -> tuple[list[Any], np.ndar
 def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
     """One series of a DICOM folder as a HU volume (rescale slope/intercept applied) with its RAS affine."""
     pydicom = _pydicom()
+    from pydicom.pixels import pixel_array as decode
+
     series = list_series(folder)
     uid, note = choose_series(folder, series, series_uid)
     headers, lps = slice_geometry(series[uid], folder)
@@ -121,14 +123,16 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
     for h in headers:
         ds = pydicom.dcmread(h.filename)
         try:
-            pixels = ds.pixel_array
+            pixels = decode(ds)  # unlike ds.pixel_array, keeps no cached copy on the dataset
         except Exception as e:  # missing decoder plugins, damaged pixel data
             syntax = ds.file_meta.TransferSyntaxUID
             raise InputError(f"{h.filename}: cannot decode pixel data ({syntax.name}); for compressed "
                              f"DICOM install the pylibjpeg plugins (pip install 'eanno-client[all]'): {e}") from e
         slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
         intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
-        planes.append(pixels.astype(np.float64) * slope + intercept)
+        planes.append(pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept))
+        # Keep the headers only (DICOM-SEG needs no source pixels): one copy of the volume in memory.
+        del ds.PixelData
         datasets.append(ds)
     shapes = {p.shape for p in planes}
     if len(shapes) != 1 or len(next(iter(shapes))) != 2:
