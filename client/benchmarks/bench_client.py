@@ -6,6 +6,7 @@ For a 512 x 512 x 300 int16 case (synthetic, from a seed) it measures
   batch        = eanno-client's pipelined batch of --cases cases, against cases x server time.
 Target: batch <= 1.15 x (cases x server time). The last line printed is one JSON object.
 
+--client-only measures the client's part alone (no server; labels from a local HU threshold).
 Uses a running server (--url) or starts `eanno-server start` (shipped model, or --repository DIR) on
 free ports in a temporary run folder and stops it afterwards. The benchmark imports only eanno_client
 (the server is a separate process), like a workstation would.
@@ -16,6 +17,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -73,15 +75,41 @@ def local_server(repository: Path | None, run_dir: Path):
         subprocess.run([exe, "stop", "--run-dir", str(run_dir)], check=False)
 
 
-def measure(url: str, work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float],
-            cases: int, concurrency: int, repeats: int) -> dict:
-    """Every figure of the benchmark against the server at url."""
-    affine = np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])  # stored LPS, as most scanners export
+def write_inputs(work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float], cases: int) -> Path:
+    """The synthetic case as work/inputs/case0..N.nii.gz (stored LPS, as most scanners export); returns case0."""
+    affine = np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])
     src = work / "inputs" / "case0.nii.gz"
     src.parent.mkdir(parents=True)
     nib.save(nib.Nifti1Image(synthetic_ct(shape), affine), str(src))
     for i in range(1, cases):
         shutil.copyfile(src, src.with_name(f"case{i}.nii.gz"))
+    return src
+
+
+def measure_client_only(work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> dict:
+    """The client's own time without a server: the labels are a local HU threshold of the right shape."""
+    src = write_inputs(work, shape, spacing, 1)
+    t0 = time.perf_counter()
+    volume = read_volume(src)
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    can = to_canonical(volume.data, volume.affine)
+    t_reorient = time.perf_counter() - t0
+    labels = np.where(can.data > 40, 1, 0).astype(np.uint8)
+    labels[(can.data > 0) & (can.data <= 40)] = 3
+    t0 = time.perf_counter()
+    write_case(CasePaths(work / "single"), "case0", volume, can, labels, np.zeros_like(labels), {"lesions": []},
+               OutputOptions())
+    t_write = time.perf_counter() - t0
+    return {"shape": list(shape), "spacing_mm": list(spacing), "mode": "client-only",
+            "client_read_s": round(t_read, 3), "client_reorient_s": round(t_reorient, 3),
+            "client_write_s": round(t_write, 3), "client_s": round(t_read + t_reorient + t_write, 3)}
+
+
+def measure(url: str, work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float],
+            cases: int, concurrency: int, repeats: int) -> dict:
+    """Every figure of the benchmark against the server at url."""
+    src = write_inputs(work, shape, spacing, cases)
     options = OutputOptions()
     with Connection(ConnectionConfig(url=url, timeout_s=3600)) as conn:
         t0 = time.perf_counter()
@@ -126,7 +154,19 @@ def main() -> None:
     ap.add_argument("--cases", type=int, default=8)
     ap.add_argument("--concurrency", type=int, default=2)
     ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--client-only", action="store_true",
+                    help="only the client's own time, no server (labels: a local HU threshold)")
     args = ap.parse_args()
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the started server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.client_only:
+        with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
+            r = measure_client_only(Path(tmp), tuple(args.shape), tuple(args.spacing))
+        print(f"case {r['shape']} int16, spacing {r['spacing_mm']} mm, no server")
+        print(f"client's own time per case: {r['client_s']:.2f} s = read {r['client_read_s']:.2f} + reorient "
+              f"{r['client_reorient_s']:.2f} + write all outputs {r['client_write_s']:.2f}")
+        print(json.dumps(r))
+        return
     with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
         work = Path(tmp)
         with ExitStack() as stack:

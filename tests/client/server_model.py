@@ -20,14 +20,14 @@ META = {"classes": CLASSES, "spacing": [1.5, 1.5, 2.0], "patch_size": [32, 32, 1
 TISSUE_HU, LESION_HU = 100, 30
 
 
-def hu_band_onnx(path: Path) -> Path:
+def hu_band_onnx(path: Path, meta: dict = META) -> Path:
     """Write the HU-band segmenter (input 'image' [B,1,p0,p1,p2] -> output 'probs' [B,6,...])."""
     import onnx
     from onnx import TensorProto, helper, numpy_helper
 
     slopes = np.array([0, 80, 0, 40, 0, 0], np.float32)
     biases = np.array([0, -32, -30, -6, -30, -30], np.float32)
-    p = META["patch_size"]
+    p = meta["patch_size"]
     graph = helper.make_graph(
         [helper.make_node("Conv", ["image", "w", "b"], ["logits"], kernel_shape=[1, 1, 1]),
          helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
@@ -38,18 +38,19 @@ def hu_band_onnx(path: Path) -> Path:
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     entry = model.metadata_props.add()
-    entry.key, entry.value = "eanno", json.dumps(META)
+    entry.key, entry.value = "eanno", json.dumps(meta)
     onnx.checker.check_model(model)
     onnx.save(model, str(path))
     return path
 
 
-def hu_band_repository(folder: Path) -> Path:
+def hu_band_repository(folder: Path, meta: dict = META) -> Path:
     """The python-onnxruntime repository of the HU-band segmenter."""
     from eanno_serving.repository import ServingSpec, write_repository
 
-    onnx_path = hu_band_onnx(folder / "model.onnx")
-    return write_repository(ServingSpec(META, name="hu-band", version="test"), "python-onnxruntime",
+    folder.mkdir(parents=True, exist_ok=True)
+    onnx_path = hu_band_onnx(folder / "model.onnx", meta)
+    return write_repository(ServingSpec(meta, name="hu-band", version="test"), "python-onnxruntime",
                             folder / "repo", onnx_path)
 
 
@@ -86,7 +87,12 @@ def lesion_phantom(codes: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return hu, affine, mask
 
 
-if __name__ == "__main__":  # writes the repository for bench_client.py --repository (see client/README.md)
-    import sys
+if __name__ == "__main__":  # writes a repository for bench_client.py --repository (see client/README.md)
+    import argparse
 
-    print(hu_band_repository(Path(sys.argv[1])))
+    ap = argparse.ArgumentParser(description="write the HU-band segmenter's Triton repository to DIR/repo")
+    ap.add_argument("dir", type=Path)
+    ap.add_argument("--spacing", type=float, nargs=3, default=META["spacing"], help="model spacing (mm)")
+    ap.add_argument("--patch", type=int, nargs=3, default=META["patch_size"], help="patch size (voxels)")
+    args = ap.parse_args()
+    print(hu_band_repository(args.dir, {**META, "spacing": args.spacing, "patch_size": args.patch}))
