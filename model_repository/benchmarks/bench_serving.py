@@ -54,6 +54,7 @@ def main() -> None:
     ap.add_argument("--shape", type=int, nargs=3, default=[512, 512, 300])
     ap.add_argument("--spacing", type=float, nargs=3, default=[0.8, 0.8, 1.0])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped small phantom model")
     args = ap.parse_args()
     shape, spacing = tuple(args.shape), tuple(args.spacing)
     print(f"phantom {shape} spacing {spacing}; {sys.platform}, python {sys.version.split()[0]}", flush=True)
@@ -62,7 +63,9 @@ def main() -> None:
         tmp = Path(tmp)
         np.save(tmp / "volume.npy", volume)
         proc = subprocess.run([sys.executable, "-m", "eanno_export.inprocess", str(tmp / "volume.npy"), "--spacing",
-                               *map(str, spacing), "--out", str(tmp / "labels.npy")], capture_output=True, text=True)
+                               *map(str, spacing), "--out", str(tmp / "labels.npy"),
+                               *(["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])],
+                              capture_output=True, text=True)
         if proc.returncode:
             sys.exit(f"in-process baseline failed:\n{proc.stderr[-3000:]}")
         inproc = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -70,7 +73,7 @@ def main() -> None:
         print(f"in-process: predict {inproc['predict_seconds']:.2f} s + refine {inproc['refine_seconds']:.2f} s "
               f"= {inproc['seconds']:.2f} s ({inproc['threads']} torch threads)", flush=True)
         grpc, http, metrics = free_ports()
-        repo = default_repository(tmp / "run")
+        repo = default_repository(tmp / "run", args.checkpoint)
         with LocalServer(repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=tmp / "run") as server:
             client = connect(server.urls["grpc"])
             annotate_remote(client, volume[:64, :64, :32], spacing)  # warm-up: sessions, shm regions
@@ -81,6 +84,9 @@ def main() -> None:
             print(f"served (concurrency 1): {served_s:.2f} s; labels differing from in-process: {differ:.5%}", flush=True)
             throughput = {}
             for c in args.concurrency:
+                if c == 1:  # the timed single request above is concurrency 1
+                    throughput["1"] = 1 / served_s
+                    continue
                 clients = [connect(server.urls["grpc"]) for _ in range(c)]
                 t0 = time.perf_counter()
                 with ThreadPoolExecutor(c) as pool:

@@ -16,11 +16,11 @@ from pathlib import Path
 from eanno_serving.local import ServerError
 
 
-def default_repository(run_dir: Path) -> Path:
-    """run_dir/repository, written from the shipped checkpoint by eanno-export when absent or stale."""
+def default_repository(run_dir: Path, checkpoint: Path | None = None) -> Path:
+    """run_dir/repository, written from the checkpoint (None: the shipped one) by eanno-export when absent or stale."""
     out = run_dir / "repository"
     cmd = [sys.executable, "-m", "eanno_export.cli", "repository", "--flavor", "python-onnxruntime",
-           "--out", str(out), "--reuse"]
+           "--out", str(out), "--reuse", *(["--checkpoint", str(checkpoint)] if checkpoint else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ServerError(f"could not write the default repository to {out} ({' '.join(cmd)}):\n"

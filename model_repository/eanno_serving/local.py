@@ -126,13 +126,22 @@ def failure_lines(path: str | Path, tail: int = 8, most: int = 30) -> str:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process `pid` runs (a zombie does not; our own exited child is reaped here)."""
+    try:
+        if os.waitpid(pid, os.WNOHANG)[0] == pid:
+            return False
+    except ChildProcessError:
+        pass  # not our child: another process (eanno-server start) launched it
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
 
 
 class LocalServer:

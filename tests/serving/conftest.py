@@ -16,26 +16,31 @@ TINY_META = {"classes": CLASSES, "spacing": [1.5, 1.5, 2.0], "patch_size": [24, 
              "train": {"command": "tests/serving/conftest.py tiny_net", "seed": 0}}
 
 
-def tiny_net(seed: int = 0):
-    """A 2-layer 3D conv net with softmax: [B,1,p0,p1,p2] -> [B,6,p0,p1,p2], weights from a seed.
+def tiny_net():
+    """A hand-set 2-layer 3D conv net with softmax obeying the segmenter contract ([B,1,*p] -> [B,6,*p]).
 
-    The biases favour background and give lesion classes probabilities around the 0.003 threshold on
-    bright tissue, so refine has real candidates to decide on.
+    Layer 1 smooths (3x3x3 mean) and cuts the intensity into ReLU ramps; layer 2 (1x1x1) makes the logits:
+    bright tissue (phantom organ, ~140 HU) -> pancreas, dark blobs (~-100 HU) -> PDAC candidates, else
+    background; so refine sees kept lesions inside the organ and removed ones outside it.
     """
     torch = pytest.importorskip("torch")
-    torch.manual_seed(seed)
-    net = torch.nn.Sequential(torch.nn.Conv3d(1, 8, 3, padding=1), torch.nn.LeakyReLU(0.01),
-                              torch.nn.Conv3d(8, 6, 3, padding=1), torch.nn.Softmax(dim=1))
+    net = torch.nn.Sequential(torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.ReLU(),
+                              torch.nn.Conv3d(3, 6, 1), torch.nn.Softmax(dim=1))
     with torch.no_grad():
-        net[2].bias.copy_(torch.tensor([2.0, 0.5, -1.0, -3.0, -3.5, -4.0]))
+        net[0].weight.fill_(1 / 27)
+        net[0].bias.copy_(torch.tensor([0.5, 1.0, -0.25]))  # ramps: x > -0.5, x > -1, x > 0.25 (x = (HU-40)/200)
+        net[2].weight.zero_()
+        net[2].weight[1, 2] = 20.0  # pancreas
+        net[2].weight[3, 1], net[2].weight[3, 0] = 30.0, -60.0  # PDAC: dark but not air
+        net[2].bias.copy_(torch.tensor([0.0, -2.0, -12.0, -10.0, -12.0, -12.0]))
     return net.eval()
 
 
-def export_tiny_onnx(path: Path, meta: dict = TINY_META, seed: int = 0) -> Path:
+def export_tiny_onnx(path: Path, meta: dict = TINY_META) -> Path:
     """Export tiny_net to ONNX (opset 18, dynamic batch, META under metadata_props 'eanno')."""
     torch = pytest.importorskip("torch")
     onnx = pytest.importorskip("onnx")
-    net = tiny_net(seed)
+    net = tiny_net()
     dummy = torch.zeros((1, 1, *meta["patch_size"]))
     torch.onnx.export(net, (dummy,), str(path), input_names=["image"], output_names=["probs"], opset_version=18,
                       dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}}, dynamo=False)
@@ -54,16 +59,21 @@ def tiny_onnx(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def phantom(shape: tuple[int, int, int], seed: int) -> np.ndarray:
-    """A deterministic int16 CT-like phantom: air, soft tissue, a bright organ and a darker blob in it."""
+    """A deterministic int16 CT-like phantom: soft tissue, a bright organ, a dark lesion in it and one outside.
+
+    No air inside the field: the tiny net's partial-volume band at air boundaries would make every body
+    surface a lesion candidate.
+    """
     rng = np.random.default_rng(seed)
     grid = np.indices(shape).astype(np.float32)
     centre = np.array(shape, np.float32)[:, None, None, None] / 2
-    r = np.sqrt((((grid - centre) / (np.array(shape)[:, None, None, None] / 2.2)) ** 2).sum(0))
-    ct = np.where(r < 1.0, 40.0, -1000.0)
-    organ = np.sqrt((((grid - centre * 0.9) / 6.0) ** 2).sum(0)) < 1.0
+    ct = np.full(shape, 40.0)
+    organ = np.sqrt((((grid - centre * 0.9) / 9.0) ** 2).sum(0)) < 1.0
     ct[organ] = 140.0
-    blob = np.sqrt((((grid - centre * 0.9 - 2) / 2.5) ** 2).sum(0)) < 1.0
-    ct[blob] = 20.0
+    blob = np.sqrt((((grid - centre * 0.9 - 2) / 4.0) ** 2).sum(0)) < 1.0
+    ct[blob] = -100.0  # a lesion inside the organ
+    outside = np.sqrt((((grid - centre * 1.45) / 3.5) ** 2).sum(0)) < 1.0
+    ct[outside & ~organ] = -100.0  # a lesion-like blob away from it
     return (ct + rng.normal(0, 15, shape)).astype(np.int16)
 
 

@@ -1,0 +1,98 @@
+"""Held-out evaluation: pancreas Dice, lesion sensitivity (per class, pooled) and FP per scan, before and
+after the adaptive post-processing (DESIGN.md "Calibration and evaluation")."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import cc3d
+import numpy as np
+from eanno_postproc import refine
+
+LESION_CLASSES = {3: "pancreatic_pdac", 4: "pancreatic_cyst", 5: "pancreatic_pnet"}
+
+
+@dataclass(frozen=True)
+class CaseScore:
+    """One scan's counts."""
+
+    dice: float
+    gt_lesions: dict[int, int]  # class -> number of GT lesion components
+    detected_before: dict[int, int]
+    detected_after: dict[int, int]
+    fp_before: int
+    fp_after: int
+
+
+def dice(pred: np.ndarray, truth: np.ndarray) -> float:
+    """Dice of two boolean masks (1.0 when both are empty)."""
+    s = int(pred.sum()) + int(truth.sum())
+    return 1.0 if s == 0 else 2.0 * int(np.logical_and(pred, truth).sum()) / s
+
+
+def lesion_components(labels: np.ndarray, connectivity: int = 26) -> list[tuple[int, np.ndarray]]:
+    """(class, boolean mask) for every connected component of each lesion class."""
+    out = []
+    for c in LESION_CLASSES:
+        cc, n = cc3d.connected_components(labels == c, connectivity=connectivity, return_N=True)
+        if n:
+            for region in cc3d.each(cc, binary=True, in_place=True):
+                out.append((c, region[1].copy()))
+    return out
+
+
+def match_lesions(pred: np.ndarray, truth: np.ndarray, connectivity: int = 26) -> tuple[dict[int, int], dict[int, int], int]:
+    """GT lesions per class, how many a predicted lesion component overlaps, and unmatched predictions."""
+    gt = lesion_components(truth, connectivity)
+    pred_lesion = np.isin(pred, list(LESION_CLASSES))
+    truth_lesion = np.isin(truth, list(LESION_CLASSES))
+    total = {c: 0 for c in LESION_CLASSES}
+    hit = {c: 0 for c in LESION_CLASSES}
+    for c, m in gt:
+        total[c] += 1
+        hit[c] += int(np.logical_and(m, pred_lesion).any())
+    fp = sum(1 for _, m in lesion_components(pred, connectivity) if not np.logical_and(m, truth_lesion).any())
+    return total, hit, fp
+
+
+def score_case(ct: np.ndarray, truth: np.ndarray, probs: np.ndarray, affine: np.ndarray, theta: float) -> CaseScore:
+    """Post-process one scan's probabilities and count its hits and false positives."""
+    res = refine(ct, probs=probs, theta=theta, affine=affine)
+    after = np.asarray(res.labels)
+    # Before the rules: every candidate, i.e. the kept labels with the removed candidates put back.
+    removed = np.asarray(res.removed)
+    before = np.where(removed > 0, removed, after)
+    total, hit_before, fp_before = match_lesions(before, truth)
+    _, hit_after, fp_after = match_lesions(after, truth)
+    return CaseScore(dice(after > 0, truth > 0), total, hit_before, hit_after, fp_before, fp_after)
+
+
+def summarise(scores: Iterable[CaseScore], theta: float) -> dict[str, Any]:
+    """The evaluate JSON: pancreas_dice, lesion_sensitivity (per class + pooled, before/after), fp_per_scan."""
+    scores = list(scores)
+    n = len(scores)
+
+    def sens(attr: str) -> dict[str, float | None]:
+        out: dict[str, float | None] = {}
+        for c, name in LESION_CLASSES.items():
+            t = sum(s.gt_lesions[c] for s in scores)
+            out[name] = None if t == 0 else sum(getattr(s, attr)[c] for s in scores) / t
+        t_all = sum(sum(s.gt_lesions.values()) for s in scores)
+        out["pooled"] = None if t_all == 0 else sum(sum(getattr(s, attr).values()) for s in scores) / t_all
+        return out
+
+    after = sens("detected_after")
+    return {
+        "scans": n,
+        "theta": theta,
+        "pancreas_dice": float(np.mean([s.dice for s in scores])) if n else None,
+        "gt_lesions": {name: sum(s.gt_lesions[c] for s in scores) for c, name in LESION_CLASSES.items()},
+        "lesion_sensitivity": after,
+        "lesion_sensitivity_before": sens("detected_before"),
+        "fp_per_scan": {
+            "before": sum(s.fp_before for s in scores) / n if n else None,
+            "after": sum(s.fp_after for s in scores) / n if n else None,
+        },
+    }
