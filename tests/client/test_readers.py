@@ -114,3 +114,22 @@ def test_bad_inputs_name_the_file(tmp_path):
     (tmp_path / "notes.doc").write_text("x")
     with pytest.raises(InputError, match=r"notes\.doc: not a NIfTI"):
         read_volume(tmp_path / "notes.doc")
+
+
+def test_real_ct_reads_and_round_trips(real_ct_dir, tmp_path):
+    from eanno_client.orientation import from_canonical
+    from eanno_client.outputs import save_nifti as save_labels
+
+    src = real_ct_dir / "example_ct_sm.nii.gz"
+    vol = read_volume(src)
+    img = nib.load(str(src))
+    assert vol.data.shape == img.shape and vol.data.dtype == np.int16
+    np.testing.assert_array_equal(vol.data, np.rint(img.get_fdata()).astype(np.int16))
+    can = to_canonical(vol.data, vol.affine)
+    assert nib.aff2axcodes(can.affine) == ("R", "A", "S")
+    seg = np.asarray(nib.load(str(real_ct_dir / "example_ct_sm_seg_total.nii.gz")).dataobj).astype(np.uint8)
+    seg_can = to_canonical(seg, vol.affine).data
+    out = save_labels(tmp_path / "labels.nii.gz", from_canonical(seg_can, can), vol.affine)
+    back = nib.load(str(out))
+    np.testing.assert_array_equal(np.asarray(back.dataobj), seg)
+    np.testing.assert_allclose(back.affine, img.affine, atol=1e-4)
