@@ -143,3 +143,21 @@ def test_continue_after_an_interrupted_batch(url, tmp_path):
     for codes in status:
         hu, affine, mask = lesion_phantom(codes)
         check_case(out / codes, hu.shape, affine, mask)
+
+
+def test_threshold_and_rules_overrides_reach_the_server(url, tmp_path):
+    """A contrast window that excludes the lesions relabels them: kept nowhere, all in removed.nii.gz."""
+    hu, affine, mask = lesion_phantom("PLI")
+    src = save_nifti(tmp_path / "case.nii.gz", hu, affine)
+    rules = json.dumps({"hu_window": {"pdac": [-206, 20]}})
+    annotate(url, src, "--out", tmp_path / "out", "--threshold", "0.5", "--rules", rules, "--no-preview")
+    case = tmp_path / "out" / "case"
+    report = json.loads((case / "report.json").read_text())
+    assert report["theta"] == 0.5
+    assert report["lesions"] and all(x["decision"] == "relabelled_contrast" for x in report["lesions"])
+    labels = np.asarray(nib.load(str(case / "labels.nii.gz")).dataobj)
+    removed = nib.load(str(case / "removed.nii.gz"))
+    np.testing.assert_allclose(removed.affine, affine, atol=1e-4)
+    removed = np.asarray(removed.dataobj)
+    assert not (labels == 3).any() and labels[mask].min() == 1
+    assert (removed[mask] == 3).mean() > 0.98 and not (removed & ~ndimage.binary_dilation(mask, iterations=2)).any()
