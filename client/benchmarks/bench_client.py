@@ -1,0 +1,187 @@
+"""make bench-client: the client's own time per case and a pipelined batch against the server's time.
+
+For a 512 x 512 x 300 int16 case (synthetic, from a seed) it measures
+  server time  = one annotate request from memory (send, server work, receive), median of --repeats;
+  client time  = read + reorient + write every output of one case (the request excluded);
+  batch        = eanno-client's pipelined batch of --cases cases, against cases x server time.
+Target: batch <= 1.15 x (cases x server time). The last line printed is one JSON object.
+
+--client-only measures the client's part alone (no server; labels from a local HU threshold).
+Uses a running server (--url) or starts `eanno-server start` (shipped model, or --repository DIR) on
+free ports in a temporary run folder and stops it afterwards. The benchmark imports only eanno_client
+(the server is a separate process), like a workstation would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+from eanno_client.batch import BatchOptions, run_batch
+from eanno_client.cases import expand_inputs
+from eanno_client.connection import Connection, ConnectionConfig
+from eanno_client.orientation import to_canonical
+from eanno_client.outputs import CasePaths, OutputOptions, write_case
+from eanno_client.readers import read_volume
+
+TARGET = 1.15
+
+
+def synthetic_ct(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
+    """An int16 abdomen-like volume: air, an elliptic body of soft tissue with noise, a few darker spheres."""
+    rng = np.random.default_rng(seed)
+    x, y = np.ogrid[: shape[0], : shape[1]]
+    body = ((x - shape[0] / 2) / (0.45 * shape[0])) ** 2 + ((y - shape[1] / 2) / (0.35 * shape[1])) ** 2 <= 1
+    ct = np.where(body[..., None], np.int16(60), np.int16(-1000)).repeat(shape[2], axis=2)
+    ct += rng.normal(0, 15, size=shape).astype(np.int16)
+    z = np.arange(shape[2])
+    for cx, cy, cz, r in ((0.45, 0.5, 0.5, 12), (0.6, 0.45, 0.4, 8), (0.35, 0.55, 0.6, 6)):
+        d = (x - cx * shape[0]) ** 2 + (y - cy * shape[1]) ** 2
+        ct[(d[..., None] + ((z - cz * shape[2]) * 2.5) ** 2) <= r * r] = 20
+    return ct
+
+
+def free_ports(n: int = 3) -> list[int]:
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+@contextmanager
+def local_server(repository: Path | None, run_dir: Path):
+    """`eanno-server start` on free ports (subprocess), stopped on exit; yields the gRPC URL."""
+    grpc, http, metrics = free_ports()
+    exe = str(Path(sys.executable).parent / "eanno-server")
+    cmd = [exe, "start", "--grpc-port", str(grpc), "--http-port", str(http), "--metrics-port", str(metrics),
+           "--run-dir", str(run_dir)] + (["--repository", str(repository)] if repository else [])
+    subprocess.run(cmd, check=True)
+    try:
+        yield f"127.0.0.1:{grpc}"
+    finally:
+        subprocess.run([exe, "stop", "--run-dir", str(run_dir)], check=False)
+
+
+def write_inputs(work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float], cases: int) -> Path:
+    """The synthetic case as work/inputs/case0..N.nii.gz (stored LPS, as most scanners export); returns case0."""
+    affine = np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])
+    src = work / "inputs" / "case0.nii.gz"
+    src.parent.mkdir(parents=True)
+    nib.save(nib.Nifti1Image(synthetic_ct(shape), affine), str(src))
+    for i in range(1, cases):
+        shutil.copyfile(src, src.with_name(f"case{i}.nii.gz"))
+    return src
+
+
+def measure_client_only(work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float]) -> dict:
+    """The client's own time without a server: the labels are a local HU threshold of the right shape."""
+    src = write_inputs(work, shape, spacing, 1)
+    t0 = time.perf_counter()
+    volume = read_volume(src)
+    t_read = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    can = to_canonical(volume.data, volume.affine)
+    t_reorient = time.perf_counter() - t0
+    labels = np.where(can.data > 40, 1, 0).astype(np.uint8)
+    labels[(can.data > 0) & (can.data <= 40)] = 3
+    t0 = time.perf_counter()
+    write_case(CasePaths(work / "single"), "case0", volume, can, labels, np.zeros_like(labels), {"lesions": []},
+               OutputOptions())
+    t_write = time.perf_counter() - t0
+    return {"shape": list(shape), "spacing_mm": list(spacing), "mode": "client-only",
+            "client_read_s": round(t_read, 3), "client_reorient_s": round(t_reorient, 3),
+            "client_write_s": round(t_write, 3), "client_s": round(t_read + t_reorient + t_write, 3)}
+
+
+def measure(url: str, work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float],
+            cases: int, concurrency: int, repeats: int) -> dict:
+    """Every figure of the benchmark against the server at url."""
+    src = write_inputs(work, shape, spacing, cases)
+    options = OutputOptions()
+    with Connection(ConnectionConfig(url=url, timeout_s=3600)) as conn:
+        t0 = time.perf_counter()
+        volume = read_volume(src)
+        t_read = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        can = to_canonical(volume.data, volume.affine)
+        t_reorient = time.perf_counter() - t0
+        conn.annotate(can.data, can.spacing, can.affine)  # warm-up
+        requests = []
+        for _ in range(repeats):
+            t0 = time.perf_counter()
+            labels, removed, report = conn.annotate(can.data, can.spacing, can.affine)
+            requests.append(time.perf_counter() - t0)
+        t_server = statistics.median(requests)
+        t0 = time.perf_counter()
+        write_case(CasePaths(work / "single"), "case0", volume, can, labels, removed, report, options)
+        t_write = time.perf_counter() - t0
+        batch_cases = expand_inputs([src.parent])
+        t0 = time.perf_counter()
+        results = run_batch(conn, batch_cases, BatchOptions(out=work / "batch", outputs=options,
+                                                            concurrency=concurrency))
+        t_batch = time.perf_counter() - t0
+    failed = [r.error for r in results if r.status != "done"]
+    if failed:
+        raise SystemExit(f"batch cases failed: {failed[:3]}")
+    client = t_read + t_reorient + t_write
+    return {"shape": list(shape), "spacing_mm": list(spacing), "cases": cases, "concurrency": concurrency,
+            "server_s": round(t_server, 3), "server_runs_s": [round(t, 3) for t in requests],
+            "client_read_s": round(t_read, 3), "client_reorient_s": round(t_reorient, 3),
+            "client_write_s": round(t_write, 3), "client_s": round(client, 3),
+            "batch_s": round(t_batch, 3), "baseline_s": round(cases * t_server, 3),
+            "ratio": round(t_batch / (cases * t_server), 3), "target": TARGET}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="a running server (default: start eanno-server on free ports)")
+    ap.add_argument("--repository", type=Path, help="model repository for the started server (default: shipped)")
+    ap.add_argument("--shape", type=int, nargs=3, default=[512, 512, 300])
+    ap.add_argument("--spacing", type=float, nargs=3, default=[0.8, 0.8, 2.0])
+    ap.add_argument("--cases", type=int, default=8)
+    ap.add_argument("--concurrency", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--client-only", action="store_true",
+                    help="only the client's own time, no server (labels: a local HU threshold)")
+    args = ap.parse_args()
+    # SIGTERM (timeout, kill) unwinds like Ctrl-C, so the started server is stopped.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if args.client_only:
+        with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
+            r = measure_client_only(Path(tmp), tuple(args.shape), tuple(args.spacing))
+        print(f"case {r['shape']} int16, spacing {r['spacing_mm']} mm, no server")
+        print(f"client's own time per case: {r['client_s']:.2f} s = read {r['client_read_s']:.2f} + reorient "
+              f"{r['client_reorient_s']:.2f} + write all outputs {r['client_write_s']:.2f}")
+        print(json.dumps(r))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
+        work = Path(tmp)
+        with ExitStack() as stack:
+            url = args.url or stack.enter_context(local_server(args.repository, work / "run"))
+            r = measure(url, work, tuple(args.shape), tuple(args.spacing), args.cases, args.concurrency,
+                        args.repeats)
+    r["meets_target"] = r["ratio"] <= TARGET
+    print(f"case {r['shape']} int16, spacing {r['spacing_mm']} mm, server {url}")
+    print(f"server time per case (request from memory): {r['server_s']:.2f} s (runs {r['server_runs_s']})")
+    print(f"client's own time per case: {r['client_s']:.2f} s = read {r['client_read_s']:.2f} + reorient "
+          f"{r['client_reorient_s']:.2f} + write all outputs {r['client_write_s']:.2f}")
+    print(f"batch of {r['cases']} (concurrency {r['concurrency']}): {r['batch_s']:.2f} s vs {r['cases']} x server "
+          f"= {r['baseline_s']:.2f} s -> ratio {r['ratio']:.3f} (target <= {TARGET})")
+    print(json.dumps(r))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Annotate cases with bounded concurrency: while requests are in flight the next cases are read and
+decoded, results are written as they arrive, and one failed case never stops the others."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from eanno_client.atomic import write_text_atomic
+from eanno_client.cases import Case
+from eanno_client.connection import Connection
+from eanno_client.orientation import to_canonical
+from eanno_client.outputs import CasePaths, OutputOptions, write_case
+from eanno_client.readers import read_volume
+from eanno_client.report import kept
+
+log = logging.getLogger(__name__)
+FAILURE_LOG = "failures.jsonl"
+
+
+@dataclass(frozen=True)
+class BatchOptions:
+    """What to do for every case of a batch."""
+
+    out: Path
+    outputs: OutputOptions = field(default_factory=OutputOptions)
+    series_uid: str | None = None
+    threshold: float | None = None
+    rules: dict[str, Any] | None = None
+    concurrency: int = 2
+    resume: bool = False  # --continue: skip cases whose outputs are all present
+
+
+@dataclass
+class CaseResult:
+    """The outcome of one case, as printed by --json."""
+
+    case: str
+    input: str
+    status: str  # "done", "skipped" or "failed"
+    seconds: float = 0.0
+    lesions: int | None = None
+    candidates_removed: int | None = None
+    output: str = ""
+    note: str = ""
+    error: str = ""
+
+
+def is_complete(case: Case, options: BatchOptions) -> bool:
+    """Whether every output of the case exists (each is renamed into place only when whole)."""
+    paths = CasePaths(options.out / case.name)
+    is_dicom = case.path.is_dir()
+    return all(p.is_file() for p in paths.expected(options.outputs, is_dicom))
+
+
+def annotate_case(conn: Connection, case: Case, options: BatchOptions) -> CaseResult:
+    """Read, reorient, send, receive and write one case; exceptions propagate to the caller."""
+    start = time.perf_counter()
+    volume = read_volume(case.path, options.series_uid)
+    canonical = to_canonical(volume.data, volume.affine)
+    labels, removed, report = conn.annotate(canonical.data, canonical.spacing, canonical.affine,
+                                            options.threshold, options.rules)
+    paths = CasePaths(options.out / case.name)
+    out = write_case(paths, case.name, volume, canonical, labels, removed, report, options.outputs)
+    lesions = out.get("lesions", [])
+    n_kept = sum(1 for x in lesions if kept(x))
+    return CaseResult(case.name, str(case.path), "done", round(time.perf_counter() - start, 3), n_kept,
+                      len(lesions) - n_kept, str(paths.root), volume.note)
+
+
+def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:
+    """OUT/failures.jsonl, one JSON object per failed case of this run; removed when none failed."""
+    path = out / FAILURE_LOG
+    if not failures:
+        path.unlink(missing_ok=True)
+        return None
+    lines = [json.dumps({"case": r.case, "input": r.input, "error": r.error}) for r in failures]
+    return write_text_atomic(path, "\n".join(lines) + "\n")
+
+
+def run_batch(conn: Connection, cases: list[Case], options: BatchOptions,
+              on_result: Callable[[CaseResult], None] = lambda r: None) -> list[CaseResult]:
+    """Annotate every case with at most `concurrency` cases between reading and writing; results in input order."""
+    if options.concurrency < 1:
+        raise ValueError(f"concurrency must be at least 1, got {options.concurrency}")
+    options.out.mkdir(parents=True, exist_ok=True)
+    results: dict[int, CaseResult] = {}
+    failures: list[CaseResult] = []
+    todo: list[tuple[int, Case]] = []
+    for i, case in enumerate(cases):
+        if options.resume and is_complete(case, options):
+            results[i] = CaseResult(case.name, str(case.path), "skipped",
+                                    output=str(options.out / case.name), note="outputs already present")
+            on_result(results[i])
+        else:
+            todo.append((i, case))
+    # Submitting lazily keeps at most `concurrency` volumes in memory at once.
+    with ThreadPoolExecutor(max_workers=options.concurrency, thread_name_prefix="eanno-case") as pool:
+        pending: dict[Future[CaseResult], tuple[int, Case]] = {}
+        queue = iter(todo)
+        try:
+            while True:
+                while len(pending) < options.concurrency and (item := next(queue, None)) is not None:
+                    pending[pool.submit(annotate_case, conn, item[1], options)] = item
+                if not pending:
+                    break
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    i, case = pending.pop(fut)
+                    try:
+                        result = fut.result()
+                    except Exception as e:  # one bad case must not stop the batch; the log says why
+                        log.debug("case %s failed", case.name, exc_info=True)
+                        result = CaseResult(case.name, str(case.path), "failed", error=str(e) or type(e).__name__)
+                        failures.append(result)
+                        write_failure_log(options.out, failures)
+                    results[i] = result
+                    on_result(result)
+        except BaseException:
+            for fut in pending:
+                fut.cancel()
+            raise
+    write_failure_log(options.out, failures)
+    return [results[i] for i in sorted(results)]
+
+
+def batch_summary(results: list[CaseResult], seconds: float, out: Path) -> dict[str, Any]:
+    """The --json object: counts, timing and every case's result."""
+    count = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
+    return {"out": str(out), **count, "seconds": round(seconds, 3),
+            "failure_log": str(out / FAILURE_LOG) if count["failed"] else None,
+            "cases": [asdict(r) for r in results]}

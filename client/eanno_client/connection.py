@@ -1,0 +1,184 @@
+"""The gRPC connection to the server: message limits, TLS, headers, timeouts, retries on UNAVAILABLE."""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import numpy as np
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+ENSEMBLE = "eanno_annotate"
+WINDOW_MODEL = "eanno_window"
+DEFAULT_URL = "localhost:8001"
+# 2 GiB - 1: gRPC's own ceiling. Set explicitly because passing any channel_args to tritonclient drops
+# its defaults and leaves gRPC's 4 MiB, far below one CT volume (shared/ENVIRONMENT.md).
+MAX_MESSAGE_BYTES = 2**31 - 1
+RETRY_STATUSES = ("StatusCode.UNAVAILABLE",)
+
+
+class ServerConnectionError(RuntimeError):
+    """The server could not be reached or refused a request; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class ConnectionConfig:
+    """How to reach the server."""
+
+    url: str = DEFAULT_URL
+    root_cert: Path | None = None
+    client_cert: Path | None = None
+    client_key: Path | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    timeout_s: float = 600.0  # one request (a whole case), client side
+    retries: int = 4
+    backoff_s: float = 0.5
+    max_message_bytes: int = MAX_MESSAGE_BYTES
+
+    @property
+    def tls(self) -> bool:
+        """Whether TLS is used (any certificate given)."""
+        return any(p is not None for p in (self.root_cert, self.client_cert, self.client_key))
+
+
+def parse_header(text: str) -> tuple[str, str]:
+    """'Name: value' -> (name lower-cased, value); gRPC metadata keys must be lower case."""
+    name, sep, value = text.partition(":")
+    if not sep or not name.strip():
+        raise ValueError(f"header {text!r} is not 'Name: value'")
+    return name.strip().lower(), value.strip()
+
+
+def _read(path: Path | None, what: str) -> bytes | None:
+    if path is None:
+        return None
+    try:
+        return Path(path).read_bytes()
+    except OSError as e:
+        raise ServerConnectionError(f"{path}: cannot read the {what} ({e.strerror})") from e
+
+
+class Connection:
+    """A tritonclient gRPC client plus the request options every call needs."""
+
+    def __init__(self, config: ConnectionConfig) -> None:
+        import tritonclient.grpc as grpcclient
+
+        if (config.client_cert is None) != (config.client_key is None):
+            raise ServerConnectionError("--client-cert and --client-key go together (mutual TLS needs both)")
+        self.config = config
+        self._grpc = grpcclient
+        self.client = grpcclient.InferenceServerClient(
+            config.url, ssl=config.tls, root_certificates=_read(config.root_cert, "root certificate"),
+            private_key=_read(config.client_key, "client key"),
+            certificate_chain=_read(config.client_cert, "client certificate"),
+            channel_args=[("grpc.max_send_message_length", config.max_message_bytes),
+                          ("grpc.max_receive_message_length", config.max_message_bytes)])
+
+    def close(self) -> None:
+        """Close the channel."""
+        self.client.close()
+
+    def __enter__(self) -> Connection:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def call(self, what: str, fn: Callable[[], T]) -> T:
+        """Run fn, retrying with exponential backoff while the server answers UNAVAILABLE."""
+        from tritonclient.utils import InferenceServerException
+
+        delay = self.config.backoff_s
+        for attempt in range(self.config.retries + 1):
+            try:
+                return fn()
+            except InferenceServerException as e:
+                status = str(e.status())
+                if status in RETRY_STATUSES and attempt < self.config.retries:
+                    log.warning("%s: server unavailable (%s); retry %d/%d in %.1f s", what, e.message(),
+                                attempt + 1, self.config.retries, delay)
+                    time.sleep(delay)
+                    delay *= 2
+                    continue
+                hint = f" (is the server running at {self.config.url}?)" if status in RETRY_STATUSES else ""
+                raise ServerConnectionError(f"{what} failed: [{status}] {e.message()}{hint}") from e
+        raise AssertionError("unreachable")
+
+    @property
+    def _opts(self) -> dict[str, Any]:
+        return {"headers": self.config.headers or None, "client_timeout": self.config.timeout_s}
+
+    def annotate(self, volume: np.ndarray, spacing: np.ndarray, affine: np.ndarray,
+                 threshold: float | None = None, rules: dict[str, Any] | None = None
+                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+        """Send one canonical int16 volume; return (labels, removed, report) in canonical order."""
+        g = self._grpc
+        arrays: list[tuple[str, np.ndarray, str]] = [
+            ("volume", np.ascontiguousarray(volume, dtype=np.int16), "INT16"),
+            ("spacing", np.asarray(spacing, dtype=np.float32).reshape(3), "FP32"),
+            ("affine", np.asarray(affine, dtype=np.float32).reshape(4, 4), "FP32"),
+        ]
+        if threshold is not None:
+            arrays.append(("threshold", np.array([threshold], dtype=np.float32), "FP32"))
+        if rules:
+            arrays.append(("rules", np.array([json.dumps(rules).encode()], dtype=object), "BYTES"))
+        inputs = []
+        for name, arr, dtype in arrays:
+            inp = g.InferInput(name, list(arr.shape), dtype)
+            inp.set_data_from_numpy(arr)
+            inputs.append(inp)
+        outputs = [g.InferRequestedOutput(n) for n in ("labels", "removed", "report")]
+        result = self.call(f"annotate {list(volume.shape)}", lambda: self.client.infer(
+            ENSEMBLE, inputs, outputs=outputs, **self._opts))
+        labels, removed, report = (result.as_numpy(n) for n in ("labels", "removed", "report"))
+        if labels is None or removed is None or report is None or report.size != 1:
+            raise ServerConnectionError("the server's answer lacks labels, removed or report")
+        if labels.shape != volume.shape or removed.shape != volume.shape:
+            raise ServerConnectionError(f"the server returned labels of shape {list(labels.shape)} for a volume of "
+                                   f"shape {list(volume.shape)}")
+        raw = report.reshape(-1)[0]
+        return labels.astype(np.uint8), removed.astype(np.uint8), json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+
+    def health(self) -> dict[str, Any]:
+        """Live, ready, the ensemble's readiness and versions, and the operating threshold the server reports."""
+        live = self.call("server live", lambda: self.client.is_server_live(**self._opts))
+        ready = self.call("server ready", lambda: self.client.is_server_ready(**self._opts))
+        out: dict[str, Any] = {"url": self.config.url, "live": bool(live), "ready": bool(ready),
+                               "models": self.models()}
+        out["ensemble_ready"] = any(m["name"] == ENSEMBLE and m["state"] == "READY" for m in out["models"])
+        out.update(self.operating_point())
+        return out
+
+    def models(self) -> list[dict[str, str]]:
+        """The server's model repository index: name, version, state (and reason when not ready)."""
+        index = self.call("model repository index", lambda: self.client.get_model_repository_index(
+            as_json=True, **self._opts))
+        return [{"name": m.get("name", ""), "version": m.get("version", ""), "state": m.get("state", ""),
+                 **({"reason": m["reason"]} if m.get("reason") else {})} for m in index.get("models", [])]
+
+    def operating_point(self) -> dict[str, Any]:
+        """theta and spacing from the model configs' parameters (eanno_window, else the ensemble)."""
+        found: dict[str, Any] = {"theta": None, "model_spacing": None, "model_name": None, "model_version": None}
+        for model in (WINDOW_MODEL, ENSEMBLE):
+            try:
+                config = self.call(f"config of {model}", lambda m=model: self.client.get_model_config(
+                    m, as_json=True, **self._opts))
+            except ServerConnectionError:
+                continue
+            params = config.get("config", {}).get("parameters", {})
+            for key, target in (("theta", "theta"), ("spacing", "model_spacing"), ("model_name", "model_name"),
+                                ("model_version", "model_version")):
+                raw = params.get(key, {}).get("string_value")
+                if raw is not None and found[target] is None:
+                    found[target] = json.loads(raw) if key in ("theta", "spacing") else raw
+            if found["theta"] is not None:
+                found["theta_from"] = model
+                break
+        return found

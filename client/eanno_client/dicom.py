@@ -1,0 +1,144 @@
+"""DICOM series folders: group files by series, pick one, stack slices into a volume with a RAS affine.
+
+Hand-written geometry (rather than SimpleITK's series reader) because the client keeps the pydicom
+datasets for DICOM-SEG and decodes compressed transfer syntaxes through pydicom's pylibjpeg plugins.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from eanno_client.volume import InputError, Volume, to_int16_hu
+
+log = logging.getLogger(__name__)
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+# Slices whose spacing differs from the median by more than this fraction mean a gap or a mixed series.
+SLICE_GAP_TOLERANCE = 0.1
+
+
+def _pydicom() -> Any:
+    try:
+        import pydicom
+    except ImportError as e:
+        raise InputError("reading DICOM needs pydicom (pip install 'eanno-client[all]')") from e
+    return pydicom
+
+
+def is_dicom_file(path: Path) -> bool:
+    """Whether a file has the DICOM preamble ('DICM' at byte 128)."""
+    try:
+        with path.open("rb") as f:
+            f.seek(128)
+            return f.read(4) == b"DICM"
+    except OSError:
+        return False
+
+
+def holds_dicom(folder: Path) -> bool:
+    """Whether a folder holds DICOM files directly (not in subfolders)."""
+    return any(p.is_file() and is_dicom_file(p) for p in folder.iterdir())
+
+
+def list_series(folder: Path) -> dict[str, list[Any]]:
+    """SeriesInstanceUID -> headers (no pixel data) of the image files directly in `folder`."""
+    pydicom = _pydicom()
+    series: dict[str, list[Any]] = defaultdict(list)
+    for p in sorted(folder.iterdir()):
+        if not (p.is_file() and is_dicom_file(p)):
+            continue
+        try:
+            ds = pydicom.dcmread(p, stop_before_pixels=True)
+        except Exception as e:  # pydicom raises several types for damaged files
+            raise InputError(f"{p}: not a readable DICOM file ({e})") from e
+        if "ImagePositionPatient" in ds and "SeriesInstanceUID" in ds:
+            ds.filename = str(p)
+            series[str(ds.SeriesInstanceUID)].append(ds)
+    return dict(series)
+
+
+def choose_series(folder: Path, series: dict[str, list[Any]], uid: str | None) -> tuple[str, str]:
+    """The series to read (the given UID, else the CT series with most slices) and a note saying which."""
+    if not series:
+        raise InputError(f"{folder}: no DICOM image slices with geometry (ImagePositionPatient) found")
+    if uid is not None:
+        if uid not in series:
+            raise InputError(f"{folder}: series {uid} not found; series present: {', '.join(sorted(series))}")
+        return uid, f"series {uid} (chosen by --series-uid)"
+
+    def rank(item: tuple[str, list[Any]]) -> tuple[bool, int, str]:
+        modality = str(getattr(item[1][0], "Modality", ""))
+        return modality == "CT", len(item[1]), item[0]
+
+    best, slices = max(series.items(), key=rank)
+    desc = str(getattr(slices[0], "SeriesDescription", "")) or "no description"
+    note = f"series {best} ({getattr(slices[0], 'Modality', '?')}, {len(slices)} slices, {desc})"
+    if len(series) > 1:
+        note += f", the CT series with most slices of {len(series)} in the folder"
+    return best, note
+
+
+def slice_geometry(headers: list[Any], folder: Path) -> tuple[list[Any], np.ndarray]:
+    """Headers sorted along the slice normal and the LPS affine of the stacked (col, row, slice) grid."""
+    iop = np.asarray(headers[0].ImageOrientationPatient, dtype=np.float64)
+    row_dir, col_dir = iop[:3], iop[3:]
+    normal = np.cross(row_dir, col_dir)
+    for h in headers:
+        if not np.allclose(np.asarray(h.ImageOrientationPatient, dtype=np.float64), iop, atol=1e-4):
+            raise InputError(f"{folder}: slices of one series have different orientations (ImageOrientationPatient)")
+    positions = np.asarray([h.ImagePositionPatient for h in headers], dtype=np.float64)
+    order = np.argsort(positions @ normal, kind="stable")
+    headers = [headers[i] for i in order]
+    positions = positions[order]
+    dy, dx = (float(v) for v in headers[0].PixelSpacing)  # row spacing, column spacing
+    affine = np.eye(4)
+    affine[:3, 0] = row_dir * dx  # i runs along a row (columns)
+    affine[:3, 1] = col_dir * dy  # j runs down the rows
+    affine[:3, 3] = positions[0]
+    if len(headers) > 1:
+        steps = np.diff(positions @ normal)
+        median = float(np.median(steps))
+        if median <= 0 or np.any(np.abs(steps - median) > SLICE_GAP_TOLERANCE * median):
+            raise InputError(f"{folder}: slice positions are not evenly spaced (steps {np.round(steps, 3).tolist()} "
+                             "mm); missing or duplicate slices?")
+        affine[:3, 2] = (positions[-1] - positions[0]) / (len(headers) - 1)
+    else:
+        affine[:3, 2] = normal * float(getattr(headers[0], "SliceThickness", 1.0) or 1.0)
+    return headers, affine
+
+
+def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
+    """One series of a DICOM folder as a HU volume (rescale slope/intercept applied) with its RAS affine."""
+    pydicom = _pydicom()
+    from pydicom.pixels import pixel_array as decode
+
+    series = list_series(folder)
+    uid, note = choose_series(folder, series, series_uid)
+    headers, lps = slice_geometry(series[uid], folder)
+    datasets, planes = [], []
+    for h in headers:
+        ds = pydicom.dcmread(h.filename)
+        try:
+            pixels = decode(ds)  # unlike ds.pixel_array, keeps no cached copy on the dataset
+        except Exception as e:  # missing decoder plugins, damaged pixel data
+            syntax = ds.file_meta.TransferSyntaxUID
+            raise InputError(f"{h.filename}: cannot decode pixel data ({syntax.name}); for compressed "
+                             f"DICOM install the pylibjpeg plugins (pip install 'eanno-client[all]'): {e}") from e
+        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        planes.append(pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept))
+        # Keep the headers only (DICOM-SEG needs no source pixels): one copy of the volume in memory.
+        del ds.PixelData
+        datasets.append(ds)
+    shapes = {p.shape for p in planes}
+    if len(shapes) != 1 or len(next(iter(shapes))) != 2:
+        raise InputError(f"{folder}: series {uid} has slices of different or non-2D shapes {sorted(shapes)}")
+    # pixel_array is (rows, cols) = (j, i); the volume is (i, j, k).
+    data = np.stack(planes, axis=-1).transpose(1, 0, 2)
+    log.info("%s: read %s", folder, note)
+    return Volume(to_int16_hu(data), LPS_TO_RAS @ lps, folder, "dicom", note=note, series_uid=uid,
+                  datasets=datasets)

@@ -1,0 +1,85 @@
+"""Read one case (NIfTI, MHA/NRRD, DICOM series folder) into a Volume on its own grid."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+
+from eanno_client.volume import InputError, Volume, to_int16_hu
+
+log = logging.getLogger(__name__)
+NIFTI_SUFFIXES = (".nii", ".nii.gz")
+ITK_SUFFIXES = (".mha", ".mhd", ".nrrd", ".nhdr")
+# ITK (MHA/NRRD) stores directions in LPS; nibabel affines are RAS.
+LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
+
+
+def volume_kind(path: Path) -> str | None:
+    """'nifti', 'itk', 'dicom' or None for a path the client does not read."""
+    name = path.name.lower()
+    if path.is_dir():
+        from eanno_client.dicom import holds_dicom
+
+        return "dicom" if holds_dicom(path) else None
+    if name.endswith(NIFTI_SUFFIXES):
+        return "nifti"
+    if name.endswith(ITK_SUFFIXES):
+        return "itk"
+    return None
+
+
+def read_nifti(path: Path) -> Volume:
+    """A NIfTI file's first 3D volume in HU (scl_slope/inter applied) with its affine."""
+    try:
+        img = nib.load(str(path))
+        data = np.asanyarray(img.dataobj)
+    except Exception as e:  # nibabel raises many types for damaged files
+        raise InputError(f"{path}: not a readable NIfTI file ({e})") from e
+    if data.ndim == 4 and data.shape[3] == 1:
+        data = data[..., 0]
+    if data.ndim != 3:
+        raise InputError(f"{path}: expected a 3D volume, got shape {list(data.shape)}")
+    return Volume(to_int16_hu(data), np.asarray(img.affine, dtype=np.float64), path, "nifti")
+
+
+def read_itk(path: Path) -> Volume:
+    """An MHA/MHD/NRRD file read with SimpleITK, its LPS geometry turned into a RAS affine."""
+    try:
+        import SimpleITK as sitk
+    except ImportError as e:
+        raise InputError(f"{path}: reading MHA/NRRD needs SimpleITK (pip install 'eanno-client[all]')") from e
+    try:
+        image = sitk.ReadImage(str(path))
+    except RuntimeError as e:
+        raise InputError(f"{path}: not a readable MHA/NRRD image ({str(e).strip().splitlines()[-1]})") from e
+    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path}: expected a scalar 3D image, got {image.GetDimension()}D with "
+                         f"{image.GetNumberOfComponentsPerPixel()} components")
+    # SimpleITK arrays are (z, y, x); the volume's voxel order is (i, j, k) = (x, y, z).
+    data = sitk.GetArrayFromImage(image).transpose(2, 1, 0)
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
+    lps = np.eye(4)
+    lps[:3, :3] = direction @ np.diag(image.GetSpacing())
+    lps[:3, 3] = image.GetOrigin()
+    return Volume(to_int16_hu(data), LPS_TO_RAS @ lps, path, "itk")
+
+
+def read_volume(path: str | Path, series_uid: str | None = None) -> Volume:
+    """Read a case from any supported input; InputError naming the file when it cannot."""
+    p = Path(path)
+    if not p.exists():
+        raise InputError(f"{p}: no such file or folder")
+    kind = volume_kind(p)
+    if kind == "nifti":
+        return read_nifti(p)
+    if kind == "itk":
+        return read_itk(p)
+    if kind == "dicom":
+        from eanno_client.dicom import read_dicom_series
+
+        return read_dicom_series(p, series_uid)
+    raise InputError(f"{p}: not a NIfTI (.nii/.nii.gz), MHA/NRRD (.mha/.mhd/.nrrd/.nhdr) file "
+                     "or a folder of DICOM files")
