@@ -100,6 +100,8 @@ def _percentiles(text: str) -> tuple[float, float]:
               help="LO,HI: the HU window spans these percentiles of lesion mean HU; the volume ratio limit is HI.")
 @click.option("--ratio-factor", type=click.FloatRange(0, min_open=True), default=1.2, show_default=True,
               help="Multiply the HI percentile of the volume ratio by this (headroom for unseen lesions).")
+@click.option("--ratio-method", type=click.Choice(["lognormal", "empirical"]), default="lognormal", show_default=True,
+              help="Upper ratio percentile from a log-normal fit (extrapolates the heavy tail) or the sample.")
 @click.option("--hu-margin", type=click.FloatRange(0), default=10.0, show_default=True, help="Widen each HU window by this many HU per side.")
 @click.option("--min-lesions", type=click.IntRange(1), default=5, show_default=True,
               help="A class with fewer lesions keeps the base limits.")
@@ -107,7 +109,7 @@ def _percentiles(text: str) -> tuple[float, float]:
               help="Rules file to start from (default: the packaged rules).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Rules file (YAML) to write.")
 @click.option("--json", "as_json", is_flag=True, help="Print limits and provenance as one JSON object.")
-def rules(source: Source, percentiles: str, ratio_factor: float, hu_margin: float, min_lesions: int, base: Path | None,
+def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: float, hu_margin: float, min_lesions: int, base: Path | None,
           out: Path, as_json: bool) -> None:
     """Learn volume-ratio limits and HU windows per lesion class from labelled cases.
 
@@ -121,7 +123,7 @@ def rules(source: Source, percentiles: str, ratio_factor: float, hu_margin: floa
         base_rules = load_rules(base)
         stats = [s for case in source.cases() for s in lesion_stats(case, hu_clip=base_rules.hu_clip, connectivity=base_rules.connectivity)]
         overrides, provenance = calibrate_rules(stats, percentiles=pct, ratio_factor=ratio_factor, hu_margin=hu_margin,
-                                                min_lesions=min_lesions, base=base_rules)
+                                                min_lesions=min_lesions, base=base_rules, ratio_method=ratio_method)
     except (CaseError, RulesError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     text = rules_yaml(overrides, provenance, source=source.description + (f"; base {base}" if base else ""))
