@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from eanno_postproc import load_rules, refine
 from eanno_training.calibration import calibrate_rules, lesion_stats
 from eanno_training.calibration.cli import main as calibrate_cli

@@ -9,7 +9,6 @@ import nibabel as nib
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from eanno_training.converters import ConvertError, convert_dataset, find_pairs, table_for
 from eanno_training.converters.cli import main as convert_cli
 from eanno_training.evaluation.cases import read_atlas_case

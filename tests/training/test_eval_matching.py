@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from eanno_training.evaluation import HitRule, match_case, patient_stats
-from eanno_training.evaluation.froc import labels_case, point
 from eanno_training.evaluation.froc import froc as pool
+from eanno_training.evaluation.froc import labels_case, point
 
 PDAC, CYST, PNET = 3, 4, 5
 

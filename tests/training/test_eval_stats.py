@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from eanno_training.evaluation import HitRule, froc, froc_score, sweep_case, wilson
 from eanno_training.evaluation.stats import bootstrap_f1
 

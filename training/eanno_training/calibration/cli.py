@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 import logging
+import sys
 from pathlib import Path
 
 import click
-
 from eanno_postproc import Rules, RulesError, load_rules
 
 from ..evaluation.cases import CaseError
@@ -57,7 +57,7 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
 
     try:
         probs_fn = predictor_probs(checkpoint)
-        with click.progressbar(length=source.count, label="cases", file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
             ev = evaluate_cases(source.cases(), probs_fn, thetas, rule=rule, rules=rules, target=target,
                                 select_on=select_on, progress=lambda _: bar.update(1), n_boot=200)
     except (CheckpointError, CaseError, ValueError) as e:

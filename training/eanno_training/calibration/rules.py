@@ -11,12 +11,11 @@ from typing import Any
 
 import numpy as np
 import yaml
+from eanno_postproc import Rules
 from scipy.stats import norm
 
-from eanno_postproc import Rules
-
 from ..evaluation.cases import Case
-from ..evaluation.matching import LESION_CLASSES, components
+from ..evaluation.matching import components
 
 # postproc's rules file names the lesion classes by these keys
 RULE_KEYS: dict[int, str] = {3: "pdac", 4: "cyst", 5: "pnet"}
@@ -90,7 +89,7 @@ def calibrate_rules(
     overrides = {"volume_ratio_limit": ratio_limit, "hu_window": hu_window}
     Rules.from_dict(overrides, base=base, source="calibrated rules")  # validate before anyone writes it
     provenance = {
-        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "cases": len({x.case for x in stats}), "lesions": len(stats), "percentiles": [lo_p, hi_p],
         "ratio_method": ratio_method, "ratio_factor": ratio_factor, "hu_margin": hu_margin, "min_lesions": min_lesions, "per_class": per_class,
     }

@@ -5,18 +5,18 @@ from __future__ import annotations
 import json
 import logging
 import re
+import sys
 from pathlib import Path
 from typing import Any
 
 import click
-
 from eanno_postproc import Rules
 
 from .cases import CaseError, find_prediction, read_label_prediction
 from .froc import froc as pool_froc
 from .froc import labels_case
 from .matching import HitRule
-from .patient import patient_stats, table_markdown
+from .patient import patient_stats
 from .run import Evaluation, evaluate_cases, predictor_probs, write_atomic, write_json
 from .sources import Source, case_options, matching_options, probs_from_dir
 
@@ -82,7 +82,7 @@ def _run(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | 
         if fn is None:
             assert pred_dir is not None
             return _label_evaluation(source, pred_dir, rule, rules, n_boot, seed)
-        with click.progressbar(length=source.count, label="cases", file=click.get_text_stream("stderr")) as bar:
+        with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
             return evaluate_cases(source.cases(), fn, thetas, rule=rule, rules=rules, target=target, select_on=select_on,
                                   theta=theta, n_boot=n_boot, seed=seed, progress=lambda _: bar.update(1))
     except (CaseError, ValueError) as e:

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
 from eanno_postproc import Rules, refine
 
 from .matching import LESION_CLASSES, CaseMatch, HitRule, match_case

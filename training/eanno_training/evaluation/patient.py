@@ -21,10 +21,10 @@ def patient_stats(matches: Sequence[CaseMatch], *, confidence: float = 0.95, n_b
     """Sensitivity, specificity, PPV (Wilson CIs) and F1 (bootstrap CI) over scans, plus FP regions per scan."""
     truth = [m.n_gt > 0 for m in matches]
     pred = [m.n_pred > 0 for m in matches]
-    tp = sum(t and p for t, p in zip(truth, pred))
-    fp = sum(p and not t for t, p in zip(truth, pred))
-    fn = sum(t and not p for t, p in zip(truth, pred))
-    tn = sum(not t and not p for t, p in zip(truth, pred))
+    tp = sum(t and p for t, p in zip(truth, pred, strict=True))
+    fp = sum(p and not t for t, p in zip(truth, pred, strict=True))
+    fn = sum(t and not p for t, p in zip(truth, pred, strict=True))
+    tn = sum(not t and not p for t, p in zip(truth, pred, strict=True))
     f1 = f1_score(tp, fp, fn)
     f1_ci = bootstrap_f1(truth, pred, n_boot=n_boot, seed=seed, confidence=confidence)
     n = len(matches)

@@ -12,7 +12,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-
 from eanno_postproc import Rules
 
 from .cases import Case

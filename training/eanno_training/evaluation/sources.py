@@ -10,7 +10,15 @@ from typing import Any
 
 import click
 
-from .cases import Case, CaseError, atlas_case_dirs, find_prediction, phantom_cases, read_atlas_case, read_probs
+from .cases import (
+    Case,
+    CaseError,
+    atlas_case_dirs,
+    find_prediction,
+    phantom_cases,
+    read_atlas_case,
+    read_probs,
+)
 from .froc import DEFAULT_THETAS
 from .matching import HitRule
 
