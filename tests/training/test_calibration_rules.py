@@ -106,6 +106,8 @@ def test_cli_writes_a_rules_file_the_postproc_loader_accepts(tmp_path: Path) -> 
     assert {k: list(v) for k, v in rules.hu_window.items()} == data["hu_window"]
     assert dict(rules.volume_ratio_limit) == data["volume_ratio_limit"]
     text = out.read_text()
+    body = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("#")))  # the client's --rules
+    assert body == {"volume_ratio_limit": data["volume_ratio_limit"], "hu_window": data["hu_window"]}
     prov = json.loads(text.split("# provenance: ", 1)[1].splitlines()[0])
     assert prov["cases"] == 8 and prov["percentiles"] == [0.5, 99.5] and str(root) in prov["source"]
     assert np.isfinite([s["ratio"] for s in data["lesions"]]).all()

@@ -10,7 +10,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import yaml
 from eanno_postproc import Rules
 from scipy.stats import norm
 
@@ -119,8 +118,9 @@ def rules_yaml(overrides: dict[str, Any], provenance: dict[str, Any], *, source:
     for key, e in provenance["per_class"].items():
         head.append(f"# {key}: {e['lesions']} lesions in {e['cases']} cases" + ("" if e["learned"] else f" ({e['reason']})"))
     head.append("# provenance: " + json.dumps({**provenance, "source": source}, separators=(",", ":")))
-    body = yaml.safe_dump(overrides, sort_keys=False, default_flow_style=None)
-    return "\n".join(head) + "\n" + body
+    # the body is JSON, which is also YAML: load_rules reads the file, and `grep -v '^#' FILE` is the JSON
+    # object that `eanno-client annotate --rules` sends with each request
+    return "\n".join(head) + "\n" + json.dumps(overrides, indent=1) + "\n"
 
 
 def stats_table(stats: Sequence[LesionStat]) -> list[dict[str, Any]]:
