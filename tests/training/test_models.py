@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import pytest
 import torch
-
 from eanno_training.losses import segmentation_loss
 from eanno_training.models import ModelConfig, build_model, count_parameters, full_config, tiny_config
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import cc3d
 import numpy as np
-
 from eanno_postproc import refine
 
 LESION_CLASSES = {3: "pancreatic_pdac", 4: "pancreatic_cyst", 5: "pancreatic_pnet"}

@@ -1,0 +1,106 @@
+"""`eanno-export`: checkpoint -> ONNX, ONNX -> TensorRT plan, checkpoint -> Triton model repository."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from eanno_export.trt import NO_TENSORRT, TensorRTUnavailable, build_plan
+
+FLAVOR_HELP = ("tensorrt: the NGC image on a GPU (plan built at deploy time unless TensorRT is here); "
+               "onnxruntime: the NGC image without TensorRT; python-onnxruntime: the PyPI wheel (local server, CI).")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Turn a trained checkpoint into what Triton serves.
+
+    \b
+    eanno-export onnx --out model.onnx                    # the shipped model, parity-checked
+    eanno-export trt --onnx model.onnx --out model.plan --fp16   # where TensorRT is installed
+    eanno-export repository --flavor python-onnxruntime --out repo/
+    """
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An eanno-checkpoint/1 file [the shipped small phantom model].")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .onnx to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+def onnx(checkpoint: Path | None, out: Path, as_json: bool) -> None:
+    """Export to ONNX (opset 18, dynamic batch, static patch) and check parity with torch (<= 1e-3)."""
+    from eanno_export.onnx_export import PARITY_TOLERANCE, export_checkpoint  # torch: imported only here
+
+    try:
+        path, parity, meta = export_checkpoint(checkpoint, out)
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps({"onnx": str(path), "parity_max_abs": {"random": parity.random, "phantom": parity.phantom},
+                               "tolerance": PARITY_TOLERANCE, "theta": meta.get("theta")}))
+    else:
+        click.echo(f"wrote {path}")
+        click.echo(f"parity max |torch - onnxruntime|: random {parity.random:.2e}, phantom {parity.phantom:.2e} "
+                   f"(tolerance {PARITY_TOLERANCE:.0e})")
+
+
+def _batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[int, ...]:
+    try:
+        batches = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers like 1,4,8, got {value!r}") from None
+    if not batches or min(batches) < 1 or len(batches) > 3:
+        raise click.BadParameter(f"expected 1 to 3 positive batch sizes (min,opt,max), got {value!r}")
+    return batches
+
+
+@main.command()
+@click.option("--onnx", "onnx_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True)
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="The .plan to write.")
+@click.option("--fp16", is_flag=True, help="Allow fp16 kernels (the GPU default in production).")
+@click.option("--batch", "batches", default="1,4,8", show_default=True, callback=_batches,
+              help="Optimisation profile over the batch axis: min,opt,max.")
+@click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Read and update this timing cache (rebuilds get faster).")
+def trt(onnx_path: Path, out: Path, fp16: bool, batches: tuple[int, ...], timing_cache: Path | None) -> None:
+    """Build a TensorRT plan on this GPU (exit 2 where TensorRT is not installed)."""
+    try:
+        path = build_plan(onnx_path, out, fp16=fp16, batches=batches, timing_cache=timing_cache)
+    except TensorRTUnavailable:
+        click.echo(NO_TENSORRT, err=True)
+        sys.exit(2)
+    except (ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"wrote {path}")
+
+
+@main.command()
+@click.option("--flavor", type=click.Choice(["tensorrt", "onnxruntime", "python-onnxruntime"]), required=True,
+              help=FLAVOR_HELP)
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True)
+@click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="An eanno-checkpoint/1 file [the shipped small phantom model].")
+@click.option("--plan", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="tensorrt flavor: an already built plan to use.")
+@click.option("--fp16", is_flag=True, help="tensorrt flavor, when building the plan here: allow fp16.")
+@click.option("--reuse", is_flag=True, help="Keep an existing repository written from the same checkpoint.")
+def repository(flavor: str, out: Path, checkpoint: Path | None, plan: Path | None, fp16: bool, reuse: bool) -> None:
+    """Write a complete Triton model repository (ensemble, window, segmenter, postproc) for one place."""
+    from eanno_export.repository import build_repository  # torch: imported only here
+
+    try:
+        path, parity, how = build_repository(flavor, out, checkpoint, plan=plan, fp16=fp16, reuse=reuse)  # type: ignore[arg-type]
+    except (FileNotFoundError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(f"repository {path} ({flavor}; segmenter: {how})")
+    if parity is not None:
+        click.echo(f"parity max |torch - onnxruntime|: random {parity.random:.2e}, phantom {parity.phantom:.2e}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,64 @@
+"""A complete Triton model repository for one place, from a checkpoint (export + the serving writer)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from eanno_serving.repository import Flavor, ServingSpec, write_repository
+from eanno_training.checkpoint import shipped_checkpoint_path
+
+from eanno_export.onnx_export import Parity, export_checkpoint
+from eanno_export.trt import build_plan, tensorrt_version
+
+log = logging.getLogger(__name__)
+SOURCE_FILE = "eanno_source.json"
+
+
+def file_sha256(path: Path) -> str:
+    """Hex SHA-256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def recorded_source(out: Path) -> dict[str, Any] | None:
+    """What an existing repository records about its source (None when absent or unreadable)."""
+    try:
+        return json.loads((out / SOURCE_FILE).read_text())
+    except (OSError, ValueError):
+        return None
+
+
+def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None,
+                     *, plan: str | os.PathLike[str] | None = None, fp16: bool = False,
+                     reuse: bool = False) -> tuple[Path, Parity | None, str]:
+    """Write the repository; returns (path, parity or None when reused, how the segmenter was provided)."""
+    out = Path(out)
+    ckpt = Path(checkpoint) if checkpoint is not None else shipped_checkpoint_path()
+    if not ckpt.is_file():
+        raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+    source = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor}
+    if reuse and recorded_source(out) == source:
+        log.info("repository %s is up to date with %s", out, ckpt)
+        return out, None, "reused"
+    with tempfile.TemporaryDirectory() as tmp:
+        onnx_path, parity, meta = export_checkpoint(ckpt, Path(tmp) / "model.onnx")
+        model_file, how = onnx_path, "onnx"
+        if flavor == "tensorrt":
+            if plan is not None:
+                model_file, how = Path(plan), "plan given"
+            elif tensorrt_version() is not None:
+                model_file, how = build_plan(onnx_path, Path(tmp) / "model.plan", fp16=fp16), "plan built here"
+            else:
+                how = "onnx kept; the plan is built on the target GPU at first start (docker/entrypoint.sh)"
+        spec = ServingSpec(meta, name=ckpt.stem, version=source["sha256"][:12])
+        write_repository(spec, flavor, out, model_file, extra_files={SOURCE_FILE: json.dumps(source, indent=1)})
+    return out, parity, how

@@ -1,0 +1,163 @@
+"""One description of the served model -> a complete Triton model repository for each place it runs.
+
+The configs are built as Triton ModelConfig protobuf messages (tritonclient ships the types) and written
+as text, so a config the server would reject cannot be written. Flavors (DESIGN.md, "Where it runs"):
+tensorrt (NGC image, GPU), onnxruntime (NGC image without TensorRT), python-onnxruntime (the PyPI wheel).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from google.protobuf import json_format, text_format
+from tritonclient.grpc import model_config_pb2
+
+from eanno_serving.window import WindowSpec
+
+Flavor = Literal["tensorrt", "onnxruntime", "python-onnxruntime"]
+FLAVORS: tuple[Flavor, ...] = ("tensorrt", "onnxruntime", "python-onnxruntime")
+ENSEMBLE, WINDOW, SEGMENTER, POSTPROC = "eanno_annotate", "eanno_window", "eanno_segmenter", "eanno_postproc"
+# Python-backend model sources (modules of this package) copied to <model>/1/model.py.
+MODEL_SOURCES = {WINDOW: "window_model.py", POSTPROC: "postproc_model.py", SEGMENTER: "segmenter_model.py"}
+
+
+@dataclass(frozen=True)
+class ServingSpec:
+    """Everything the repository carries: the model's META, its name/version, and serving knobs."""
+
+    meta: Mapping[str, Any]
+    name: str = "eanno-small-phantom"
+    version: str = "1"
+    max_batch: int = 8  # the segmenter's dynamic-batching limit
+    window_batch: int = 4  # patches per BLS request from the window
+    in_flight: int = 4  # BLS requests the window keeps in flight
+    max_voxels: int = 512 * 512 * 1024  # larger volumes are refused per request (memory)
+    probs_dtype: str = "TYPE_FP16"  # window -> postproc; see model_repository/README.md for the measurement
+    extra: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        WindowSpec.from_meta(self.meta)  # validate early, with a message naming the bad entry
+        if not 1 <= self.window_batch <= self.max_batch:
+            raise ValueError(f"window_batch {self.window_batch} must be in [1, max_batch={self.max_batch}]")
+
+    @property
+    def theta(self) -> float:
+        """The operating threshold the model was calibrated at."""
+        return float(self.meta.get("theta", 0.003))
+
+    def parameters(self) -> dict[str, str]:
+        """Config parameters every model of the ensemble carries (the server reports them to clients)."""
+        spacing = [float(s) for s in self.meta["spacing"]]
+        return {"model_name": self.name, "model_version": self.version, "theta": repr(self.theta),
+                "spacing": json.dumps(spacing), "max_voxels": str(self.max_voxels), "meta": json.dumps(self.meta, sort_keys=True), **self.extra}
+
+
+def _io(name: str, dtype: str, dims: list[int], optional: bool = False) -> dict[str, Any]:
+    d: dict[str, Any] = {"name": name, "data_type": dtype, "dims": dims}
+    return {**d, "optional": True} if optional else d
+
+
+def _params(d: Mapping[str, str]) -> dict[str, Any]:
+    return {k: {"string_value": str(v)} for k, v in d.items()}
+
+
+def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_pb2.ModelConfig]:
+    """The four ModelConfig messages (ensemble, window, segmenter, postproc) for one flavor."""
+    if flavor not in FLAVORS:
+        raise ValueError(f"unknown flavor {flavor!r}; choose one of {', '.join(FLAVORS)}")
+    w = WindowSpec.from_meta(spec.meta)
+    nc, patch = w.num_classes, list(w.patch_size)
+    params = spec.parameters()
+    vol, spc = _io("volume", "TYPE_INT16", [-1, -1, -1]), _io("spacing", "TYPE_FP32", [3])
+    optional = [_io("affine", "TYPE_FP32", [4, 4], True), _io("threshold", "TYPE_FP32", [1], True),
+                _io("rules", "TYPE_STRING", [1], True)]
+    outputs = [_io("labels", "TYPE_UINT8", [-1, -1, -1]), _io("removed", "TYPE_UINT8", [-1, -1, -1]),
+               _io("report", "TYPE_STRING", [1])]
+    probs = _io("probs", spec.probs_dtype, [nc, -1, -1, -1])
+    window_params = {**params, "segmenter": SEGMENTER, "window_batch": str(spec.window_batch),
+                     "in_flight": str(spec.in_flight)}
+    seg: dict[str, Any] = {
+        "name": SEGMENTER, "max_batch_size": spec.max_batch,
+        "input": [_io("image", "TYPE_FP32", [1, *patch])], "output": [_io("probs", "TYPE_FP32", [nc, *patch])],
+        "dynamic_batching": {"max_queue_delay_microseconds": 2000},
+        "parameters": _params(params),
+    }
+    if flavor == "tensorrt":
+        seg |= {"platform": "tensorrt_plan", "default_model_filename": "model.plan",
+                "instance_group": [{"kind": "KIND_GPU", "count": 1}]}
+    elif flavor == "onnxruntime":
+        seg |= {"platform": "onnxruntime_onnx", "default_model_filename": "model.onnx",
+                "instance_group": [{"kind": "KIND_AUTO", "count": 1}]}
+    else:
+        seg |= {"backend": "python", "instance_group": [{"kind": "KIND_CPU", "count": 1}]}
+    dicts: dict[str, dict[str, Any]] = {
+        ENSEMBLE: {
+            "name": ENSEMBLE, "platform": "ensemble", "max_batch_size": 0,
+            "input": [vol, spc, *optional], "output": outputs, "parameters": _params(params),
+            "ensemble_scheduling": {"step": [
+                {"model_name": WINDOW, "model_version": -1,
+                 "input_map": {"volume": "volume", "spacing": "spacing"}, "output_map": {"probs": "probs"}},
+                {"model_name": POSTPROC, "model_version": -1,
+                 "input_map": {k: k for k in ("volume", "spacing", "probs", "affine", "threshold", "rules")},
+                 "output_map": {k: k for k in ("labels", "removed", "report")}},
+            ]},
+        },
+        WINDOW: {"name": WINDOW, "backend": "python", "max_batch_size": 0, "input": [vol, spc], "output": [probs],
+                 "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(window_params)},
+        SEGMENTER: seg,
+        POSTPROC: {"name": POSTPROC, "backend": "python", "max_batch_size": 0,
+                   "input": [vol, spc, probs, *optional], "output": outputs,
+                   "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(params)},
+    }
+    return {name: json_format.ParseDict(d, model_config_pb2.ModelConfig()) for name, d in dicts.items()}
+
+
+def config_text(config: model_config_pb2.ModelConfig) -> str:
+    """A ModelConfig as config.pbtxt text."""
+    return text_format.MessageToString(config)
+
+
+def write_repository(spec: ServingSpec, flavor: Flavor, out: str | os.PathLike[str], model_file: str | os.PathLike[str],
+                     extra_files: Mapping[str, str] | None = None) -> Path:
+    """Write the repository for `flavor` to `out` (atomically: built beside it, then renamed).
+
+    model_file is the segmenter: an ONNX file, or for the tensorrt flavor a plan or the ONNX file the
+    plan is built from on the target GPU at deploy time (kept as eanno_segmenter/model.onnx, outside the
+    version folder; docker/entrypoint.sh builds 1/model.plan from it). An existing `out` is replaced.
+    """
+    out, model_file = Path(out), Path(model_file)
+    if not model_file.is_file():
+        raise FileNotFoundError(f"segmenter model file not found: {model_file}")
+    wants = (".plan", ".onnx") if flavor == "tensorrt" else (".onnx",)
+    if model_file.suffix not in wants:
+        raise ValueError(f"flavor {flavor} needs a {' or '.join(wants)} segmenter, got {model_file}")
+    configs = model_configs(spec, flavor)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for name, config in configs.items():
+            (tmp / name / "1").mkdir(parents=True)
+            (tmp / name / "config.pbtxt").write_text(config_text(config))
+            if name in MODEL_SOURCES and (name != SEGMENTER or flavor == "python-onnxruntime"):
+                src = resources.files("eanno_serving.triton_models") / MODEL_SOURCES[name]
+                (tmp / name / "1" / "model.py").write_text(src.read_text())
+        deploy_time_plan = flavor == "tensorrt" and model_file.suffix == ".onnx"
+        target = tmp / SEGMENTER / ("model.onnx" if deploy_time_plan else f"1/model{model_file.suffix}")
+        shutil.copyfile(model_file, target)
+        for rel, text in (extra_files or {}).items():  # top-level files: Triton only reads folders
+            (tmp / rel).write_text(text)
+        if out.exists():
+            shutil.rmtree(out)
+        tmp.rename(out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out

@@ -1,0 +1,64 @@
+"""A minimal gRPC caller of the ensemble for tests, the benchmark and `python -m eanno_serving.smoke`.
+
+The real client is eanno-client (client/); this one exists so the server side can be checked on its
+own, and it fails loudly on a wrong answer (empty or wrongly sized tensors, unparsable report).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import tritonclient.grpc as grpcclient
+
+from eanno_serving.repository import ENSEMBLE
+
+# Passing channel_args would drop tritonclient's 2 GiB limits to gRPC's 4 MiB: set both explicitly.
+MAX_MESSAGE = 2**31 - 1
+CHANNEL_ARGS = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
+
+
+@dataclass(frozen=True)
+class Served:
+    """The ensemble's answer for one volume."""
+
+    labels: np.ndarray
+    removed: np.ndarray
+    report: dict[str, Any]
+
+
+def connect(url: str) -> grpcclient.InferenceServerClient:
+    """A gRPC client with 2 GiB message limits (volumes and label maps are large)."""
+    return grpcclient.InferenceServerClient(url, channel_args=CHANNEL_ARGS)
+
+
+def _tensor(name: str, array: np.ndarray, dtype: str) -> grpcclient.InferInput:
+    t = grpcclient.InferInput(name, list(array.shape), dtype)
+    t.set_data_from_numpy(array)
+    return t
+
+
+def annotate_remote(client: grpcclient.InferenceServerClient, volume: np.ndarray, spacing: Any, *,
+                    affine: np.ndarray | None = None, threshold: float | None = None,
+                    rules: dict[str, Any] | None = None, model: str = ENSEMBLE) -> Served:
+    """Send one int16 volume (canonical order) to the ensemble; check and return its outputs."""
+    inputs = [_tensor("volume", np.ascontiguousarray(volume, dtype=np.int16), "INT16"),
+              _tensor("spacing", np.asarray(spacing, dtype=np.float32).reshape(3), "FP32")]
+    if affine is not None:
+        inputs.append(_tensor("affine", np.asarray(affine, dtype=np.float32), "FP32"))
+    if threshold is not None:
+        inputs.append(_tensor("threshold", np.array([threshold], dtype=np.float32), "FP32"))
+    if rules is not None:
+        inputs.append(_tensor("rules", np.array([json.dumps(rules).encode()], dtype=np.object_), "BYTES"))
+    result = client.infer(model, inputs)
+    labels, removed = result.as_numpy("labels"), result.as_numpy("removed")
+    for name, out in (("labels", labels), ("removed", removed)):
+        if out is None or out.shape != volume.shape or out.dtype != np.uint8:
+            got = None if out is None else (out.shape, out.dtype)
+            raise AssertionError(f"{name}: expected uint8 {volume.shape}, got {got}")
+    report = json.loads(result.as_numpy("report").reshape(-1)[0])
+    if "lesions" not in report or "model" not in report:
+        raise AssertionError(f"report lacks lesions/model: {sorted(report)}")
+    return Served(labels, removed, report)

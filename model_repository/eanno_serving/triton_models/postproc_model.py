@@ -1,0 +1,51 @@
+"""eanno_postproc: eanno_postproc.refine on the window's probabilities (through eanno_serving.annotate)."""
+
+import json
+import logging
+
+import triton_python_backend_utils as pb_utils
+from eanno_postproc import load_rules
+
+from eanno_serving.annotate import annotate
+from eanno_serving.requests import RequestError, parse_volume_request
+
+log = logging.getLogger("eanno_postproc")
+OPTIONAL = ("affine", "threshold", "rules")
+
+
+def _optional(request, name):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else tensor.as_numpy()
+
+
+class TritonPythonModel:
+    """Threshold, the adaptive rules and the lesion report; one response per request."""
+
+    def initialize(self, args):
+        self.config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
+        self.model = {"name": params["model_name"], "version": params["model_version"],
+                      "theta": float(params["theta"]), "spacing": json.loads(params["spacing"])}
+        self.max_voxels = int(params.get("max_voxels", 2**31))
+        self.rules = load_rules(None)
+        self.dtypes = {name: pb_utils.triton_string_to_numpy(
+            pb_utils.get_output_config_by_name(self.config, name)["data_type"]) for name in ("labels", "removed")}
+
+    def execute(self, requests):
+        responses = []
+        for request in requests:
+            try:
+                volume, spacing = parse_volume_request(
+                    _optional(request, "volume"), _optional(request, "spacing"), self.max_voxels)
+                result = annotate(volume, spacing, _optional(request, "probs"), self.model,
+                                  base_rules=self.rules, **{k: _optional(request, k) for k in OPTIONAL})
+                outputs = [pb_utils.Tensor("labels", result.labels.astype(self.dtypes["labels"], copy=False)),
+                           pb_utils.Tensor("removed", result.removed.astype(self.dtypes["removed"], copy=False)),
+                           pb_utils.Tensor("report", result.report_bytes())]
+                responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
+            except RequestError as e:
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e))))
+            except Exception as e:  # one bad request must not fail the others
+                log.exception("eanno_postproc failed")
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_postproc: {e}")))
+        return responses

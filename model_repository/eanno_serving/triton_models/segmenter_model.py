@@ -1,0 +1,39 @@
+"""eanno_segmenter (python-onnxruntime flavor): the ONNX network in ONNX Runtime, dynamically batched."""
+
+import json
+import logging
+from pathlib import Path
+
+import numpy as np
+import triton_python_backend_utils as pb_utils
+
+from eanno_serving.onnx_session import open_session
+
+log = logging.getLogger("eanno_segmenter")
+
+
+class TritonPythonModel:
+    """Concatenate the batched requests, run the session once, split the answer back per request."""
+
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
+        self.session, self.providers = open_session(path)
+        pb_utils.Logger.log_info(f"eanno_segmenter: ONNX Runtime providers {self.providers} for {path}")
+        out = pb_utils.get_output_config_by_name(config, "probs")
+        self.out_dtype = pb_utils.triton_string_to_numpy(out["data_type"])
+        self.out_dims = [int(d) for d in out["dims"]]
+
+    def execute(self, requests):
+        images = [pb_utils.get_input_tensor_by_name(r, "image").as_numpy() for r in requests]
+        try:
+            probs = self.session.run(["probs"], {"image": np.concatenate(images).astype(np.float32, copy=False)})[0]
+        except Exception as e:  # the whole batch failed in the runtime: every request gets the error
+            log.exception("eanno_segmenter failed")
+            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_segmenter: {e}")) for _ in requests]
+        responses, i = [], 0
+        for image in images:
+            part = probs[i : i + len(image)].astype(self.out_dtype, copy=False)
+            i += len(image)
+            responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("probs", part)]))
+        return responses

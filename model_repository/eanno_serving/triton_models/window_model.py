@@ -1,0 +1,74 @@
+"""eanno_window: the sliding window (eanno_serving.window) calling eanno_segmenter through async BLS."""
+
+import asyncio
+import json
+import logging
+
+import triton_python_backend_utils as pb_utils
+
+from eanno_serving.requests import RequestError, parse_volume_request
+from eanno_serving.window import SlidingWindow, WindowSpec
+
+log = logging.getLogger("eanno_window")
+
+
+class TritonPythonModel:
+    """Clip, resample, tile, batch patches to the segmenter with several BLS requests in flight, stitch."""
+
+    def initialize(self, args):
+        config = json.loads(args["model_config"])
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        self.spec = WindowSpec.from_meta(json.loads(params["meta"]))
+        self.segmenter = params["segmenter"]
+        self.window_batch = int(params["window_batch"])
+        self.in_flight = int(params["in_flight"])
+        self.max_voxels = int(params["max_voxels"])
+        out = pb_utils.get_output_config_by_name(config, "probs")
+        self.probs_dtype = pb_utils.triton_string_to_numpy(out["data_type"])
+
+    async def _infer(self, batch):
+        request = pb_utils.InferenceRequest(
+            model_name=self.segmenter, requested_output_names=["probs"], inputs=[pb_utils.Tensor("image", batch)]
+        )
+        response = await request.async_exec()
+        if response.has_error():
+            raise RuntimeError(f"{self.segmenter} failed: {response.error().message()}")
+        probs = pb_utils.get_output_tensor_by_name(response, "probs").as_numpy()
+        if probs.size == 0:  # a numpy-2 stub answers empty tensors silently (shared/ENVIRONMENT.md)
+            raise RuntimeError(f"{self.segmenter} returned an empty probs tensor")
+        return probs
+
+    async def _window(self, volume, spacing):
+        sw = SlidingWindow(volume, spacing, self.spec)
+
+        async def one(starts, batch):
+            sw.add(starts, await self._infer(batch))
+
+        # Patches are cut lazily: at most in_flight batches are held, and that many BLS requests in flight.
+        pending = set()
+        for starts, batch in sw.batches(self.window_batch):
+            if len(pending) >= self.in_flight:
+                done, pending = await asyncio.wait(pending, return_when=asyncio.FIRST_COMPLETED)
+                for task in done:
+                    task.result()
+            pending.add(asyncio.ensure_future(one(starts, batch)))
+        await asyncio.gather(*pending)
+        return sw.result(self.probs_dtype)
+
+    async def execute(self, requests):
+        responses = []
+        for request in requests:
+            try:
+                volume, spacing = parse_volume_request(
+                    pb_utils.get_input_tensor_by_name(request, "volume").as_numpy(),
+                    pb_utils.get_input_tensor_by_name(request, "spacing").as_numpy(),
+                    self.max_voxels,
+                )
+                probs = await self._window(volume, spacing)
+                responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("probs", probs)]))
+            except RequestError as e:
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e))))
+            except Exception as e:  # one bad request must not fail the others
+                log.exception("eanno_window failed")
+                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_window: {e}")))
+        return responses

@@ -1,0 +1,181 @@
+"""The sliding window of CONTRACTS.md in numpy: clip, resample, normalise, pad, tile, stitch, resample back.
+
+The torch predictor of eanno_training is the reference; this is the same algorithm step by step so the
+server's labels match the in-process ones. The network call is injected (a function or, in Triton, the
+async BLS loop of the window model), so everything here is pure and testable without a server.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+Starts = tuple[int, int, int]
+
+
+@dataclass(frozen=True)
+class WindowSpec:
+    """What the sliding window needs from the model's META (CONTRACTS.md, "Checkpoint and model metadata")."""
+
+    spacing: tuple[float, float, float]
+    patch_size: tuple[int, int, int]
+    clip: tuple[float, float]
+    mean: float
+    std: float
+    step: float = 0.5
+    num_classes: int = 6
+
+    @classmethod
+    def from_meta(cls, meta: Mapping[str, Any]) -> WindowSpec:
+        """Build from a checkpoint/ONNX META dict; a missing or malformed key raises ValueError naming it."""
+        try:
+            spec = cls(
+                spacing=tuple(float(v) for v in meta["spacing"]),  # type: ignore[arg-type]
+                patch_size=tuple(int(v) for v in meta["patch_size"]),  # type: ignore[arg-type]
+                clip=tuple(float(v) for v in meta["intensity"]["clip"]),  # type: ignore[arg-type]
+                mean=float(meta["intensity"]["mean"]),
+                std=float(meta["intensity"]["std"]),
+                step=float(meta.get("step", 0.5)),
+                num_classes=len(meta.get("classes", range(6))),
+            )
+        except (KeyError, TypeError, ValueError) as e:
+            raise ValueError(f"model META is missing or has a malformed entry: {e!r}") from e
+        if len(spec.spacing) != 3 or len(spec.patch_size) != 3 or len(spec.clip) != 2:
+            raise ValueError(f"model META needs 3 spacings, 3 patch sizes, 2 clip values: {meta!r}")
+        if not (0 < spec.step <= 1) or spec.std <= 0 or min(spec.patch_size) < 1 or min(spec.spacing) <= 0:
+            raise ValueError(f"model META has an invalid step, std, patch size or spacing: {meta!r}")
+        return spec
+
+
+def check_spacing(spacing: Any) -> np.ndarray:
+    """Return spacing as float64 (3,), or raise ValueError when it is not three finite values > 0."""
+    s = np.asarray(spacing, dtype=np.float64).reshape(-1)
+    if s.shape != (3,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"invalid spacing {s.tolist()}: need three finite values > 0 (mm)")
+    return s
+
+
+def target_shape(shape: Sequence[int], spacing: Sequence[float], model_spacing: Sequence[float]) -> tuple[int, ...]:
+    """Shape on the model grid: n' = max(1, round(n * s / m)) per axis."""
+    return tuple(max(1, round(n * s / m)) for n, s, m in zip(shape, spacing, model_spacing, strict=True))
+
+
+def _lerp_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
+    """Linear resampling of one axis with align_corners=True semantics (float32 out)."""
+    n_in = x.shape[axis]
+    if n_out == n_in:
+        return x
+    if n_in == 1:
+        return np.repeat(x, n_out, axis=axis)
+    pos = np.arange(n_out, dtype=np.float64) * ((n_in - 1) / max(n_out - 1, 1))
+    lo = np.minimum(np.floor(pos).astype(np.intp), n_in - 2)
+    shape = [1] * x.ndim
+    shape[axis] = n_out
+    w = (pos - lo).astype(np.float32).reshape(shape)
+    a = np.take(x, lo, axis=axis)
+    b = np.take(x, lo + 1, axis=axis)
+    b -= a
+    b *= w
+    a += b
+    return a
+
+
+def resample_linear(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Trilinear resampling of a 3D array to `shape`, align_corners=True (= scipy zoom order=1, grid_mode=False).
+
+    Hand-written as three 1D passes instead of scipy.ndimage.zoom: the result is the same interpolant
+    (trilinear is separable) and the passes are vectorised numpy, several times faster on big volumes.
+    """
+    out = np.asarray(x, dtype=np.float32)
+    for axis, n in enumerate(shape):
+        out = _lerp_axis(out, int(n), axis)
+    return out if out is not x else out.copy()
+
+
+def tile_starts(n: int, p: int, step: float) -> list[int]:
+    """Patch starts on one (padded) axis: [0] when n == p, else round(linspace(0, n - p, k))."""
+    if n == p:
+        return [0]
+    k = math.ceil((n - p) / (step * p)) + 1
+    return [int(v) for v in np.round(np.linspace(0, n - p, k))]
+
+
+def gaussian_importance(patch: Sequence[int]) -> np.ndarray:
+    """Gaussian weights (sigma = p/8, centred at (p-1)/2), max 1, zeros replaced by the smallest non-zero."""
+    axes = []
+    for p in patch:
+        i = np.arange(p, dtype=np.float64)
+        axes.append(np.exp(-((i - (p - 1) / 2) ** 2) / (2 * (p / 8) ** 2)))
+    w = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
+    w = w / w.max()
+    w[w == 0] = w[w > 0].min()
+    return w.astype(np.float32)
+
+
+class SlidingWindow:
+    """One volume's window state: the prepared model-grid image, and the stitched probabilities.
+
+    Usage: for starts, batch in sw.batches(b): sw.add(starts, infer(batch)); then sw.result().
+    Accumulation is float32 on the (coarse) model grid; only the final, full-size map may be float16.
+    """
+
+    def __init__(self, volume: np.ndarray, spacing: Sequence[float], spec: WindowSpec) -> None:
+        if volume.ndim != 3 or min(volume.shape) < 1:
+            raise ValueError(f"volume must be a non-empty 3D array, got shape {volume.shape}")
+        self.spec = spec
+        self.input_shape = tuple(int(n) for n in volume.shape)
+        x = np.clip(volume.astype(np.float32), spec.clip[0], spec.clip[1])
+        self.model_shape = target_shape(self.input_shape, check_spacing(spacing), spec.spacing)
+        if self.model_shape != self.input_shape:
+            x = resample_linear(x, self.model_shape)
+        x -= np.float32(spec.mean)
+        x /= np.float32(spec.std)
+        air = (spec.clip[0] - spec.mean) / spec.std
+        pads = [(max(p - n, 0) // 2, max(p - n, 0) - max(p - n, 0) // 2) for n, p in zip(self.model_shape, spec.patch_size, strict=True)]
+        self.crop = tuple(slice(b, b + n) for (b, _), n in zip(pads, self.model_shape, strict=True))
+        self.image = np.pad(x, pads, constant_values=np.float32(air)) if any(sum(p) for p in pads) else x
+        self.starts = list(itertools.product(*(tile_starts(n, p, spec.step) for n, p in zip(self.image.shape, spec.patch_size, strict=True))))
+        self.weight = gaussian_importance(spec.patch_size)
+        self.acc = np.zeros((spec.num_classes, *self.image.shape), dtype=np.float32)
+        self.wsum = np.zeros(self.image.shape, dtype=np.float32)
+
+    def _window(self, start: Starts) -> tuple[slice, slice, slice]:
+        return tuple(slice(s, s + p) for s, p in zip(start, self.spec.patch_size, strict=True))  # type: ignore[return-value]
+
+    def batches(self, batch_size: int) -> Iterator[tuple[list[Starts], np.ndarray]]:
+        """Yield (starts, float32 [B, 1, p0, p1, p2]) batches of at most batch_size patches."""
+        for i in range(0, len(self.starts), batch_size):
+            chunk = self.starts[i : i + batch_size]
+            yield chunk, np.stack([self.image[self._window(s)] for s in chunk])[:, None]
+
+    def add(self, starts: Sequence[Starts], probs: np.ndarray) -> None:
+        """Accumulate the network's [B, C, p0, p1, p2] probabilities for the patches at `starts`."""
+        expected = (len(starts), self.spec.num_classes, *self.spec.patch_size)
+        if tuple(probs.shape) != expected:
+            raise ValueError(f"segmenter returned probs of shape {tuple(probs.shape)}, expected {expected}")
+        for s, p in zip(starts, probs, strict=True):
+            win = self._window(s)
+            self.acc[(slice(None), *win)] += p * self.weight
+            self.wsum[win] += self.weight
+
+    def result(self, dtype: type = np.float32) -> np.ndarray:
+        """Stitched probabilities (C, *input shape) in `dtype`, resampled back to the input grid."""
+        out = np.empty((self.spec.num_classes, *self.input_shape), dtype=dtype)
+        for c in range(self.spec.num_classes):
+            probs = self.acc[c][self.crop] / self.wsum[self.crop]
+            out[c] = resample_linear(probs, self.input_shape)
+        return out
+
+
+def sliding_window(volume: np.ndarray, spacing: Sequence[float], spec: WindowSpec, infer: Any, batch_size: int = 4,
+                   dtype: type = np.float32) -> np.ndarray:
+    """Run the whole window synchronously with infer(batch [B,1,p,p,p]) -> probs [B,C,p,p,p]."""
+    sw = SlidingWindow(volume, spacing, spec)
+    for starts, batch in sw.batches(batch_size):
+        sw.add(starts, np.asarray(infer(batch), dtype=np.float32))
+    return sw.result(dtype)

@@ -1,0 +1,74 @@
+"""eanno-export onnx / repository from a real eanno-checkpoint/1 file (a small TransUNet, random weights)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from eanno_export.cli import main
+from eanno_export.repository import SOURCE_FILE
+from eanno_training.checkpoint import CLASS_NAMES, make_meta, save_checkpoint, shipped_checkpoint_path
+from eanno_training.models import ModelConfig, build_model
+from google.protobuf import text_format
+from tritonclient.grpc import model_config_pb2
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A decoder-only TransUNet (the paper group's pancreas variant), shrunk, saved as a checkpoint."""
+    import torch
+
+    torch.manual_seed(0)
+    cfg = ModelConfig(arch="transunet", variant="decoder", patch_size=(32, 32, 16), base_features=8, max_features=32,
+                      n_pool=3, dec_levels=2, dec_width=32, dec_heads=4, dec_ffn=64, dec_queries=4, dec_layers=1,
+                      mask_dim=8)
+    meta = make_meta(CLASS_NAMES, (1.5, 1.5, 2.0), (32, 32, 16), 40.0, 200.0, theta=0.0123,
+                     train={"command": "tests/export fixture", "seed": 0})
+    return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "small.pt", build_model(cfg), cfg, meta)
+
+
+def test_onnx_command_prints_parity_within_tolerance(checkpoint, tmp_path) -> None:
+    result = CliRunner().invoke(main, ["onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.onnx"),
+                                       "--json"])
+    assert result.exit_code == 0, result.output
+    info = json.loads(result.output.strip().splitlines()[-1])
+    assert info["parity_max_abs"]["random"] <= 1e-3 and info["parity_max_abs"]["phantom"] <= 1e-3
+    assert info["theta"] == 0.0123 and (tmp_path / "m.onnx").stat().st_size > 0
+
+
+def test_onnx_command_names_a_missing_checkpoint(tmp_path) -> None:
+    result = CliRunner().invoke(main, ["onnx", "--checkpoint", str(tmp_path / "no.pt"), "--out", str(tmp_path / "m.onnx")])
+    assert result.exit_code == 1 and "no.pt" in result.output and "Traceback" not in result.output
+
+
+def test_repository_command_writes_each_flavor_and_reuses(checkpoint, tmp_path) -> None:
+    runner = CliRunner()
+    out = tmp_path / "repo"
+    first = runner.invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
+                                 "--checkpoint", str(checkpoint), "--reuse"])
+    assert first.exit_code == 0, first.output
+    assert "parity" in first.output
+    config = text_format.Parse((out / "eanno_annotate" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    assert float(config.parameters["theta"].string_value) == 0.0123
+    assert json.loads((out / SOURCE_FILE).read_text())["checkpoint"] == str(checkpoint.resolve())
+    again = runner.invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
+                                 "--checkpoint", str(checkpoint), "--reuse"])
+    assert again.exit_code == 0 and "segmenter: reused" in again.output
+    trt = runner.invoke(main, ["repository", "--flavor", "tensorrt", "--out", str(tmp_path / "trt"),
+                               "--checkpoint", str(checkpoint)])
+    assert trt.exit_code == 0, trt.output
+    assert (tmp_path / "trt" / "eanno_segmenter" / "model.onnx").is_file()
+
+
+@pytest.mark.skipif(not shipped_checkpoint_path().is_file(), reason="the shipped checkpoint has not landed yet")
+def test_default_server_repository_is_generated_from_the_shipped_checkpoint(tmp_path) -> None:
+    from eanno_serving.default import default_repository
+
+    repo = default_repository(tmp_path)
+    assert (repo / "eanno_segmenter" / "1" / "model.onnx").is_file()
+    source = json.loads((repo / SOURCE_FILE).read_text())
+    assert source["checkpoint"] == str(shipped_checkpoint_path().resolve())

@@ -1,0 +1,105 @@
+"""The numpy sliding window against scipy (resampling) and an independent torch reading of CONTRACTS.md."""
+
+from __future__ import annotations
+
+import itertools
+import math
+
+import numpy as np
+import pytest
+import scipy.ndimage
+from eanno_serving.window import (
+    SlidingWindow,
+    WindowSpec,
+    check_spacing,
+    gaussian_importance,
+    resample_linear,
+    sliding_window,
+    target_shape,
+    tile_starts,
+)
+
+from .conftest import torch_reference
+
+META = {"classes": ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst",
+                    "pancreatic_pnet"], "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 16, 8],
+        "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5}
+SPEC = WindowSpec.from_meta(META)
+
+
+def toy_net(batch: np.ndarray) -> np.ndarray:
+    """A deterministic, position-independent 'network': softmax of per-class affine maps of the intensity."""
+    x = batch[:, 0]
+    logits = np.stack([a * x + b for a, b in zip([-1.0, 0.5, 0.2, 1.5, -0.7, 0.9], [0.1, 0.0, -1, -2, 0.3, -0.5], strict=True)], 1)
+    e = np.exp(logits - logits.max(1, keepdims=True))
+    return (e / e.sum(1, keepdims=True)).astype(np.float32)
+
+
+@pytest.mark.parametrize("shape,out", [((7, 5, 3), (13, 4, 3)), ((1, 6, 2), (3, 2, 5)), ((9, 9, 9), (9, 9, 9))])
+def test_resample_equals_scipy_zoom_order1_grid_mode_false(shape, out) -> None:
+    x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
+    zoom = [o / n for o, n in zip(out, shape, strict=True)]
+    expected = scipy.ndimage.zoom(x, zoom, order=1, grid_mode=False, mode="nearest")
+    assert expected.shape == out
+    np.testing.assert_allclose(resample_linear(x, out), expected, atol=1e-5)
+
+
+def test_tile_starts_follow_the_contract_and_cover_the_axis() -> None:
+    assert tile_starts(16, 16, 0.5) == [0]
+    assert tile_starts(40, 16, 0.5) == [0, 8, 16, 24]
+    for n, p, step in itertools.product(range(16, 60, 3), (16, 7), (0.5, 0.7)):
+        if n < p:
+            continue
+        starts = tile_starts(n, p, step)
+        assert starts[0] == 0 and starts[-1] == n - p
+        assert len(starts) == math.ceil((n - p) / (step * p)) + 1 or n == p
+        assert max(np.diff(starts), default=0) <= step * p + 1  # neighbours overlap by >= 1 - step
+
+
+def test_gaussian_importance_is_positive_peaked_and_scaled_to_one() -> None:
+    w = gaussian_importance((16, 16, 8))
+    assert w.dtype == np.float32 and w.max() == pytest.approx(1.0) and w.min() > 0
+    assert np.unravel_index(np.argmax(w), w.shape) in {(7, 7, 3), (8, 8, 4), (7, 8, 3), (8, 7, 4), (7, 7, 4), (8, 8, 3), (7, 8, 4), (8, 7, 3)}
+    np.testing.assert_allclose(w, w[::-1, ::-1, ::-1], rtol=1e-6)  # symmetric about the centre
+
+
+@pytest.mark.parametrize("bad", [[1, 1], [1, np.nan, 1], [1, 0, 1], [1, -2, 1], [np.inf, 1, 1]])
+def test_invalid_spacing_is_refused(bad) -> None:
+    with pytest.raises(ValueError, match="invalid spacing"):
+        check_spacing(bad)
+
+
+def test_meta_with_a_missing_key_names_it() -> None:
+    with pytest.raises(ValueError, match="patch_size"):
+        WindowSpec.from_meta({k: v for k, v in META.items() if k != "patch_size"})
+
+
+@pytest.mark.parametrize("shape,spacing", [((40, 33, 17), (0.8, 0.8, 1.5)),  # resampled down, several tiles
+                                           ((9, 10, 30), (1.5, 1.5, 2.0)),  # no resampling, padded axes
+                                           ((20, 20, 5), (1.5, 1.6, 3.1))])
+def test_window_matches_the_torch_reading_of_the_contract(shape, spacing) -> None:
+    rng = np.random.default_rng(sum(shape))
+    volume = scipy.ndimage.gaussian_filter(rng.normal(0, 400, shape), 2).astype(np.int16)
+    got = sliding_window(volume, spacing, SPEC, toy_net, batch_size=3)
+    ref = torch_reference(volume, spacing, META, toy_net)
+    assert got.shape == (6, *shape) and got.dtype == np.float32
+    np.testing.assert_allclose(got, ref, atol=2e-5)
+    np.testing.assert_allclose(got.sum(0), 1.0, atol=1e-5)
+    assert target_shape(shape, spacing, META["spacing"]) != shape or shape == (9, 10, 30)
+
+
+def test_float16_output_stays_within_half_precision_of_float32() -> None:
+    volume = np.random.default_rng(3).normal(0, 300, (30, 30, 12)).astype(np.int16)
+    sw = SlidingWindow(volume, (1.0, 1.0, 1.0), SPEC)
+    for starts, batch in sw.batches(4):
+        sw.add(starts, toy_net(batch))
+    full, half = sw.result(np.float32), sw.result(np.float16)
+    assert half.dtype == np.float16
+    assert np.abs(full - half.astype(np.float32)).max() <= 2.5e-4  # fp16 spacing near 0.5 is 2.4e-4
+
+
+def test_wrong_network_output_shape_is_a_clear_error() -> None:
+    sw = SlidingWindow(np.zeros((16, 16, 8), np.int16), (1.5, 1.5, 2.0), SPEC)
+    starts, batch = next(sw.batches(2))
+    with pytest.raises(ValueError, match="expected"):
+        sw.add(starts, np.zeros((len(starts), 5, 16, 16, 8), np.float32))
