@@ -96,3 +96,41 @@ def summarise(scores: Iterable[CaseScore], theta: float) -> dict[str, Any]:
             "after": sum(s.fp_after for s in scores) / n if n else None,
         },
     }
+
+
+def canonical(ct: np.ndarray, labels: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both arrays in nibabel's closest canonical (RAS+) order, with the canonical affine."""
+    import nibabel as nib
+
+    img = nib.as_closest_canonical(nib.Nifti1Image(ct, affine))
+    lab = nib.as_closest_canonical(nib.Nifti1Image(labels, affine))
+    return np.asarray(img.dataobj), np.asarray(lab.dataobj), img.affine
+
+
+def evaluate_phantoms(
+    checkpoint: Any, n: int, seed: int, *, theta: float | None = None, shape: Any = None, device: str | None = None,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Generate n held-out phantoms from `seed`, predict with the checkpoint, post-process and score."""
+    import torch
+    from tqdm import tqdm
+
+    from .checkpoint import load_checkpoint
+    from .phantoms import generate_phantom, phantom_seeds
+    from .predictor import Predictor
+
+    ck = load_checkpoint(checkpoint)
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    predictor = Predictor(ck.build(dev), ck.meta)
+    th = float(ck.meta["theta"] if theta is None else theta)
+    scores = []
+    for s in tqdm(phantom_seeds(seed, n), desc="evaluate", unit="scan", disable=not progress):
+        ph = generate_phantom(s, shape=shape)
+        ct, truth, affine = canonical(ph.ct, ph.labels, ph.affine)
+        spacing = np.linalg.norm(affine[:3, :3], axis=0)
+        probs = predictor.predict(ct, spacing)
+        scores.append(score_case(ct, truth, probs, affine, th))
+    out = summarise(scores, th)
+    out["checkpoint"] = str(checkpoint) if checkpoint is not None else "shipped"
+    out["seed"] = seed
+    return out
