@@ -8,7 +8,6 @@ from pathlib import Path
 import pytest
 import torch
 from click.testing import CliRunner
-
 from eanno_training.calibration import ThresholdError, write_theta
 from eanno_training.calibration.cli import main as calibrate_cli
 from eanno_training.checkpoint import CLASS_NAMES, load_checkpoint, make_meta, save_checkpoint
