@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from eanno_training.converters import ConvertError, convert_dataset, find_pairs, table_for
 from eanno_training.converters.cli import main as convert_cli
+from eanno_training.converters.writers import write_msd_case, write_panorama_case
 from eanno_training.evaluation.cases import read_atlas_case
 from eanno_training.phantoms import generate_phantom
 from eanno_training.phantoms.writer import nifti
@@ -18,29 +19,20 @@ from eanno_training.phantoms.writer import nifti
 
 def write_msd(ph_labels: np.ndarray, ct: np.ndarray, affine: np.ndarray, root: Path, name: str) -> None:
     """MSD Task07: 1 pancreas (organ incl. duct), 2 cancer (any lesion)."""
-    lab = np.where(ph_labels >= 3, 2, np.where(ph_labels > 0, 1, 0)).astype(np.uint8)
-    for sub, arr in (("imagesTr", ct), ("labelsTr", lab)):
-        (root / sub).mkdir(parents=True, exist_ok=True)
-        nib.save(nifti(arr, affine), root / sub / f"{name}.nii.gz")
+    write_msd_case(root, name, ct, ph_labels, affine)
     (root / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "pancreas", "2": "cancer"}}))
 
 
 def write_panorama(ph_labels: np.ndarray, ct: np.ndarray, affine: np.ndarray, root: Path, name: str) -> np.ndarray:
-    """PANORAMA: 1 PDAC, 2 veins, 3 arteries, 4 parenchyma, 5 duct, 6 CBD; vessels painted outside the pancreas."""
-    lab = np.zeros(ph_labels.shape, np.uint8)
-    lab[ph_labels == 1] = 4
-    lab[ph_labels == 2] = 5
-    lab[ph_labels >= 3] = 1
+    """PANORAMA with vessels and the CBD painted outside the pancreas; an automatic label that manual overrides."""
+    vessels = np.zeros(ph_labels.shape, np.uint8)
     free = np.argwhere(ph_labels == 0)
     for value, k in ((2, 0), (3, len(free) // 2), (6, len(free) - 1)):
         i, j, kk = free[k]
-        lab[i : i + 2, j : j + 2, kk : kk + 2][ph_labels[i : i + 2, j : j + 2, kk : kk + 2] == 0] = value
-    (root / "batch_1").mkdir(parents=True, exist_ok=True)
-    nib.save(nifti(ct, affine), root / "batch_1" / f"{name}_0000.nii.gz")
-    for sub, arr in (("automatic_labels", np.zeros_like(lab)), ("manual_labels", lab)):
-        (root / "panorama_labels" / sub).mkdir(parents=True, exist_ok=True)
-        nib.save(nifti(arr, affine), root / "panorama_labels" / sub / f"{name}.nii.gz")
-    return lab
+        vessels[i : i + 2, j : j + 2, kk : kk + 2] = value
+    write_panorama_case(root, name, ct, np.zeros_like(ph_labels), affine, manual=False)
+    path = write_panorama_case(root, name, ct, ph_labels, affine, vessels=vessels)
+    return np.asarray(nib.load(path).dataobj)
 
 
 @pytest.fixture(scope="module")
