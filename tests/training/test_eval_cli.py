@@ -126,3 +126,17 @@ def test_user_errors_are_clear(tmp_path: Path, dataset) -> None:
     nib.save(nifti(np.asarray(arr)[::-1].copy(), aff), bad / "case_0.nii.gz")  # a flipped copy of another case
     r = run(eval_cli, ["froc", "--gt-dir", str(gt), "--pred-dir", str(bad), "--out", str(tmp_path)])
     assert r.exit_code == 1 and "case_0.nii.gz: not on the grid of case case_0" in r.output
+
+
+def test_patient_when_the_target_is_not_reached(tmp_path: Path, dataset) -> None:
+    gt, probs_dir, _, _ = dataset
+    r = CliRunner().invoke(eval_cli, ["patient", "--gt-dir", str(gt), "--pred-dir", str(probs_dir), "--probs", "--thetas", "0.6,0.9",
+                                      "--select-on", "before", "--bootstrap", "100", "--out", str(tmp_path), "--json"])
+    assert r.exit_code == 0, r.output
+    out = json.loads(r.output.strip().splitlines()[-1])
+    assert out["reached"] is False and out["theta_star"] is None
+    data = json.loads((tmp_path / "patient.json").read_text())
+    sens = [p["pooled"]["sensitivity"] for p in data["froc"]["before"]]
+    best = 0.6 if sens[0] > sens[1] else 0.9  # the largest theta among the most sensitive
+    assert sens[0] < 0.99 and data["theta"] == data["theta_star"]["best_theta"] == best
+    assert "not reached" in (tmp_path / "table.md").read_text()

@@ -41,10 +41,11 @@ def main(verbose: bool) -> None:
               help="Checkpoint to calibrate (default: the shipped model).")
 @click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
               help="Calibrated checkpoint to write (may equal --checkpoint to update it in place).")
+@click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ...")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Also write the sweep (JSON) here.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: Rules, target: float, select_on: str,
-              checkpoint: Path | None, out: Path, report: Path | None, as_json: bool) -> None:
+              checkpoint: Path | None, out: Path, device: str, report: Path | None, as_json: bool) -> None:
     """Pick theta* on a calibration set and write it into the checkpoint META ("theta").
 
     Exits 1 without writing when no swept theta reaches the target sensitivity.
@@ -56,11 +57,11 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
     from ..checkpoint import CheckpointError
 
     try:
-        probs_fn = predictor_probs(checkpoint)
+        probs_fn = predictor_probs(checkpoint, device=device)
         with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
             ev = evaluate_cases(source.cases(), probs_fn, thetas, rule=rule, rules=rules, target=target,
                                 select_on=select_on, progress=lambda _: bar.update(1), n_boot=200)
-    except (CheckpointError, CaseError, ValueError) as e:
+    except (CheckpointError, CaseError, ValueError, RuntimeError) as e:
         raise click.ClickException(str(e)) from e
     if report is not None:
         write_json(report, ev.to_json())

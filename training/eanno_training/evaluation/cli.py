@@ -37,6 +37,7 @@ def main(verbose: bool) -> None:
 
 def prediction_options(f: Any) -> Any:
     """--pred-dir [--probs] | --checkpoint | --shipped."""
+    f = click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ...")(f)
     f = click.option("--shipped", is_flag=True, help="Run the shipped phantom model on the cases.")(f)
     f = click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path),
                      help="Run this checkpoint (eanno-checkpoint/1) on the cases.")(f)
@@ -47,7 +48,7 @@ def prediction_options(f: Any) -> Any:
     return f
 
 
-def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool) -> Any:
+def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str) -> Any:
     """The probability source, or None for label maps."""
     chosen = [pred_dir is not None, checkpoint is not None, shipped]
     if sum(chosen) != 1:
@@ -57,8 +58,8 @@ def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipp
     from ..checkpoint import CheckpointError
 
     try:
-        return predictor_probs(checkpoint)
-    except CheckpointError as e:
+        return predictor_probs(checkpoint, device=device)
+    except (CheckpointError, RuntimeError) as e:  # RuntimeError: torch on a device it does not have
         raise click.ClickException(str(e)) from e
 
 
@@ -74,10 +75,10 @@ def _label_evaluation(source: Source, pred_dir: Path, rule: HitRule, rules: Rule
     return Evaluation(result, star, {"before": pat, "after": pat}, None, rule, sweeps)
 
 
-def _run(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, rule: HitRule,
+def _run(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str, rule: HitRule,
          thetas: tuple[float, ...], rules: Rules, target: float, select_on: str, theta: float | None,
          n_boot: int = 2000, seed: int = 0) -> Evaluation:
-    fn = _probs_fn(pred_dir, probs, checkpoint, shipped)
+    fn = _probs_fn(pred_dir, probs, checkpoint, shipped, device)
     try:
         if fn is None:
             assert pred_dir is not None
@@ -110,7 +111,7 @@ def _summary(ev: Evaluation, source: Source) -> dict[str, Any]:
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="Folder for froc.json and froc.png.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def froc(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, rule: HitRule,
+def froc(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str, rule: HitRule,
          thetas: tuple[float, ...], rules: Rules, target: float, select_on: str, out: Path, as_json: bool) -> None:
     """FROC per class and pooled, before and after post-processing, and theta*.
 
@@ -119,7 +120,7 @@ def froc(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | 
       eanno-eval froc --phantoms 20 --shipped --out eval/
       eanno-eval froc --gt-dir cases/ --pred-dir probs/ --probs --hit-rule iou:0.1 --out eval/
     """
-    ev = _run(source, pred_dir, probs, checkpoint, shipped, rule, thetas, rules, target, select_on, None)
+    ev = _run(source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, None)
     write_json(out / "froc.json", ev.to_json())
     from .plot import plot_froc
 
@@ -156,7 +157,7 @@ def _describe(s: dict[str, Any]) -> str:
 @click.option("--model-card", type=click.Path(dir_okay=False, path_type=Path),
               help="Also write the results into this markdown file between eanno-eval markers.")
 @click.option("--json", "as_json", is_flag=True, help="Print the patient-level figures as one JSON object.")
-def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, rule: HitRule,
+def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str, rule: HitRule,
             thetas: tuple[float, ...], rules: Rules, target: float, select_on: str, theta: float | None, n_boot: int,
             boot_seed: int, out: Path, model_card: Path | None, as_json: bool) -> None:
     """Patient-level sensitivity, specificity, PPV, F1 with 95% CIs (Table 1 layout).
@@ -167,11 +168,15 @@ def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path
     Example:
       eanno-eval patient --phantoms 20 --shipped --out eval/ --model-card MODEL_CARD.md
     """
-    ev = _run(source, pred_dir, probs, checkpoint, shipped, rule, thetas, rules, target, select_on, theta, n_boot, boot_seed)
+    ev = _run(source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, theta, n_boot, boot_seed)
     if not ev.patient:
-        raise click.ClickException(f"target sensitivity {target:g} not reached by any swept theta "
-                                   f"(best {ev.star.get('best_sensitivity')}); pass --theta or more --thetas")
-    table = ev.table(title=f"Patient-level results, {source.description}, hit rule {rule.describe()}")
+        raise click.ClickException("no lesion sensitivity could be computed (no ground-truth lesions?)")
+    note = ""
+    if theta is None and not ev.star.get("reached", True):
+        note = f" (target sensitivity {target:g} not reached; at the most sensitive theta)"
+        click.echo(f"warning: target sensitivity {target:g} not reached by any swept theta; "
+                   f"reporting at theta {ev.theta} (sensitivity {ev.star.get('best_sensitivity')})", err=True)
+    table = ev.table(title=f"Patient-level results, {source.description}, hit rule {rule.describe()}{note}")
     write_atomic(out / "table.md", table)
     write_json(out / "patient.json", ev.to_json())
     from .plot import plot_froc

@@ -103,7 +103,10 @@ class Froc:
         _, se = self.series(stage)
         ok = [i for i, s in enumerate(se) if np.isfinite(s) and s >= target - 1e-12 and np.isfinite(self.thetas[i])]
         if not ok:
-            best = int(np.nanargmax(se)) if np.isfinite(se).any() else None
+            best = None
+            if np.isfinite(se).any():  # the largest theta among those with the best sensitivity
+                top = np.nanmax(se)
+                best = max((i for i in range(len(se)) if se[i] == top), key=lambda k: self.thetas[k])
             return {"theta": None, "reached": False, "target": target, "stage": stage,
                     "best_sensitivity": None if best is None else float(se[best]),
                     "best_theta": None if best is None else self.thetas[best]}
@@ -113,7 +116,8 @@ class Froc:
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able: thetas, scans, and per stage the list of points."""
-        return {"scans": self.scans, "thetas": list(self.thetas), **{s: self.points[s] for s in STAGES}}
+        thetas = [t if np.isfinite(t) else None for t in self.thetas]  # label maps have no theta: null, not NaN
+        return {"scans": self.scans, "thetas": thetas, **{s: self.points[s] for s in STAGES}}
 
 
 def froc(sweeps: Iterable[CaseSweep]) -> Froc:

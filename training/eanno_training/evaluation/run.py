@@ -75,7 +75,8 @@ def evaluate_cases(
             progress(case.name)
     result = froc(sweeps)
     star = result.theta_star(target, select_on)
-    at = theta if theta is not None else star.get("theta")
+    # no theta given and the target not reached: report at the most sensitive theta, flagged in star
+    at = theta if theta is not None else star.get("theta", None) if star.get("reached") else star.get("best_theta")
     patient: dict[str, dict[str, Any]] = {}
     if at is not None:
         i = result.thetas.index(at)

@@ -38,7 +38,7 @@ def case_options(f: Callable[..., Any]) -> Callable[..., Any]:
     @click.option("--gt-dir", type=click.Path(file_okay=False, path_type=Path),
                   help="Labelled cases in the AbdomenAtlas layout: CASE/ct.nii.gz + CASE/combined_labels.nii.gz (or CASE/segmentations/).")
     @click.option("--phantoms", type=click.IntRange(1), help="Instead of --gt-dir: generate N held-out phantoms.")
-    @click.option("--seed", type=int, default=1000, show_default=True, help="Seed of the generated phantoms.")
+    @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the generated phantoms (eanno-train evaluate's held-out default).")
     @click.option("--phantom-spacing", type=float, help="Generate phantoms at this isotropic spacing (mm) instead of the drawn one (e.g. 2 for quick runs).")
     @functools.wraps(f)
     def wrapper(*args: Any, gt_dir: Path | None, phantoms: int | None, seed: int, phantom_spacing: float | None, **kw: Any) -> Any:
