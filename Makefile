@@ -40,8 +40,10 @@ bench-model: setup  ## predictor throughput of the small model on this CPU
 
 # The one recorded command behind training/eanno_training/weights/small_phantom.pt (training/MODEL_CARD.md).
 SHIPPED_TRAIN := finetune --phantoms 60 --seed 7 --threads 1 --out runs/small_phantom -v --no-progress
+SHIPPED_CALIBRATE := --phantoms 6 --seed 424242 --target 0.99 --threads 1
 train-shipped: setup  ## retrain the shipped phantom model (about 20 min on 2 free cores)
 	$(BIN)/eanno-train $(SHIPPED_TRAIN) --export training/eanno_training/weights/small_phantom.pt
+	$(BIN)/eanno-train calibrate --checkpoint training/eanno_training/weights/small_phantom.pt $(SHIPPED_CALIBRATE)
 
 # Held-out phantoms (seed 12345, never used for training) with the shipped model: FROC before/after
 # post-processing, theta*, the patient-level table; figures go into the model card between markers.

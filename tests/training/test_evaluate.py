@@ -47,3 +47,15 @@ def test_evaluate_json_on_two_tiny_phantoms(tiny_model, tmp_path: Path) -> None:
     assert out["fp_per_scan"]["after"] <= out["fp_per_scan"]["before"]
     r = CliRunner().invoke(main, ["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--phantoms", "1"])
     assert r.exit_code == 2 and "nope.pt" in r.output
+
+
+def test_pick_theta_is_the_largest_reaching_the_target() -> None:
+    from eanno_training.evaluate import pick_theta
+
+    def row(t: float, s: float | None) -> dict:
+        return {"theta": t, "lesion_sensitivity": {"pooled": s}}
+
+    sweep = [row(0.003, 1.0), row(0.05, 1.0), row(0.1, 0.95), row(0.3, 0.8)]
+    assert pick_theta(sweep, 0.99)["theta"] == 0.05
+    assert pick_theta(sweep, 0.9)["theta"] == 0.1
+    assert pick_theta([row(0.01, 0.5), row(0.1, 0.7), row(0.2, 0.7)], 0.99)["theta"] == 0.2  # none reaches: most sensitive

@@ -145,11 +145,23 @@ def finetune(init: Path | None, **kw: Any) -> None:
 @click.option("--theta", type=float, default=None, help="Operating threshold (default: the checkpoint's META theta).")
 @click.option("--shape", nargs=3, type=int, default=None, help="Fixed phantom shape (default: drawn field of view at native spacing).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: torch's choice).")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, shape: tuple[int, ...] | None, device: str | None, as_json: bool) -> None:
-    """Pancreas Dice, lesion sensitivity and FP per scan (before/after post-processing) on held-out phantoms."""
+def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, shape: tuple[int, ...] | None, device: str | None, threads: int | None, as_json: bool) -> None:
+    """Pancreas Dice, lesion sensitivity and FP per scan (before/after post-processing) on held-out phantoms.
+
+    Pancreas Dice is the whole organ (every non-background label) per scan, averaged. A ground-truth
+    lesion component is detected when a predicted lesion component (any lesion class) overlaps it; a
+    false positive is a predicted lesion component overlapping no ground-truth lesion. "lesion_sensitivity"
+    is after post-processing (eanno_postproc.refine at the checkpoint's theta), "_before" on the raw candidates.
+    """
     from .checkpoint import CheckpointError
     from .evaluate import evaluate_phantoms
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
 
     try:
         result = evaluate_phantoms(checkpoint, n, seed, theta=theta, shape=shape or None, device=device, progress=not as_json)
@@ -173,3 +185,41 @@ def _add_phantoms_command() -> None:
 
 
 _add_phantoms_command()
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="Checkpoint whose META theta is set.")
+@click.option("--phantoms", "n", type=click.IntRange(min=1), default=8, show_default=True, help="Calibration phantoms (not the held-out test set).")
+@click.option("--seed", type=int, default=424242, show_default=True, help="Calibration set seed.")
+@click.option("--target", type=click.FloatRange(0, 1), default=0.99, show_default=True, help="Target pooled lesion sensitivity after post-processing.")
+@click.option("--thetas", default="0.003,0.01,0.03,0.05,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Comma-separated thresholds to sweep.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
+@click.option("--dry-run", is_flag=True, help="Print the sweep and the choice, do not write the checkpoint.")
+def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str, threads: int | None, dry_run: bool) -> None:
+    """Sweep theta on calibration phantoms; write the largest theta reaching --target into META (FROC, DESIGN.md)."""
+    from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from .evaluate import evaluate_phantoms, pick_theta
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        grid = sorted({float(t) for t in thetas.split(",")})
+    except ValueError as e:
+        raise click.BadParameter(f"--thetas must be numbers separated by commas, got {thetas!r}") from e
+    if not grid or not all(0 < t < 1 for t in grid):
+        raise click.BadParameter(f"every theta must lie in (0, 1), got {thetas!r}")
+    try:
+        result = evaluate_phantoms(checkpoint, n, seed, theta=grid[0], sweep=grid)
+        choice = pick_theta(result["sweep"], target)
+        record = {"theta": choice["theta"], "target": target, "phantoms": n, "seed": seed,
+                  "sweep": [{"theta": r["theta"], "sensitivity": r["lesion_sensitivity"]["pooled"],
+                             "fp_per_scan": r["fp_per_scan"]["after"], "pancreas_dice": r["pancreas_dice"]} for r in result["sweep"]]}
+        if not dry_run:
+            ck = load_checkpoint(checkpoint)
+            meta = {**ck.meta, "theta": choice["theta"], "calibration": record}
+            save_checkpoint(checkpoint, ck.build(), ck.config, meta, resume=ck.resume or None)
+    except (CheckpointError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(json.dumps(record))
