@@ -64,6 +64,8 @@ def run(
     if val_v:
         val_ds = PatchDataset(val_v, cfg.model.patch_size, cfg.data.val_patches, cfg.train.seed + 1, air, augment=False)
     provenance = {**provenance, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if resume is not None:  # keep the record of the run this one continues
+        provenance["continues"] = load_checkpoint(resume).meta.get("train", {})
     meta = meta_for(cfg, classes, provenance)
     return train(model, cfg.model, train_ds, val_ds, cfg.train, meta, out_dir, info, resume=resume)
 
