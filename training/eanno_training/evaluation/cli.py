@@ -122,14 +122,22 @@ def froc(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | 
     """
     ev = _run(source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, None)
     write_json(out / "froc.json", ev.to_json())
-    from .plot import plot_froc
-
-    plot_froc(ev.froc, out / "froc.png", star=ev.star if ev.star.get("reached") else None)
+    _plot(ev, out)
     summary = _summary(ev, source) | {"json": str(out / "froc.json"), "plot": str(out / "froc.png")}
     if as_json:
         click.echo(json.dumps(summary))
     else:
         click.echo(_describe(summary))
+
+
+def _plot(ev: Evaluation, out: Path) -> None:
+    """froc.png, or a clear message when matplotlib (the [all] extra) is not installed."""
+    try:
+        from .plot import plot_froc
+
+        plot_froc(ev.froc, out / "froc.png", star=ev.star if ev.star.get("reached") else None)
+    except ImportError as e:
+        raise click.ClickException(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
 
 
 def _describe(s: dict[str, Any]) -> str:
@@ -179,9 +187,7 @@ def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path
     table = ev.table(title=f"Patient-level results, {source.description}, hit rule {rule.describe()}{note}")
     write_atomic(out / "table.md", table)
     write_json(out / "patient.json", ev.to_json())
-    from .plot import plot_froc
-
-    plot_froc(ev.froc, out / "froc.png", star=ev.star if ev.star.get("reached") else None)
+    _plot(ev, out)
     if model_card is not None:
         write_card_section(model_card, card_section(ev, source))
     if as_json:
