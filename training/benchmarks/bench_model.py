@@ -58,7 +58,10 @@ def main() -> None:
     model, meta, source = small_model()
     patch = tuple(meta["patch_size"])
     pps = {b: patches_per_second(model, patch, b, args.repeats) for b in (1, 2)}
+    print(f"model: {source}, patch {patch}, {torch.get_num_threads()} threads", flush=True)
+    print(f"network: {pps[1]:.2f} patches/s (batch 1), {pps[2]:.2f} patches/s (batch 2)", flush=True)
     ph = generate_phantom(1, shape=args.shape, spacing=(0.8, 0.8, 1.0), orientation="RAS")
+    print(f"phantom {args.shape} generated", flush=True)
     pred = Predictor(model, meta, batch_size=2)
     t = time.perf_counter()
     probs = pred.predict(ph.ct, ph.spacing)
@@ -75,8 +78,6 @@ def main() -> None:
         "model_grid": list(grid), "patches": n_patches, "window_seconds": round(window_s, 2),
         "network_only_seconds": round(network_s, 2), "window_over_network": round(window_s / network_s, 2),
     }
-    print(f"model: {source}, patch {patch}, {result['threads']} threads")
-    print(f"network: {pps[1]:.2f} patches/s (batch 1), {pps[2]:.2f} patches/s (batch 2)")
     print(f"{args.shape} phantom at 0.8 x 0.8 x 1.0 mm -> model grid {grid}, {n_patches} patches")
     print(f"sliding window {window_s:.2f} s; the network alone on those patches {network_s:.2f} s "
           f"(ratio {result['window_over_network']})")

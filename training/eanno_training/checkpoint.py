@@ -91,6 +91,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared and served
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
