@@ -197,7 +197,8 @@ _add_phantoms_command()
 @click.option("--dry-run", is_flag=True, help="Print the sweep and the choice, do not write the checkpoint.")
 def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str, threads: int | None, dry_run: bool) -> None:
     """Sweep theta on calibration phantoms; write the largest theta reaching --target into META (FROC, DESIGN.md)."""
-    from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from .calibration.threshold import write_theta
+    from .checkpoint import CheckpointError
     from .evaluate import evaluate_phantoms, pick_theta
 
     if threads:
@@ -216,10 +217,8 @@ def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str, t
         record = {"theta": choice["theta"], "target": target, "phantoms": n, "seed": seed,
                   "sweep": [{"theta": r["theta"], "sensitivity": r["lesion_sensitivity"]["pooled"],
                              "fp_per_scan": r["fp_per_scan"]["after"], "pancreas_dice": r["pancreas_dice"]} for r in result["sweep"]]}
-        if not dry_run:
-            ck = load_checkpoint(checkpoint)
-            meta = {**ck.meta, "theta": choice["theta"], "calibration": record}
-            save_checkpoint(checkpoint, ck.build(), ck.config, meta, resume=ck.resume or None)
+        if not dry_run:  # one writer of theta for both calibrators (eanno-calibrate threshold uses it too)
+            write_theta(checkpoint, checkpoint, choice["theta"], record)
     except (CheckpointError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(json.dumps(record))
