@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from .labelmap import CLASS_NAMES  # noqa: F401  (re-exported: META class names)
 from .models import ModelConfig, build_model
 
 FORMAT = "eanno-checkpoint/1"
-CLASS_NAMES = ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet"]
 META_KEYS = ("classes", "spacing", "patch_size", "intensity", "theta", "step", "train")
 
 
@@ -91,6 +91,7 @@ def save_checkpoint(
     os.close(fd)
     try:
         torch.save(payload, tmp)
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; a checkpoint is meant to be shared and served
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):

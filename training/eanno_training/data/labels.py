@@ -12,21 +12,14 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-log = logging.getLogger(__name__)
+from ..labelmap import CLASS_NAMES, LESION_LABELS, LESION_UNION_NAME
 
-CLASS_NAMES: tuple[str, ...] = (
-    "background",
-    "pancreas",
-    "pancreatic_duct",
-    "pancreatic_pdac",
-    "pancreatic_cyst",
-    "pancreatic_pnet",
-)
-LESION_LABELS: tuple[int, ...] = (3, 4, 5)
+log = logging.getLogger(__name__)
+__all__ = ["CLASS_NAMES", "LESION_LABELS", "LESION_UNION_NAME", "LabelTable", "LabelTableError", "load_label_table"]
+
 # AbdomenAtlas file names: pancreas.nii.gz is the whole organ; the others are painted over it in this
 # order, so a lesion wins over the duct it interrupts.
 OVERLAY_ORDER: tuple[str, ...] = CLASS_NAMES[1:]
-LESION_UNION_NAME = "pancreatic_lesion"
 
 
 class LabelTableError(ValueError):

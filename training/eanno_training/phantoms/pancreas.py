@@ -230,5 +230,5 @@ def _plan_negatives(rng: np.random.Generator, p: Pancreas, lesions: list[dict], 
             op = Tube(T.VEIN if rng.random() < 0.5 else T.ARTERY, pts, np.full(len(pts), size), frozenset({T.PANCREAS, T.VISCERAL_FAT}))
         if any(np.linalg.norm(centre - les["centre"]) < les["diameter_mm"] / 2 + size + 5.0 for les in lesions):
             continue  # a look-alike touching a true lesion would merge with it
-        out.append((op, {"kind": kind, "centre_world": [float(c) for c in centre], "size_mm": 2 * size}))
+        out.append((op, {"kind": kind, "tissue": int(op.tissue), "centre_world": [float(c) for c in centre], "size_mm": 2 * size}))
     return out
