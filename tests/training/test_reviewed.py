@@ -98,6 +98,10 @@ def test_whole_model_starts_from_the_base_and_learns(reviewed: Path, base: Path,
     # with a vanishing learning rate every parameter, the class head included, stays the base's
     out = _finetune(reviewed, base, tmp_path / "still" / "run", "1e-12")
     assert (out["train"], out["held_out"], out["corrected"]) == (["c1", "c2"], ["c4"], ["c1", "c4"])
+    held = tmp_path / "still" / "run" / "held_out" / "c4"
+    assert out["held_out_dir"] == str(held.parent)
+    assert (held / "ct.nii.gz").resolve() == (reviewed / "c4" / "ct.nii.gz").resolve()
+    assert (held / "combined_labels.nii.gz").resolve() == (reviewed / "c4" / "revised.nii.gz").resolve()
     still = load_checkpoint(tmp_path / "still" / "run" / "last.pt")
     params = dict(build_model(start.config).named_parameters()).keys()
     assert any(k.startswith(("head.", "mask_decoder.class_head.")) for k in params)

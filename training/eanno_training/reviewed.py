@@ -104,6 +104,21 @@ def split(cases: list[ReviewedCase], held_out: float) -> tuple[list[ReviewedCase
     return cases[: len(cases) - n_val], cases[len(cases) - n_val:]
 
 
+def write_held_out(cases: list[ReviewedCase], dest: Path) -> Path:
+    """The held-out cases as an AbdomenAtlas-layout folder of links (CASE/ct.nii.gz, CASE/combined_labels.nii.gz).
+
+    So `eanno-eval ... --gt-dir dest` compares the base and the fine-tuned checkpoints on them.
+    """
+    for c in cases:
+        folder = dest / c.name
+        folder.mkdir(parents=True, exist_ok=True)
+        for name, target in (("ct.nii.gz", c.ct), ("combined_labels.nii.gz", c.truth)):
+            link = folder / name
+            link.unlink(missing_ok=True)
+            link.symlink_to(target.resolve())
+    return dest
+
+
 def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Path, info: DistInfo,
                       provenance: dict[str, Any], held_out: float = 0.2) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Continue training the base checkpoint (None: the shipped model) on the approved cases.
@@ -145,6 +160,8 @@ def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Pa
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     new_meta = make_meta(meta["classes"], spacing, ck.config.patch_size, mean, std, theta=meta["theta"],
                          step=meta.get("step", 0.5), clip=clip, train=record)
+    if val_cases and info.is_main:
+        used["held_out_dir"] = str(write_held_out(val_cases, Path(out_dir) / "held_out"))
     log.info("fine-tuning %s on %d reviewed case(s), %d held out", used["base"], len(train_cases), len(val_cases))
     history = train(model, ck.config, train_ds, val_ds, cfg.train, new_meta, out_dir, info)
     return history, used
