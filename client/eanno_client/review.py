@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+import nibabel as nib
 import numpy as np
 
 from eanno_client.classes import CLASS_NAMES, LESION_IDS
@@ -117,21 +118,38 @@ def removed_confirmed(revised: np.ndarray, removed: np.ndarray | None, connectiv
     return n - int(hit.size)
 
 
-def edit_effort(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, voxel_ml: float) -> dict[str, Any]:
-    """Voxels changed (any class) and slices touched along each axis, axes named by orientation."""
-    import nibabel as nib
+def edit_effort(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, voxel_ml: float,
+                full_shape: Sequence[int] | None = None) -> dict[str, Any]:
+    """Voxels changed (any class) and slices touched along each axis, axes named by orientation.
 
+    full_shape: the whole grid's shape when model/revised are a crop of it holding every labelled voxel.
+    """
     changed = model != revised
+    n = int(np.count_nonzero(changed))
     touched = slices_touched(changed)
     codes = nib.aff2axcodes(affine)
+    shape = list(full_shape or model.shape)
     return {
-        "voxels_changed": int(changed.sum()),
-        "ml_changed": _r(int(changed.sum()) * voxel_ml),
-        "fraction_changed": _r(changed.mean(), 6),
+        "voxels_changed": n,
+        "ml_changed": _r(n * voxel_ml),
+        "fraction_changed": _r(n / float(np.prod(shape)), 6),
         "slices_touched": touched,
-        "slices_touched_by_plane": {AXIS_NAMES[c]: n for c, n in zip(codes, touched, strict=True)},
-        "slices": list(model.shape),
+        "slices_touched_by_plane": {AXIS_NAMES[c]: t for c, t in zip(codes, touched, strict=True)},
+        "slices": shape,
     }
+
+
+def _labelled_box(model: np.ndarray, revised: np.ndarray,
+                  removed: np.ndarray | None) -> tuple[tuple[slice, ...], list[int]]:
+    """The bounding box of every labelled voxel of the three maps (one voxel when all are empty)."""
+    any_label = (model > 0) | (revised > 0)
+    if removed is not None:
+        any_label |= removed > 0
+    box: list[slice] = []
+    for axis in range(any_label.ndim):
+        hit = np.flatnonzero(np.any(any_label, axis=tuple(a for a in range(any_label.ndim) if a != axis)))
+        box.append(slice(int(hit[0]), int(hit[-1]) + 1) if hit.size else slice(0, 1))
+    return tuple(box), [b.start for b in box]
 
 
 def compare(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, removed: np.ndarray | None = None,
@@ -140,7 +158,15 @@ def compare(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, removed:
     settings = settings or ReviewSettings()
     spacing = [float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)]
     voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
+    full_shape = model.shape
+    # Every figure depends only on where either map is labelled: cut both to that box (a CT is mostly
+    # background, so this is what makes a 512 x 512 x 300 case take about a second instead of twenty).
+    box, offset = _labelled_box(model, revised, removed)
+    model, revised = model[box], revised[box]
+    removed = None if removed is None else removed[box]
     lesions = lesion_changes(model, revised, removed, spacing, voxel_ml, settings)
+    for rec in lesions:
+        rec["centroid_voxel"] = [_r(c + o, 1) for c, o in zip(rec["centroid_voxel"], offset, strict=True)]
     errors = dict.fromkeys(ERROR_TYPES, 0)
     for rec in lesions:
         if rec["error"]:
@@ -158,6 +184,6 @@ def compare(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, removed:
         "lesions": lesions,
         "lesion_counts": counts,
         "errors": errors,
-        "effort": edit_effort(model, revised, affine, voxel_ml),
+        "effort": edit_effort(model, revised, affine, voxel_ml, full_shape),
         "removed_candidates_read": removed is not None,
     }

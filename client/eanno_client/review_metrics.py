@@ -36,8 +36,8 @@ class ReviewSettings:
 
 def dice(a: np.ndarray, b: np.ndarray) -> float:
     """Volume Dice of two boolean masks; 1.0 when both are empty (nothing to disagree on)."""
-    total = int(a.sum()) + int(b.sum())
-    return 1.0 if total == 0 else 2.0 * int(np.logical_and(a, b).sum()) / total
+    total = np.count_nonzero(a) + np.count_nonzero(b)
+    return 1.0 if total == 0 else 2.0 * np.count_nonzero(np.logical_and(a, b)) / total
 
 
 def _crop_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -51,6 +51,7 @@ def test_every_lesion_fate_and_count() -> None:
     assert grown["dice"] == pytest.approx(2 * 64 / 160)
     assert by_kind[("added", "restored")]["restored_from_class"] == "pancreatic_cyst"
     assert by_kind[("added", "missed")]["revised_class"] == "pancreatic_pnet"
+    assert by_kind[("added", "missed")]["centroid_voxel"] == [26.0, 6.0, 6.0]  # on the whole grid, not the crop
     assert by_kind[("deleted", "false_positive_kept")]["model_ml"] == pytest.approx(27 * ML)
     assert by_kind[("matched", "reclassified")]["revised_class"] == "pancreatic_cyst"
 
