@@ -12,7 +12,6 @@ import time
 from unittest import mock
 
 import numpy as np
-
 from eanno_client import review
 
 
