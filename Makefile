@@ -8,7 +8,7 @@ PACKAGES := postproc training model_repository export client
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 
-.PHONY: help setup test demo bench lint bench-postproc bench-model bench-serving bench-client clean train-shipped
+.PHONY: help setup test demo bench lint eval bench-postproc bench-model bench-serving bench-client clean train-shipped
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -48,6 +48,12 @@ train-shipped: setup  ## retrain the shipped phantom model (about 16 min of one 
 	$(BIN)/eanno-train $(SHIPPED_TRAIN) --resume runs/small_phantom/last.pt --epochs 40 \
 		--export training/eanno_training/weights/small_phantom.pt
 	$(BIN)/eanno-train calibrate --checkpoint training/eanno_training/weights/small_phantom.pt $(SHIPPED_CALIBRATE)
+
+# Held-out phantoms (seed 2026, as the model card's eanno-train evaluate; never used for training) with the shipped model: FROC before/after
+# post-processing, theta*, the patient-level table; figures go into the model card between markers.
+EVAL_ARGS ?= --phantoms 20 --seed 2026 --shipped --thetas 0.0003,0.001,0.003,0.01,0.03,0.1,0.2,0.3,0.5,0.7,0.9 --out build/eval
+eval: setup  ## evaluate the shipped model on held-out phantoms; writes build/eval/ and training/MODEL_CARD.md
+	$(BIN)/eanno-eval -v patient $(EVAL_ARGS) --model-card training/MODEL_CARD.md
 
 bench-serving: setup  ## the local Triton server against the in-process predictor
 	$(BIN)/python model_repository/benchmarks/bench_serving.py

@@ -7,11 +7,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-import cc3d
 import numpy as np
 from eanno_postproc import refine
 
-LESION_CLASSES = {3: "pancreatic_pdac", 4: "pancreatic_cyst", 5: "pancreatic_pnet"}
+from .evaluation.matching import LESION_CLASSES, HitRule, match_case
 
 
 @dataclass(frozen=True)
@@ -32,29 +31,14 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if s == 0 else 2.0 * int(np.logical_and(pred, truth).sum()) / s
 
 
-def lesion_components(labels: np.ndarray, connectivity: int = 26) -> list[tuple[int, np.ndarray]]:
-    """(class, boolean mask) for every connected component of each lesion class."""
-    out = []
-    for c in LESION_CLASSES:
-        cc, n = cc3d.connected_components(labels == c, connectivity=connectivity, return_N=True)
-        if n:
-            for region in cc3d.each(cc, binary=True, in_place=True):
-                out.append((c, region[1].copy()))
-    return out
-
-
 def match_lesions(pred: np.ndarray, truth: np.ndarray, connectivity: int = 26) -> tuple[dict[int, int], dict[int, int], int]:
-    """GT lesions per class, how many a predicted lesion component overlaps, and unmatched predictions."""
-    gt = lesion_components(truth, connectivity)
-    pred_lesion = np.isin(pred, list(LESION_CLASSES))
-    truth_lesion = np.isin(truth, list(LESION_CLASSES))
-    total = {c: 0 for c in LESION_CLASSES}
-    hit = {c: 0 for c in LESION_CLASSES}
-    for c, m in gt:
-        total[c] += 1
-        hit[c] += int(np.logical_and(m, pred_lesion).any())
-    fp = sum(1 for _, m in lesion_components(pred, connectivity) if not np.logical_and(m, truth_lesion).any())
-    return total, hit, fp
+    """GT lesions per class, how many a predicted lesion component overlaps, and unmatched predictions.
+
+    The matching is evaluation.matching's (the one used by eanno-eval and eanno-calibrate), with its
+    default hit rule: any overlap, any lesion class.
+    """
+    m = match_case(pred, truth, HitRule(), connectivity)
+    return dict(m.gt), dict(m.hit), m.n_fp
 
 
 def score_case(ct: np.ndarray, truth: np.ndarray, probs: np.ndarray, affine: np.ndarray, theta: float) -> CaseScore:

@@ -1,0 +1,140 @@
+"""eanno-calibrate: the operating threshold (into the checkpoint) and the post-processing limits (a rules
+file) from a site's own labelled cases."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+from eanno_postproc import Rules, RulesError, load_rules
+
+from ..evaluation.cases import CaseError
+from ..evaluation.matching import HitRule
+from ..evaluation.run import evaluate_cases, predictor_probs, write_atomic, write_json
+from ..evaluation.sources import Source, case_options, matching_options
+from .rules import calibrate_rules, lesion_stats, rules_yaml, stats_table
+from .threshold import ThresholdError, write_theta
+
+log = logging.getLogger(__name__)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("-v", "--verbose", is_flag=True, help="Log progress.")
+def main(verbose: bool) -> None:
+    """Calibrate EfficientAnno on your own labelled cases.
+
+    \b
+    threshold: run the model, sweep theta, write theta* (the largest theta reaching the target lesion
+               sensitivity) into the checkpoint's META, which the served model and the server report.
+    rules:     learn the post-processing limits (lesion-to-pancreas volume ratio, HU windows) from
+               labelled cases and write a rules file with its provenance."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+
+
+@main.command()
+@case_options
+@matching_options
+@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Checkpoint to calibrate (default: the shipped model).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
+              help="Calibrated checkpoint to write (may equal --checkpoint to update it in place).")
+@click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ...")
+@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Also write the sweep (JSON) here.")
+@click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
+def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: Rules, target: float, select_on: str,
+              checkpoint: Path | None, out: Path, device: str, report: Path | None, as_json: bool) -> None:
+    """Pick theta* on a calibration set and write it into the checkpoint META ("theta").
+
+    Exits 1 without writing when no swept theta reaches the target sensitivity.
+
+    \b
+    Example:
+      eanno-calibrate threshold --gt-dir calib/ --checkpoint model.pt --out model_calibrated.pt
+    """
+    from ..checkpoint import CheckpointError
+
+    try:
+        probs_fn = predictor_probs(checkpoint, device=device)
+        with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
+            ev = evaluate_cases(source.cases(), probs_fn, thetas, rule=rule, rules=rules, target=target,
+                                select_on=select_on, progress=lambda _: bar.update(1), n_boot=200)
+    except (CheckpointError, CaseError, ValueError, RuntimeError) as e:
+        raise click.ClickException(str(e)) from e
+    if report is not None:
+        write_json(report, ev.to_json())
+    star = ev.star
+    if not star["reached"]:
+        raise click.ClickException(f"no swept theta reaches sensitivity {target:g} on {source.description} "
+                                   f"(best {star['best_sensitivity']} at theta {star['best_theta']}); nothing written")
+    provenance = {"theta": star["theta"], "target": target, "stage": select_on, "hit_rule": rule.describe(),
+                  "cases": source.description, "sensitivity": star[select_on]["sensitivity"],
+                  "fp_per_scan": {"before": star["before"]["fp_per_scan"], "after": star["after"]["fp_per_scan"]},
+                  "rules": rules.to_dict()}
+    try:
+        write_theta(checkpoint, out, star["theta"], provenance)
+    except (ThresholdError, CheckpointError) as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps({"checkpoint": str(out), **provenance}))
+    else:
+        click.echo(f"theta* = {star['theta']:.4g}: sensitivity {provenance['sensitivity']:.3f} ({select_on} post-processing), "
+                   f"FP per scan {provenance['fp_per_scan']['before']:.2f} before / {provenance['fp_per_scan']['after']:.2f} after; "
+                   f"written to {out}")
+
+
+def _percentiles(text: str) -> tuple[float, float]:
+    try:
+        lo, hi = (float(v) for v in text.split(","))
+    except ValueError as e:
+        raise click.BadParameter(f"expected LO,HI such as 0.5,99.5, got {text!r}", param_hint="--percentiles") from e
+    if not 0 <= lo < hi <= 100:
+        raise click.BadParameter(f"need 0 <= LO < HI <= 100, got {text!r}", param_hint="--percentiles")
+    return lo, hi
+
+
+@main.command()
+@case_options
+@click.option("--percentiles", default="0.5,99.5", show_default=True,
+              help="LO,HI: the HU window spans these percentiles of lesion mean HU; the volume ratio limit is HI.")
+@click.option("--ratio-factor", type=click.FloatRange(0, min_open=True), default=1.2, show_default=True,
+              help="Multiply the HI percentile of the volume ratio by this (headroom for unseen lesions).")
+@click.option("--ratio-method", type=click.Choice(["lognormal", "empirical"]), default="lognormal", show_default=True,
+              help="Upper ratio percentile from a log-normal fit (extrapolates the heavy tail) or the sample.")
+@click.option("--hu-margin", type=click.FloatRange(0), default=10.0, show_default=True, help="Widen each HU window by this many HU per side.")
+@click.option("--min-lesions", type=click.IntRange(1), default=5, show_default=True,
+              help="A class with fewer lesions keeps the base limits.")
+@click.option("--base", type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="Rules file to start from (default: the packaged rules).")
+@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Rules file (YAML) to write.")
+@click.option("--json", "as_json", is_flag=True, help="Print limits and provenance as one JSON object.")
+def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: float, hu_margin: float, min_lesions: int, base: Path | None,
+          out: Path, as_json: bool) -> None:
+    """Learn volume-ratio limits and HU windows per lesion class from labelled cases.
+
+    \b
+    Example:
+      eanno-calibrate rules --gt-dir site_cases/ --out site_rules.yaml
+      eanno-client annotate ct/ --rules site_rules.yaml ...   (or eanno-export --rules)
+    """
+    pct = _percentiles(percentiles)
+    try:
+        base_rules = load_rules(base)
+        stats = [s for case in source.cases() for s in lesion_stats(case, hu_clip=base_rules.hu_clip, connectivity=base_rules.connectivity)]
+        overrides, provenance = calibrate_rules(stats, percentiles=pct, ratio_factor=ratio_factor, hu_margin=hu_margin,
+                                                min_lesions=min_lesions, base=base_rules, ratio_method=ratio_method)
+    except (CaseError, RulesError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    text = rules_yaml(overrides, provenance, source=source.description + (f"; base {base}" if base else ""))
+    write_atomic(out, text)
+    load_rules(out)  # what was written must load
+    if as_json:
+        click.echo(json.dumps({"rules": str(out), **overrides, "provenance": provenance, "lesions": stats_table(stats)}))
+    else:
+        click.echo(text)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()
