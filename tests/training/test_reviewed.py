@@ -114,6 +114,15 @@ def test_whole_model_starts_from_the_base_and_learns(reviewed: Path, base: Path,
     _finetune(reviewed, base, tmp_path / "moved" / "run", "0.003")
     moved = load_checkpoint(tmp_path / "moved" / "run" / "last.pt")
     assert any(not torch.allclose(moved.state_dict[k], start.state_dict[k]) for k in params)
+    # the held-out folder is what eanno-eval reads: before (base) and after (fine-tuned) on the same case
+    from eanno_training.evaluation.cli import main as eval_main
+
+    for ck in (base, tmp_path / "moved" / "run" / "best.pt"):
+        res = CliRunner().invoke(eval_main, ["froc", "--gt-dir", str(held.parent), "--checkpoint", str(ck),
+                                             "--out", str(tmp_path / "eval" / ck.stem), "--json"])
+        assert res.exit_code == 0, res.output
+        figures = json.loads(res.output.strip().splitlines()[-1])
+        assert figures["cases"].endswith("(1 cases)") and {"before", "after"} <= set(figures)
 
 
 def test_usage_errors(reviewed: Path, tmp_path: Path) -> None:
