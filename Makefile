@@ -53,7 +53,7 @@ train-shipped: setup  ## retrain the shipped phantom model (about 16 min of one 
 # post-processing, theta*, the patient-level table; figures go into the model card between markers.
 EVAL_ARGS ?= --phantoms 20 --seed 2026 --shipped --thetas 0.0003,0.001,0.003,0.01,0.03,0.1,0.2,0.3,0.5,0.7,0.9 --out build/eval
 eval: setup  ## evaluate the shipped model on held-out phantoms; writes build/eval/ and training/MODEL_CARD.md
-	$(BIN)/eanno-eval -v patient $(EVAL_ARGS) --model-card training/MODEL_CARD.md
+	$(BIN)/eanno-eval patient $(EVAL_ARGS) --model-card training/MODEL_CARD.md
 
 bench-serving: setup  ## the local Triton server against the in-process predictor
 	$(BIN)/python model_repository/benchmarks/bench_serving.py

@@ -204,7 +204,7 @@ def card_section(ev: Evaluation, source: Source) -> str:
              f"{'not reached' if ev.star.get('theta') is None else format(ev.star['theta'], '.4g')}.", "",
              "| theta | sensitivity before | FP/scan before | sensitivity after | FP/scan after |", "|---|---|---|---|---|"]
     for i, t in enumerate(ev.froc.thetas):
-        if i % 4 and t != ev.theta:
+        if len(ev.froc.thetas) > 16 and i % 4 and t != ev.theta:  # long sweeps: every 4th row
             continue
         b, a = ev.froc.points["before"][i]["pooled"], ev.froc.points["after"][i]["pooled"]
         mark = " **(operating point)**" if t == ev.theta else ""
