@@ -22,6 +22,8 @@ from eanno_client.connection import (
 )
 from eanno_client.outputs import OutputOptions
 from eanno_client.progress import batch_progress
+from eanno_client.rank_cli import rank, ranked, ranking_text
+from eanno_client.review_cli import review, status
 from eanno_client.volume import InputError
 
 log = logging.getLogger("eanno_client")
@@ -103,10 +105,12 @@ def main(verbose: int) -> None:
 @click.option("--no-preview", is_flag=True, help="Do not draw preview.png.")
 @click.option("--dicom-seg", is_flag=True, help="For DICOM input, also write seg.dcm (needs highdicom).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every case's result.")
+@click.option("--rank", "rank_after", is_flag=True, help="Then order this batch's unreviewed cases by how much a "
+              "look is worth (see `eanno-client rank`).")
 def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | None, client_cert: Path | None,
              client_key: Path | None, headers: tuple[str, ...], timeout: float, retries: int,
              series_uid: str | None, threshold: float | None, rules_json: str | None, concurrency: int,
-             resume: bool, no_preview: bool, dicom_seg: bool, as_json: bool) -> None:
+             resume: bool, no_preview: bool, dicom_seg: bool, as_json: bool, rank_after: bool) -> None:
     """Annotate INPUT... and write labels, report and viewer files to OUT/<case>/.
 
     INPUT is a NIfTI file (.nii, .nii.gz), an MHA/NRRD file, a DICOM series folder, a folder of such
@@ -134,11 +138,15 @@ def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | No
 
         results = run_batch(conn, cases, options, on_result=report)
     summary = batch_summary(results, time.perf_counter() - start, out)
+    if rank_after:
+        summary["ranking"] = ranked(out, [r.case for r in results if r.status != "failed"])
     if as_json:
         click.echo(json.dumps(summary, indent=2))
     else:
         click.echo(f"{summary['done']} done, {summary['skipped']} skipped, {summary['failed']} failed "
                    f"in {summary['seconds']:.1f} s; outputs in {out}")
+        if rank_after:
+            click.echo(ranking_text(summary["ranking"], out))
     if summary["failed"]:
         if not as_json:
             click.echo(f"failures logged in {summary['failure_log']}", err=True)
@@ -197,6 +205,11 @@ def models(url: str, root_cert: Path | None, client_cert: Path | None, client_ke
     for m in listed:
         click.echo(f"{m['name']}\tv{m['version'] or '-'}\t{m['state']}\t{m.get('reason', '')}".rstrip())
 
+
+# Review commands live in their own module (client/README.md, "Review").
+main.add_command(review)
+main.add_command(status)
+main.add_command(rank)
 
 if __name__ == "__main__":
     main()

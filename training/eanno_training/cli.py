@@ -133,8 +133,16 @@ def pretrain(label_table: str | None, init: Path | None, **kw: Any) -> None:
 @main.command()
 @training_options
 @click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Pre-trained checkpoint: every weight but the class head is loaded; the head is new (6 classes).")
-def finetune(init: Path | None, **kw: Any) -> None:
+@click.option("--from-reviewed", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None,
+              help="Fine-tune the whole model (--init, default the shipped one) on the approved cases of an "
+              "eanno-client output folder, revised labels as truth (training/README.md, 'From reviewed cases').")
+def finetune(init: Path | None, from_reviewed: Path | None, **kw: Any) -> None:
     """Fine-tune on the 6 pancreas classes, optionally from pre-trained weights with a new head."""
+    if from_reviewed is not None:
+        from .reviewed_cli import finetune_from_reviewed
+
+        finetune_from_reviewed(from_reviewed, init, **kw)
+        return
     _train_command("finetune", None, init, **kw)
 
 
