@@ -100,13 +100,15 @@ def main(verbose: int) -> None:
 @click.option("--concurrency", "-j", type=click.IntRange(min=1), default=2, show_default=True,
               help="Cases between reading and writing at once (the next case is read while one is in flight).")
 @click.option("--continue", "resume", is_flag=True, help="Skip cases whose outputs are all present.")
+@click.option("--force", is_flag=True, help="Annotate inputs whose intensities do not look like CT in HU "
+              "(MRI-like, PET-like); refused by default.")
 @click.option("--no-preview", is_flag=True, help="Do not draw preview.png.")
 @click.option("--dicom-seg", is_flag=True, help="For DICOM input, also write seg.dcm (needs highdicom).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every case's result.")
 def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | None, client_cert: Path | None,
              client_key: Path | None, headers: tuple[str, ...], timeout: float, retries: int,
              series_uid: str | None, threshold: float | None, rules_json: str | None, concurrency: int,
-             resume: bool, no_preview: bool, dicom_seg: bool, as_json: bool) -> None:
+             resume: bool, force: bool, no_preview: bool, dicom_seg: bool, as_json: bool) -> None:
     """Annotate INPUT... and write labels, report and viewer files to OUT/<case>/.
 
     INPUT is a NIfTI file (.nii, .nii.gz), an MHA/NRRD file, a DICOM series folder, a folder of such
@@ -126,7 +128,7 @@ def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | No
         raise click.UsageError(str(e)) from e
     options = BatchOptions(out=out, outputs=OutputOptions(preview=not no_preview, dicom_seg=dicom_seg),
                            series_uid=series_uid, threshold=threshold, rules=rules, concurrency=concurrency,
-                           resume=resume)
+                           resume=resume, force=force)
     start = time.perf_counter()
     with open_connection(config) as conn, batch_progress(len(cases), enabled=not as_json) as step:
         def report(r: CaseResult) -> None:
