@@ -56,17 +56,19 @@ def list_series(folder: Path) -> dict[str, list[Any]]:
             continue
         try:
             ds = pydicom.dcmread(p, stop_before_pixels=True)
-        except Exception as e:  # pydicom raises several types for damaged files
+            uid = str(ds.SeriesInstanceUID) if "SeriesInstanceUID" in ds else None
+            has_geometry = "ImagePositionPatient" in ds and uid is not None
+            sop_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+            is_image = "Image Storage" in str(getattr(sop_class, "name", ""))
+        except Exception as e:  # pydicom raises several types for damaged files, some on first access
             raise InputError(f"{p}: not a readable DICOM file ({e})") from e
-        has_geometry = "ImagePositionPatient" in ds and "SeriesInstanceUID" in ds
-        sop_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
-        if not has_geometry and "Image Storage" in str(getattr(sop_class, "name", "")):
+        if not has_geometry and is_image:
             # an image instance without its geometry: a truncated copy, not a file to skip silently
             raise InputError(f"{p}: DICOM image header incomplete (no ImagePositionPatient or "
                              "SeriesInstanceUID); truncated or corrupt file?")
         if has_geometry:
             ds.filename = str(p)
-            series[str(ds.SeriesInstanceUID)].append(ds)
+            series[str(uid)].append(ds)
     return dict(series)
 
 
@@ -138,20 +140,41 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
     from pydicom.pixels import pixel_array as decode
 
     series = list_series(folder)
-    uid, note = choose_series(folder, series, series_uid)
-    headers, lps = slice_geometry(series[uid], folder)
-    check_request_size((int(headers[0].Columns), int(headers[0].Rows), len(headers)), folder)
+    try:
+        uid, note = choose_series(folder, series, series_uid)
+    except InputError:
+        raise
+    except Exception as e:  # pydicom's lazy parse of a damaged Modality/SeriesDescription
+        raise InputError(f"{folder}: malformed series tags ({type(e).__name__}: {e})") from e
+    try:
+        headers, lps = slice_geometry(series[uid], folder)
+        shape = (int(headers[0].Columns), int(headers[0].Rows), len(headers))
+    except InputError:
+        raise
+    except Exception as e:  # pydicom parses lazily: a damaged tag raises many types on first access
+        # a damaged header: a geometry tag missing or unparsable (found by fuzzing the reader)
+        raise InputError(f"{folder}: series {uid} has missing or malformed geometry tags "
+                         f"({type(e).__name__}: {e})") from e
+    check_request_size(shape, folder)
     datasets, planes = [], []
     for h in headers:
-        ds = pydicom.dcmread(h.filename)
+        try:
+            ds = pydicom.dcmread(h.filename)
+        except Exception as e:  # pydicom raises several types for damaged files
+            raise InputError(f"{h.filename}: not a readable DICOM file ({e})") from e
         try:
             pixels = decode(ds)  # unlike ds.pixel_array, keeps no cached copy on the dataset
         except Exception as e:  # missing decoder plugins, damaged pixel data
-            syntax = ds.file_meta.TransferSyntaxUID
-            raise InputError(f"{h.filename}: cannot decode pixel data ({syntax.name}); for compressed "
+            syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
+            raise InputError(f"{h.filename}: cannot decode pixel data ({getattr(syntax, 'name', 'no transfer syntax')}); for compressed "
                              f"DICOM install the pylibjpeg plugins (pip install 'eanno-client[all]'): {e}") from e
-        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        try:
+            slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+            intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        except Exception as e:  # a damaged tag: ValueError, or pydicom's lazy parse errors
+            raise InputError(f"{h.filename}: malformed RescaleSlope/RescaleIntercept ({e})") from e
+        if not (np.isfinite(slope) and np.isfinite(intercept)):
+            raise InputError(f"{h.filename}: non-finite RescaleSlope {slope} or RescaleIntercept {intercept}")
         planes.append(pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept))
         # Keep the headers only (DICOM-SEG needs no source pixels): one copy of the volume in memory.
         del ds.PixelData
