@@ -134,7 +134,13 @@ def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | No
         def report(r: CaseResult) -> None:
             step(None if as_json else _line(r), r.status == "failed")
 
-        results = run_batch(conn, cases, options, on_result=report)
+        try:
+            results = run_batch(conn, cases, options, on_result=report)
+        except KeyboardInterrupt:
+            # run_batch has let the cases in flight finish writing (atomically) and dropped the rest
+            click.echo(f"\ninterrupted: finished cases are complete in {out}; no partial files were left. "
+                       "Run the same command with --continue to do the rest.", err=True)
+            sys.exit(130)
     summary = batch_summary(results, time.perf_counter() - start, out)
     if as_json:
         click.echo(json.dumps(summary, indent=2))
