@@ -57,8 +57,8 @@ bench-client: setup  ## the client's own time and a pipelined batch
 fuzz: setup  ## fuzz the client's input readers with hypothesis (FUZZ_SECONDS, default 120)
 	$(BIN)/python tests/client/fuzz_readers.py --seconds $${FUZZ_SECONDS:-120}
 
-soak: setup  ## 4 concurrent clients against a local server for SOAK_SECONDS (default 300): errors, RSS, /dev/shm
-	$(BIN)/python scripts/soak.py --seconds $${SOAK_SECONDS:-300}
+soak: setup  ## 4 clients against a local server for SOAK_SECONDS (300): errors, RSS, /dev/shm (SOAK_ARGS="--repository DIR")
+	$(BIN)/python scripts/soak.py --seconds $${SOAK_SECONDS:-300} $(SOAK_ARGS)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

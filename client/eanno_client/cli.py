@@ -100,6 +100,8 @@ def main(verbose: int) -> None:
 @click.option("--concurrency", "-j", type=click.IntRange(min=1), default=2, show_default=True,
               help="Cases between reading and writing at once (the next case is read while one is in flight).")
 @click.option("--continue", "resume", is_flag=True, help="Skip cases whose outputs are all present.")
+@click.option("--keep-phi", is_flag=True, help="Copy DICOM patient identifiers (PatientID, name, birth date) "
+              "into report.json; by default no output, log or file name carries them.")
 @click.option("--force", is_flag=True, help="Annotate inputs whose intensities do not look like CT in HU "
               "(MRI-like, PET-like); refused by default.")
 @click.option("--no-preview", is_flag=True, help="Do not draw preview.png.")
@@ -108,7 +110,7 @@ def main(verbose: int) -> None:
 def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | None, client_cert: Path | None,
              client_key: Path | None, headers: tuple[str, ...], timeout: float, retries: int,
              series_uid: str | None, threshold: float | None, rules_json: str | None, concurrency: int,
-             resume: bool, force: bool, no_preview: bool, dicom_seg: bool, as_json: bool) -> None:
+             resume: bool, keep_phi: bool, force: bool, no_preview: bool, dicom_seg: bool, as_json: bool) -> None:
     """Annotate INPUT... and write labels, report and viewer files to OUT/<case>/.
 
     INPUT is a NIfTI file (.nii, .nii.gz), an MHA/NRRD file, a DICOM series folder, a folder of such
@@ -126,7 +128,7 @@ def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | No
         cases = expand_inputs(list(inputs))
     except InputError as e:
         raise click.UsageError(str(e)) from e
-    options = BatchOptions(out=out, outputs=OutputOptions(preview=not no_preview, dicom_seg=dicom_seg),
+    options = BatchOptions(out=out, outputs=OutputOptions(preview=not no_preview, dicom_seg=dicom_seg, keep_phi=keep_phi),
                            series_uid=series_uid, threshold=threshold, rules=rules, concurrency=concurrency,
                            resume=resume, force=force)
     start = time.perf_counter()
