@@ -57,14 +57,18 @@ def read_itk(path: Path) -> Volume:
     except ImportError as e:
         raise InputError(f"{path}: reading MHA/NRRD needs SimpleITK (pip install 'eanno-client[all]')") from e
     try:
-        image = sitk.ReadImage(str(path))
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()  # the header only: refuse an oversized image before reading voxels
+        if reader.GetDimension() == 3:
+            check_request_size(reader.GetSize(), path)
+        image = reader.Execute()
     except RuntimeError as e:
         raise InputError(f"{path}: not a readable MHA/NRRD image ({str(e).strip().splitlines()[-1]})") from e
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path}: expected a scalar 3D image, got {image.GetDimension()}D with "
                          f"{image.GetNumberOfComponentsPerPixel()} components")
     # SimpleITK arrays are (z, y, x); the volume's voxel order is (i, j, k) = (x, y, z).
-    check_request_size(image.GetSize(), path)
     data = sitk.GetArrayFromImage(image).transpose(2, 1, 0)
     direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)
     lps = np.eye(4)

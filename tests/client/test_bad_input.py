@@ -132,6 +132,15 @@ def test_oversized_header_is_refused_without_reading_voxels(tmp_path) -> None:
         read_volume(path)
 
 
+def test_oversized_mhd_header_is_refused_without_reading_voxels(tmp_path) -> None:
+    pytest.importorskip("SimpleITK")
+    path = tmp_path / "oversized.mhd"
+    path.write_text("ObjectType = Image\nNDims = 3\nDimSize = 2048 2048 300\nElementType = MET_SHORT\n"
+                    "ElementSpacing = 0.7 0.7 1.0\nElementDataFile = oversized.raw\n")  # no .raw file at all
+    with pytest.raises(InputError, match=r"over the 2\.00 GiB gRPC message limit"):
+        read_volume(path)
+
+
 def test_request_size_limit_is_exact() -> None:
     edge = (GRPC_LIMIT_BYTES - request_bytes((0, 0, 0))) // 2  # the largest voxel count that fits
     check_request_size((edge, 1, 1), "x")
