@@ -98,10 +98,13 @@ def test_empty_and_all_lesion_volumes_come_back(url) -> None:
             vol = np.full((30, 28, 14), value, np.int16)
             labels, removed, report = conn.annotate(vol, np.array([1.5, 1.5, 2.0]), np.eye(4))
             assert labels.shape == vol.shape and isinstance(report["lesions"], list)
+            assert report["summary"]["pancreas_empty"] is True
             if value == -1000:
-                assert not labels.any() and report["lesions"] == []
-            else:
-                assert report["lesions"] and not (labels == 3).all() or removed.any()
+                assert not labels.any() and not removed.any() and report["lesions"] == []
+            else:  # one lesion filling the volume, no pancreas around it: removed, and said so
+                assert [(x["class"], x["decision"]) for x in report["lesions"]] == [
+                    ("pancreatic_pdac", "removed_outside_pancreas")]
+                assert not labels.any() and (removed == 3).all()
 
 
 # -- timeouts ------------------------------------------------------------------------------------------
