@@ -1,6 +1,7 @@
 """Fuzz the client's input readers with hypothesis: any bytes, any header, and the reader either returns a
 valid int16 3D volume with a finite invertible affine or raises InputError -- never anything else.
 
+Targets: NIfTI bytes, NIfTI headers (dims, dtype, scaling, affine), DICOM bytes, MHA bytes.
 `make fuzz` runs this for a bounded time (FUZZ_SECONDS, default 120); test_fuzz_smoke.py runs a few
 examples of each target in the tests.
 """
@@ -143,7 +144,34 @@ def target_dicom_bytes(n: int) -> Callable[[], None]:
     return run
 
 
-TARGETS = {"nifti_bytes": target_nifti_bytes, "nifti_header": target_nifti_header, "dicom_bytes": target_dicom_bytes}
+def valid_mha_bytes(seed: int = 0) -> bytes:
+    """A small valid MHA image (text header + raw voxels) as bytes."""
+    import SimpleITK as sitk
+
+    data = np.random.default_rng(seed).integers(-1000, 1000, (4, 5, 6)).astype(np.int16)
+    with tempfile.TemporaryDirectory() as d:
+        sitk.WriteImage(sitk.GetImageFromArray(data), str(Path(d) / "x.mha"))
+        return (Path(d) / "x.mha").read_bytes()
+
+
+def target_mha_bytes(n: int) -> Callable[[], None]:
+    raw = valid_mha_bytes()
+    header_end = raw.index(b"ElementDataFile")
+
+    @settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(edits=EDITS, cut=CUTS)
+    def run(edits, cut):
+        blob = mutate(raw, [(p % header_end, v) for p, v in edits], cut)  # the text header mostly
+        with tempfile.TemporaryDirectory() as d:
+            path = Path(d) / "case.mha"
+            path.write_bytes(blob)
+            check_read(path)
+
+    return run
+
+
+TARGETS = {"nifti_bytes": target_nifti_bytes, "nifti_header": target_nifti_header, "dicom_bytes": target_dicom_bytes,
+           "mha_bytes": target_mha_bytes}
 
 
 def fuzz(seconds: float, chunk: int = 50) -> dict[str, int]:
