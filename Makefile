@@ -8,7 +8,7 @@ PACKAGES := postproc training model_repository export client
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 
-.PHONY: help setup test demo bench lint eval bench-postproc bench-model bench-serving bench-client clean train-shipped
+.PHONY: help setup test demo bench lint eval bench-postproc bench-model bench-serving bench-client fuzz soak clean train-shipped
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -61,6 +61,12 @@ bench-serving: setup  ## the local Triton server against the in-process predicto
 
 bench-client: setup  ## the client's own time and a pipelined batch
 	$(BIN)/python client/benchmarks/bench_client.py
+
+fuzz: setup  ## fuzz the client's input readers with hypothesis (FUZZ_SECONDS, default 120)
+	$(BIN)/python tests/client/fuzz_readers.py --seconds $${FUZZ_SECONDS:-120}
+
+soak: setup  ## 4 clients against a local server for SOAK_SECONDS (300): errors, RSS, /dev/shm (SOAK_ARGS="--repository DIR")
+	$(BIN)/python scripts/soak.py --seconds $${SOAK_SECONDS:-300} $(SOAK_ARGS)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -19,6 +19,7 @@ from eanno_client.orientation import to_canonical
 from eanno_client.outputs import CasePaths, OutputOptions, write_case
 from eanno_client.readers import read_volume
 from eanno_client.report import kept
+from eanno_client.sanity import check_ct_like
 
 log = logging.getLogger(__name__)
 FAILURE_LOG = "failures.jsonl"
@@ -35,6 +36,7 @@ class BatchOptions:
     rules: dict[str, Any] | None = None
     concurrency: int = 2
     resume: bool = False  # --continue: skip cases whose outputs are all present
+    force: bool = False  # --force: annotate inputs whose intensities do not look like CT
 
 
 @dataclass
@@ -63,6 +65,10 @@ def annotate_case(conn: Connection, case: Case, options: BatchOptions) -> CaseRe
     """Read, reorient, send, receive and write one case; exceptions propagate to the caller."""
     start = time.perf_counter()
     volume = read_volume(case.path, options.series_uid)
+    warning = check_ct_like(volume.data, case.path, options.force)
+    if warning:
+        log.warning("%s: %s", case.path, warning)
+        volume.note = f"{volume.note}; {warning}" if volume.note else warning
     canonical = to_canonical(volume.data, volume.affine)
     labels, removed, report = conn.annotate(canonical.data, canonical.spacing, canonical.affine,
                                             options.threshold, options.rules)

@@ -102,6 +102,10 @@ def main(verbose: int) -> None:
 @click.option("--concurrency", "-j", type=click.IntRange(min=1), default=2, show_default=True,
               help="Cases between reading and writing at once (the next case is read while one is in flight).")
 @click.option("--continue", "resume", is_flag=True, help="Skip cases whose outputs are all present.")
+@click.option("--keep-phi", is_flag=True, help="Copy DICOM patient identifiers (PatientID, name, birth date) "
+              "into report.json; by default no output, log or file name carries them.")
+@click.option("--force", is_flag=True, help="Annotate inputs whose intensities do not look like CT in HU "
+              "(MRI-like, PET-like); refused by default.")
 @click.option("--no-preview", is_flag=True, help="Do not draw preview.png.")
 @click.option("--dicom-seg", is_flag=True, help="For DICOM input, also write seg.dcm (needs highdicom).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object with every case's result.")
@@ -110,7 +114,8 @@ def main(verbose: int) -> None:
 def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | None, client_cert: Path | None,
              client_key: Path | None, headers: tuple[str, ...], timeout: float, retries: int,
              series_uid: str | None, threshold: float | None, rules_json: str | None, concurrency: int,
-             resume: bool, no_preview: bool, dicom_seg: bool, as_json: bool, rank_after: bool) -> None:
+             resume: bool, keep_phi: bool, force: bool, no_preview: bool, dicom_seg: bool, as_json: bool,
+             rank_after: bool) -> None:
     """Annotate INPUT... and write labels, report and viewer files to OUT/<case>/.
 
     INPUT is a NIfTI file (.nii, .nii.gz), an MHA/NRRD file, a DICOM series folder, a folder of such
@@ -128,15 +133,21 @@ def annotate(inputs: tuple[Path, ...], out: Path, url: str, root_cert: Path | No
         cases = expand_inputs(list(inputs))
     except InputError as e:
         raise click.UsageError(str(e)) from e
-    options = BatchOptions(out=out, outputs=OutputOptions(preview=not no_preview, dicom_seg=dicom_seg),
+    options = BatchOptions(out=out, outputs=OutputOptions(preview=not no_preview, dicom_seg=dicom_seg, keep_phi=keep_phi),
                            series_uid=series_uid, threshold=threshold, rules=rules, concurrency=concurrency,
-                           resume=resume)
+                           resume=resume, force=force)
     start = time.perf_counter()
     with open_connection(config) as conn, batch_progress(len(cases), enabled=not as_json) as step:
         def report(r: CaseResult) -> None:
             step(None if as_json else _line(r), r.status == "failed")
 
-        results = run_batch(conn, cases, options, on_result=report)
+        try:
+            results = run_batch(conn, cases, options, on_result=report)
+        except KeyboardInterrupt:
+            # run_batch has let the cases in flight finish writing (atomically) and dropped the rest
+            click.echo(f"\ninterrupted: finished cases are complete in {out}; no partial files were left. "
+                       "Run the same command with --continue to do the rest.", err=True)
+            sys.exit(130)
     summary = batch_summary(results, time.perf_counter() - start, out)
     if rank_after:
         summary["ranking"] = ranked(out, [r.case for r in results if r.status != "failed"])

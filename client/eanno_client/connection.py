@@ -55,13 +55,16 @@ def parse_header(text: str) -> tuple[str, str]:
     return name.strip().lower(), value.strip()
 
 
-def _read(path: Path | None, what: str) -> bytes | None:
+def _read(path: Path | None, what: str) -> str | None:
+    """The file's path once it is known to be readable: tritonclient opens the PEM files itself (given
+    bytes, it takes them for a file name and fails with 'File name too long')."""
     if path is None:
         return None
     try:
-        return Path(path).read_bytes()
+        Path(path).read_bytes()
     except OSError as e:
         raise ServerConnectionError(f"{path}: cannot read the {what} ({e.strerror})") from e
+    return str(path)
 
 
 class Connection:

@@ -13,12 +13,15 @@ from typing import Any
 
 import numpy as np
 
-from eanno_client.volume import InputError, Volume, to_int16_hu
+from eanno_client.sanity import check_request_size, checked_hu
+from eanno_client.volume import InputError, Volume
 
 log = logging.getLogger(__name__)
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 # Slices whose spacing differs from the median by more than this fraction mean a gap or a mixed series.
 SLICE_GAP_TOLERANCE = 0.1
+# Row and column direction cosines must be unit length and perpendicular to within this.
+ORTHO_TOLERANCE = 1e-3
 
 
 def _pydicom() -> Any:
@@ -53,11 +56,19 @@ def list_series(folder: Path) -> dict[str, list[Any]]:
             continue
         try:
             ds = pydicom.dcmread(p, stop_before_pixels=True)
-        except Exception as e:  # pydicom raises several types for damaged files
+            uid = str(ds.SeriesInstanceUID) if "SeriesInstanceUID" in ds else None
+            has_geometry = "ImagePositionPatient" in ds and uid is not None
+            sop_class = getattr(getattr(ds, "file_meta", None), "MediaStorageSOPClassUID", None)
+            is_image = "Image Storage" in str(getattr(sop_class, "name", ""))
+        except Exception as e:  # pydicom raises several types for damaged files, some on first access
             raise InputError(f"{p}: not a readable DICOM file ({e})") from e
-        if "ImagePositionPatient" in ds and "SeriesInstanceUID" in ds:
+        if not has_geometry and is_image:
+            # an image instance without its geometry: a truncated copy, not a file to skip silently
+            raise InputError(f"{p}: DICOM image header incomplete (no ImagePositionPatient or "
+                             "SeriesInstanceUID); truncated or corrupt file?")
+        if has_geometry:
             ds.filename = str(p)
-            series[str(ds.SeriesInstanceUID)].append(ds)
+            series[str(uid)].append(ds)
     return dict(series)
 
 
@@ -86,6 +97,13 @@ def slice_geometry(headers: list[Any], folder: Path) -> tuple[list[Any], np.ndar
     """Headers sorted along the slice normal and the LPS affine of the stacked (col, row, slice) grid."""
     iop = np.asarray(headers[0].ImageOrientationPatient, dtype=np.float64)
     row_dir, col_dir = iop[:3], iop[3:]
+    if iop.shape != (6,) or not np.all(np.isfinite(iop)):
+        raise InputError(f"{folder}: ImageOrientationPatient {iop.tolist()} is not six finite numbers")
+    norms, dot = np.linalg.norm([row_dir, col_dir], axis=1), float(row_dir @ col_dir)
+    if np.any(np.abs(norms - 1) > ORTHO_TOLERANCE) or abs(dot) > ORTHO_TOLERANCE:
+        raise InputError(f"{folder}: non-orthogonal direction cosines in ImageOrientationPatient "
+                         f"{np.round(iop, 4).tolist()} (row . column = {dot:.4f}, norms "
+                         f"{np.round(norms, 4).tolist()}); sheared or corrupt geometry")
     normal = np.cross(row_dir, col_dir)
     for h in headers:
         if not np.allclose(np.asarray(h.ImageOrientationPatient, dtype=np.float64), iop, atol=1e-4):
@@ -102,6 +120,11 @@ def slice_geometry(headers: list[Any], folder: Path) -> tuple[list[Any], np.ndar
     if len(headers) > 1:
         steps = np.diff(positions @ normal)
         median = float(np.median(steps))
+        if median > 0 and np.any(gaps := np.abs(steps / median - 2) < SLICE_GAP_TOLERANCE):
+            k = int(np.argmax(gaps))
+            raise InputError(f"{folder}: slices not evenly spaced, a missing slice between positions {positions[k] @ normal:.3f} and "
+                             f"{positions[k + 1] @ normal:.3f} mm along the slice normal (step "
+                             f"{steps[k]:.3f} mm, others {median:.3f} mm)")
         if median <= 0 or np.any(np.abs(steps - median) > SLICE_GAP_TOLERANCE * median):
             raise InputError(f"{folder}: slice positions are not evenly spaced (steps {np.round(steps, 3).tolist()} "
                              "mm); missing or duplicate slices?")
@@ -117,19 +140,41 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
     from pydicom.pixels import pixel_array as decode
 
     series = list_series(folder)
-    uid, note = choose_series(folder, series, series_uid)
-    headers, lps = slice_geometry(series[uid], folder)
+    try:
+        uid, note = choose_series(folder, series, series_uid)
+    except InputError:
+        raise
+    except Exception as e:  # pydicom's lazy parse of a damaged Modality/SeriesDescription
+        raise InputError(f"{folder}: malformed series tags ({type(e).__name__}: {e})") from e
+    try:
+        headers, lps = slice_geometry(series[uid], folder)
+        shape = (int(headers[0].Columns), int(headers[0].Rows), len(headers))
+    except InputError:
+        raise
+    except Exception as e:  # pydicom parses lazily: a damaged tag raises many types on first access
+        # a damaged header: a geometry tag missing or unparsable (found by fuzzing the reader)
+        raise InputError(f"{folder}: series {uid} has missing or malformed geometry tags "
+                         f"({type(e).__name__}: {e})") from e
+    check_request_size(shape, folder)
     datasets, planes = [], []
     for h in headers:
-        ds = pydicom.dcmread(h.filename)
+        try:
+            ds = pydicom.dcmread(h.filename)
+        except Exception as e:  # pydicom raises several types for damaged files
+            raise InputError(f"{h.filename}: not a readable DICOM file ({e})") from e
         try:
             pixels = decode(ds)  # unlike ds.pixel_array, keeps no cached copy on the dataset
         except Exception as e:  # missing decoder plugins, damaged pixel data
-            syntax = ds.file_meta.TransferSyntaxUID
-            raise InputError(f"{h.filename}: cannot decode pixel data ({syntax.name}); for compressed "
+            syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
+            raise InputError(f"{h.filename}: cannot decode pixel data ({getattr(syntax, 'name', 'no transfer syntax')}); for compressed "
                              f"DICOM install the pylibjpeg plugins (pip install 'eanno-client[all]'): {e}") from e
-        slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
-        intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        try:
+            slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
+            intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)
+        except Exception as e:  # a damaged tag: ValueError, or pydicom's lazy parse errors
+            raise InputError(f"{h.filename}: malformed RescaleSlope/RescaleIntercept ({e})") from e
+        if not (np.isfinite(slope) and np.isfinite(intercept)):
+            raise InputError(f"{h.filename}: non-finite RescaleSlope {slope} or RescaleIntercept {intercept}")
         planes.append(pixels.astype(np.float32) * np.float32(slope) + np.float32(intercept))
         # Keep the headers only (DICOM-SEG needs no source pixels): one copy of the volume in memory.
         del ds.PixelData
@@ -140,5 +185,5 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
     # pixel_array is (rows, cols) = (j, i); the volume is (i, j, k).
     data = np.stack(planes, axis=-1).transpose(1, 0, 2)
     log.info("%s: read %s", folder, note)
-    return Volume(to_int16_hu(data), LPS_TO_RAS @ lps, folder, "dicom", note=note, series_uid=uid,
+    return Volume(checked_hu(data, folder), LPS_TO_RAS @ lps, folder, "dicom", note=note, series_uid=uid,
                   datasets=datasets)

@@ -28,6 +28,7 @@ class OutputOptions:
 
     preview: bool = True
     dicom_seg: bool = False
+    keep_phi: bool = False  # --keep-phi: DICOM patient identifiers in report.json (nowhere else)
 
 
 @dataclass(frozen=True)
@@ -157,6 +158,10 @@ def write_case(paths: CasePaths, case: str, volume: Volume, canonical: Canonical
     out["case"] = case
     out["input"] = {"path": str(volume.source), "kind": volume.kind, "note": volume.note,
                     "series_uid": volume.series_uid}
+    if options.keep_phi:
+        from eanno_client.phi import patient_identifiers
+
+        out["input"]["patient"] = patient_identifiers(volume)
     out["viewers"] = commands
     write_text_atomic(paths.summary, summary_text(case, out, volume.note) + "".join(
         f"Open in {name}: {cmd}\n" for name, cmd in commands.items()))

@@ -8,7 +8,8 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from eanno_client.volume import InputError, Volume, to_int16_hu
+from eanno_client.sanity import check_request_size, check_shape, checked_hu
+from eanno_client.volume import InputError, Volume
 
 log = logging.getLogger(__name__)
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -35,14 +36,18 @@ def read_nifti(path: Path) -> Volume:
     """A NIfTI file's first 3D volume in HU (scl_slope/inter applied) with its affine."""
     try:
         img = nib.load(str(path))
-        data = np.asanyarray(img.dataobj)
     except Exception as e:  # nibabel raises many types for damaged files
         raise InputError(f"{path}: not a readable NIfTI file ({e})") from e
-    if data.ndim == 4 and data.shape[3] == 1:
-        data = data[..., 0]
-    if data.ndim != 3:
-        raise InputError(f"{path}: expected a 3D volume, got shape {list(data.shape)}")
-    return Volume(to_int16_hu(data), np.asarray(img.affine, dtype=np.float64), path, "nifti")
+    # Shape and size from the header alone: refuse before reading (or allocating) any voxel.
+    check_request_size(check_shape(img.shape, path), path)
+    try:
+        data = np.asanyarray(img.dataobj)
+    except Exception as e:  # truncated or corrupt data: EOFError, zlib errors, ValueError...
+        raise InputError(f"{path}: NIfTI voxel data unreadable, truncated or corrupt ({type(e).__name__}: {e})") from e
+    affine = np.asarray(img.affine, dtype=np.float64)
+    if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
+        raise InputError(f"{path}: the header's affine is not a finite invertible voxel-to-world mapping")
+    return Volume(checked_hu(data, path), affine, path, "nifti")
 
 
 def read_itk(path: Path) -> Volume:
@@ -52,7 +57,12 @@ def read_itk(path: Path) -> Volume:
     except ImportError as e:
         raise InputError(f"{path}: reading MHA/NRRD needs SimpleITK (pip install 'eanno-client[all]')") from e
     try:
-        image = sitk.ReadImage(str(path))
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(path))
+        reader.ReadImageInformation()  # the header only: refuse an oversized image before reading voxels
+        if reader.GetDimension() == 3:
+            check_request_size(reader.GetSize(), path)
+        image = reader.Execute()
     except RuntimeError as e:
         raise InputError(f"{path}: not a readable MHA/NRRD image ({str(e).strip().splitlines()[-1]})") from e
     if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
@@ -64,7 +74,7 @@ def read_itk(path: Path) -> Volume:
     lps = np.eye(4)
     lps[:3, :3] = direction @ np.diag(image.GetSpacing())
     lps[:3, 3] = image.GetOrigin()
-    return Volume(to_int16_hu(data), LPS_TO_RAS @ lps, path, "itk")
+    return Volume(checked_hu(data, path), LPS_TO_RAS @ lps, path, "itk")
 
 
 def read_volume(path: str | Path, series_uid: str | None = None) -> Volume:

@@ -20,6 +20,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from importlib.util import find_spec
 from pathlib import Path
@@ -91,6 +92,9 @@ def prepare_backends(triton: Path, run_dir: Path) -> Path:
 def port_free(host: str, port: int) -> bool:
     """Whether `port` can be bound on `host` now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        # As tritonserver itself binds: connections of a crashed server left in TIME_WAIT do not make the
+        # port busy (without this a restart on the same ports fails for a minute); a listener still does.
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind((host, port))
         except OSError:
@@ -149,11 +153,13 @@ class LocalServer:
 
     def __init__(self, repository: str | os.PathLike[str], *, grpc_port: int = 8001, http_port: int = 8000,
                  metrics_port: int = 8002, host: str = "127.0.0.1", run_dir: str | os.PathLike[str] | None = None,
-                 startup_timeout: float = 180.0, shm_byte_size: int = 64 * 2**20) -> None:
+                 startup_timeout: float = 180.0, shm_byte_size: int = 64 * 2**20,
+                 extra_args: Sequence[str] = ()) -> None:
         self.repository = Path(repository).resolve()
         self.host, self.ports = host, {"grpc": grpc_port, "http": http_port, "metrics": metrics_port}
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
         self.startup_timeout, self.shm_byte_size = startup_timeout, shm_byte_size
+        self.extra_args = list(extra_args)  # more tritonserver options, e.g. --grpc-use-ssl=true and its certs
         self.state: ServerState | None = None
 
     @property
@@ -184,7 +190,8 @@ class LocalServer:
                 f"--metrics-port={p['metrics']}", "--exit-on-error=true", "--strict-readiness=true",
                 f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
                 f"--backend-config=python,shm-default-byte-size={self.shm_byte_size}",
-                f"--backend-config=python,shm-growth-byte-size={self.shm_byte_size}", "--log-verbose=0"]
+                f"--backend-config=python,shm-growth-byte-size={self.shm_byte_size}", "--log-verbose=0",
+                *self.extra_args]
 
     def environment(self, triton: Path) -> dict[str, str]:
         """The server's environment: this venv's bin first on PATH (the stub finds numpy < 2 there), wheel libs."""
