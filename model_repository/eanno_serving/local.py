@@ -210,8 +210,13 @@ class LocalServer:
 
     def start(self) -> LocalServer:
         """Start the server and wait until it is ready; clear errors for busy ports, bad repositories, early death."""
-        if self.state is not None and _alive(self.state.pid):
-            raise ServerError(f"a server already runs from {self.run_dir} (pid {self.state.pid}); stop it first")
+        try:
+            running: ServerState | None = LocalServer.attach(self.run_dir).state
+        except ServerError:
+            running = None
+        if running is not None and _alive(running.pid):
+            raise ServerError(f"a server already runs from {self.run_dir} (pid {running.pid}, gRPC port "
+                              f"{running.grpc_port}); stop it first (eanno-server stop) or use another --run-dir")
         for name, port in self.ports.items():
             if not port_free(self.host, port):
                 raise PortInUseError(f"{name} port {port} on {self.host} is already in use; "

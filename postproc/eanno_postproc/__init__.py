@@ -2,7 +2,7 @@
 
 from .errors import InputError, RulesError
 from .labels import CLASS_NAMES
-from .refine import RefineResult, refine
+from .pipeline import RefineResult, refine
 from .rules import Rules, default_rules_text, load_rules
 
 __all__ = [

@@ -86,26 +86,31 @@ def check_probs(probs: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
     if p.dtype not in _UINT_OF:
         raise InputError(f"probs: expected float16, float32 or float64, got dtype {p.dtype}")
     p = np.ascontiguousarray(p)
-    one_bits = np.array(1.0 + SUM_TOLERANCE, p.dtype).view(_UINT_OF[p.dtype])
-    if p.view(_UINT_OF[p.dtype]).max() > one_bits:  # negative, > 1, NaN or inf somewhere: say which
-        if np.isnan(p).any():
-            raise InputError("probs: holds NaN values")
-        if np.isinf(p).any():
-            raise InputError("probs: holds infinite values")
-        if (p < 0).any():
-            raise InputError(
-                f"probs: holds negative values (min {float(p.min()):g}); pass softmax probabilities"
-            )
-        raise InputError(f"probs: holds values above 1 (max {float(p.max()):g}); pass softmax probabilities")
+    # The sum is checked here on a sub-grid; each value's range (no NaN, inf, negative or > 1) is
+    # checked in full by labels_from_probs on the slabs it reads anyway.
     step = max(1, round((p[0].size / SUM_CHECK_VOXELS) ** (1 / 3)))
-    sums = p[:, ::step, ::step, ::step].sum(axis=0, dtype=np.float32)
-    worst = float(np.abs(sums - 1.0).max())
-    if worst > SUM_TOLERANCE:
+    sample = p[:, ::step, ::step, ::step]
+    worst = float(np.abs(sample.sum(axis=0, dtype=np.float32) - 1.0).max())
+    if not worst <= SUM_TOLERANCE:
         raise InputError(
-            f"probs: class probabilities must sum to 1 over axis 0 (off by up to {worst:.3g}); "
+            _value_problem(sample)
+            or f"probs: class probabilities must sum to 1 over axis 0 (off by up to {worst:.3g}); "
             "pass softmax probabilities with the class axis first"
         )
     return p
+
+
+def _value_problem(p: np.ndarray) -> str | None:
+    """What is wrong with the values of `p`, if anything (slow: for error messages only)."""
+    if np.isnan(p).any():
+        return "probs: holds NaN values"
+    if np.isinf(p).any():
+        return "probs: holds infinite values"
+    if (p < 0).any():
+        return f"probs: holds negative values (min {float(p.min()):g}); pass softmax probabilities"
+    if (p > 1 + SUM_TOLERANCE).any():
+        return f"probs: holds values above 1 (max {float(p.max()):g}); pass softmax probabilities"
+    return None
 
 
 def theta_bits(theta: float, dtype: np.dtype) -> np.generic:
@@ -118,17 +123,27 @@ def theta_bits(theta: float, dtype: np.dtype) -> np.generic:
 
 def labels_from_probs(p: np.ndarray, theta: float) -> np.ndarray:
     """Step 0: lesion candidate where a lesion class has p >= theta (highest wins), else argmax of 0-2."""
-    u = p.view(_UINT_OF[p.dtype])
+    uint = _UINT_OF[p.dtype]
+    u = p.view(uint)
     t = theta_bits(theta, p.dtype)
+    # Negative values, NaN and infinities all have bit patterns above 1.0's: one max checks them all.
+    one_bits = int(np.array(1.0 + SUM_TOLERANCE, p.dtype).view(uint))
+    highest = 0
     out = np.empty(p.shape[1:], dtype=np.uint8)
     slab = max(1, SLAB_VOXELS // max(1, p[0, 0].size))
     for i0 in range(0, p.shape[1], slab):  # loop over slabs of slices, not voxels
         s = slice(i0, i0 + slab)
-        base, _ = _argmax3(u[0, s], u[1, s], u[2, s])
+        base, best_base = _argmax3(u[0, s], u[1, s], u[2, s])
         lesion, best = _argmax3(u[3, s], u[4, s], u[5, s])
+        highest = max(highest, int(best_base.max()), int(best.max()))
         lesion += 3
         np.copyto(base, lesion, where=best >= t)
         out[s] = base
+    if highest > one_bits:
+        problem = _value_problem(p)
+        if problem:
+            raise InputError(problem)
+        return labels_from_probs(np.abs(p), theta)  # only -0.0 left (sign bit set): same as +0.0
     return out
 
 

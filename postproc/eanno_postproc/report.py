@@ -19,11 +19,14 @@ def _finite(x: float | None) -> float | None:
 
 
 def lesion_record(
-    lesion_id: int, c: Candidate, o: Outcome, ctx: Context, affine: np.ndarray
+    lesion_id: int, c: Candidate, o: Outcome, ctx: Context, affine: np.ndarray, voxel_ml: float
 ) -> dict[str, Any]:
-    """One candidate's line of the report."""
-    voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
-    centroid_mm = affine[:3, :3] @ np.asarray(c.centroid_voxel) + affine[:3, 3]
+    """One candidate's line of the report (`voxel_ml`: one voxel's volume in mL)."""
+    # plain-Python 3x4 product: thousands of speckle records make numpy's per-call overhead count
+    centroid_mm = [
+        sum(a * v for a, v in zip(row[:3], c.centroid_voxel, strict=True)) + row[3]
+        for row in affine[:3].tolist()
+    ]
     limit = list(o.limit) if isinstance(o.limit, tuple) else o.limit
     new_class = c.class_id if o.new_class is None else o.new_class
     return {
@@ -37,7 +40,7 @@ def lesion_record(
         "hu_max": c.hu_max,
         "prob_max": c.prob_max,
         "centroid_voxel": [float(v) for v in c.centroid_voxel],
-        "centroid_mm": [float(v) for v in centroid_mm],
+        "centroid_mm": centroid_mm,
         "bbox_voxel": {"min": list(c.bbox_min), "max": list(c.bbox_max)},
         "longest_diameter_mm": c.longest_diameter_mm,
         "volume_ratio_percent": _finite(volume_ratio_percent(c, ctx)),

@@ -78,3 +78,13 @@ def test_missing_repository_is_named(tmp_path) -> None:
     result = CliRunner().invoke(main, ["start", "--repository", str(tmp_path / "nope"), "--run-dir", str(tmp_path),
                                        *ports_args(*free_ports())])
     assert result.exit_code == 1 and f"model repository not found: {tmp_path / 'nope'}" in result.output
+
+
+def test_a_second_start_in_the_same_run_folder_is_refused(repo, tmp_path) -> None:
+    runner, run = CliRunner(), str(tmp_path / "run")
+    assert runner.invoke(main, ["start", "--repository", str(repo), "--run-dir", run, *ports_args(*free_ports())]).exit_code == 0
+    try:
+        second = runner.invoke(main, ["start", "--repository", str(repo), "--run-dir", run, *ports_args(*free_ports())])
+        assert second.exit_code == 1 and "a server already runs from" in second.output
+    finally:
+        assert runner.invoke(main, ["stop", "--run-dir", run]).exit_code == 0

@@ -12,10 +12,10 @@ from typing import Any
 import torch
 from torch import nn
 
+from .labelmap import CLASS_NAMES  # noqa: F401  (re-exported: META class names)
 from .models import ModelConfig, build_model
 
 FORMAT = "eanno-checkpoint/1"
-CLASS_NAMES = ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet"]
 META_KEYS = ("classes", "spacing", "patch_size", "intensity", "theta", "step", "train")
 
 

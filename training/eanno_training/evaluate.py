@@ -3,7 +3,7 @@ after the adaptive post-processing (DESIGN.md "Calibration and evaluation")."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,3 +96,67 @@ def summarise(scores: Iterable[CaseScore], theta: float) -> dict[str, Any]:
             "after": sum(s.fp_after for s in scores) / n if n else None,
         },
     }
+
+
+def canonical(ct: np.ndarray, labels: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Both arrays in nibabel's closest canonical (RAS+) order, with the canonical affine."""
+    import nibabel as nib
+
+    img = nib.as_closest_canonical(nib.Nifti1Image(ct, affine))
+    lab = nib.as_closest_canonical(nib.Nifti1Image(labels, affine))
+    return np.asarray(img.dataobj), np.asarray(lab.dataobj), img.affine
+
+
+def _phantom_probs(ck: Any, n: int, seed: int, shape: Any, device: str | None, progress: bool):
+    """Yield (ct, truth, probs, affine) in canonical order for n held-out phantoms."""
+    import torch
+    from tqdm import tqdm
+
+    from .phantoms import generate_phantom, phantom_seeds
+    from .predictor import Predictor
+
+    dev = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    predictor = Predictor(ck.build(dev), ck.meta)
+    for s in tqdm(phantom_seeds(seed, n), desc="evaluate", unit="scan", disable=not progress):
+        ph = generate_phantom(s, shape=shape)
+        ct, truth, affine = canonical(ph.ct, ph.labels, ph.affine)
+        probs = predictor.predict(ct, np.linalg.norm(affine[:3, :3], axis=0))
+        yield ct, truth, probs, affine
+
+
+def evaluate_phantoms(
+    checkpoint: Any, n: int, seed: int, *, theta: float | None = None, shape: Any = None, device: str | None = None,
+    progress: bool = False, sweep: Sequence[float] = (),
+) -> dict[str, Any]:
+    """Generate n held-out phantoms from `seed`, predict with the checkpoint, post-process and score.
+
+    `sweep`: further thresholds scored on the same predictions (result["sweep"], one summary each).
+    """
+    from .checkpoint import load_checkpoint
+
+    ck = load_checkpoint(checkpoint)
+    th = float(ck.meta["theta"] if theta is None else theta)
+    thetas = [th] + [float(t) for t in sweep if float(t) != th]
+    scores: dict[float, list[CaseScore]] = {t: [] for t in thetas}
+    for ct, truth, probs, affine in _phantom_probs(ck, n, seed, shape, device, progress):
+        for t in thetas:
+            scores[t].append(score_case(ct, truth, probs, affine, t))
+    out = summarise(scores[th], th)
+    if sweep:
+        out["sweep"] = [summarise(scores[t], t) for t in sorted(thetas)]
+    out["checkpoint"] = str(checkpoint) if checkpoint is not None else "shipped"
+    out["seed"] = seed
+    return out
+
+
+def pick_theta(sweep: list[dict[str, Any]], target: float) -> dict[str, Any]:
+    """DESIGN.md calibration: the largest theta whose pooled sensitivity after post-processing reaches
+    `target`; where none does, the most sensitive (then the largest) theta."""
+    def sens(r: dict[str, Any]) -> float:
+        v = r["lesion_sensitivity"]["pooled"]
+        return -1.0 if v is None else float(v)
+
+    ok = [r for r in sweep if sens(r) >= target]
+    if ok:
+        return max(ok, key=lambda r: r["theta"])
+    return max(sweep, key=lambda r: (sens(r), r["theta"]))

@@ -42,19 +42,35 @@ def _bce_cost(logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return (pos @ targets.T + neg @ (1 - targets).T) / n
 
 
+def sample_points(target: torch.Tensor, n_points: int) -> torch.Tensor:
+    """Voxel indices for the mask losses (Mask2Former's point sampling): half uniform, half foreground."""
+    flat = target.flatten()
+    uniform = torch.randint(flat.numel(), (n_points // 2,), device=flat.device)
+    fg = torch.nonzero(flat > 0).flatten()
+    if fg.numel() == 0:
+        return torch.randint(flat.numel(), (n_points,), device=flat.device)
+    return torch.cat([uniform, fg[torch.randint(fg.numel(), (n_points - n_points // 2,), device=flat.device)]])
+
+
 def mask_classification_loss(
-    cls: torch.Tensor, masks: torch.Tensor, target: torch.Tensor, num_classes: int, no_object_weight: float = 0.1
+    cls: torch.Tensor, masks: torch.Tensor, target: torch.Tensor, num_classes: int, no_object_weight: float = 0.1,
+    n_points: int = 12544,
 ) -> torch.Tensor:
-    """Mask2Former set loss: Hungarian match queries to the classes present, then CE + BCE + Dice."""
+    """Mask2Former set loss: Hungarian match queries to the classes present, then CE + BCE + Dice.
+
+    Matching and mask losses use n_points sampled voxels per patch (as Mask2Former), which keeps the
+    cost independent of the patch size.
+    """
     b, q = cls.shape[:2]
     empty_w = torch.ones(num_classes + 1, device=cls.device)
     empty_w[-1] = no_object_weight
     total = cls.new_zeros(())
     for i in range(b):
-        lab = target[i].flatten()
-        present = torch.unique(lab)
-        tmasks = (lab[None, :] == present[:, None]).float()  # (T, N)
-        logit = masks[i].flatten(1).float()  # (Q, N)
+        pts = sample_points(target[i], n_points)
+        lab = target[i].flatten()[pts]
+        present = torch.unique(target[i])
+        tmasks = (lab[None, :] == present[:, None]).float()  # (T, P)
+        logit = masks[i].flatten(1)[:, pts].float()  # (Q, P)
         prob = cls[i].float().softmax(-1)
         with torch.no_grad():
             cost = -prob[:, present] + 5 * _bce_cost(logit, tmasks) + 5 * _dice_cost(logit, tmasks)

@@ -143,6 +143,8 @@ def train(
     for epoch in range(start, tcfg.epochs):
         if isinstance(train_loader.sampler, DistributedSampler):
             train_loader.sampler.set_epoch(epoch)
+        if hasattr(train_ds, "set_epoch"):
+            train_ds.set_epoch(epoch)  # fresh random patches each epoch, repeatable from the seed
         t0, total, n = time.time(), 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=not (tcfg.progress and info.is_main), leave=False)
         for image, label in bar:

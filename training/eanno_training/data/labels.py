@@ -12,21 +12,17 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-log = logging.getLogger(__name__)
+from ..labelmap import CLASS_NAMES, LESION_LABELS, LESION_UNION_NAME
 
-CLASS_NAMES: tuple[str, ...] = (
-    "background",
-    "pancreas",
-    "pancreatic_duct",
-    "pancreatic_pdac",
-    "pancreatic_cyst",
-    "pancreatic_pnet",
-)
-LESION_LABELS: tuple[int, ...] = (3, 4, 5)
-# AbdomenAtlas file names: pancreas.nii.gz is the whole organ; the others are painted over it in this
-# order, so a lesion wins over the duct it interrupts.
-OVERLAY_ORDER: tuple[str, ...] = CLASS_NAMES[1:]
-LESION_UNION_NAME = "pancreatic_lesion"
+log = logging.getLogger(__name__)
+__all__ = [
+    "CLASS_NAMES",
+    "LESION_LABELS",
+    "LESION_UNION_NAME",
+    "LabelTable",
+    "LabelTableError",
+    "load_label_table",
+]
 
 
 class LabelTableError(ValueError):
@@ -122,7 +118,9 @@ def packaged_tables() -> dict[str, dict]:
     return yaml.safe_load(text)
 
 
-def load_label_table(spec: str | Path | Mapping | None = None, *, class_map: Path | None = None) -> LabelTable:
+def load_label_table(
+    spec: str | Path | Mapping | None = None, *, class_map: Path | None = None
+) -> LabelTable:
     """A table by packaged name ("eanno", "totalsegmentator", ...), YAML/JSON path, or dict; None -> "eanno"."""
     if isinstance(spec, Mapping):
         table = LabelTable.from_dict(spec)
@@ -134,7 +132,9 @@ def load_label_table(spec: str | Path | Mapping | None = None, *, class_map: Pat
         else:
             path = Path(name)
             if not path.is_file():
-                raise LabelTableError(f"label table {name!r}: neither a packaged table {sorted(tables)} nor a file")
+                raise LabelTableError(
+                    f"label table {name!r}: neither a packaged table {sorted(tables)} nor a file"
+                )
             try:
                 data = yaml.safe_load(path.read_text())
             except yaml.YAMLError as e:

@@ -57,7 +57,9 @@ def draw_body(rng: np.random.Generator) -> tuple[Body, list[Op]]:
     canal_y = back + u(rng, 0, 6)
     ys = canal_y + canal_r + 3 + rv
     for side in (-1, 1):  # paraspinal muscles beside the posterior arch
-        ops.append(Slab(T.MUSCLE, (side * u(rng, 26, 36), back - u(rng, 0, 10)), u(rng, 20, 28), u(rng, 20, 26)))
+        ops.append(
+            Slab(T.MUSCLE, (side * u(rng, 26, 36), back - u(rng, 0, 10)), u(rng, 20, 28), u(rng, 20, 26))
+        )
     ops += [
         Slab(T.BONE_CORTEX, (0.0, canal_y - 2), canal_r + 5, canal_r + 5),
         Slab(T.BONE_CORTEX, (0.0, canal_y - canal_r - 14), 4.0, 14.0),
@@ -68,9 +70,31 @@ def draw_body(rng: np.random.Generator) -> tuple[Body, list[Op]]:
     period, z = u(rng, 30, 36), u(rng, -20, 20)
     for k in range(-8, 9):  # intervertebral discs
         zc = z + k * period
-        ops.append(Slab(T.DISC, (0.0, ys), rv - 1, rv * 0.8 - 1, 2.0, zc - 3.5, zc + 3.5, frozenset({T.BONE_MARROW, T.BONE_CORTEX})))
+        ops.append(
+            Slab(
+                T.DISC,
+                (0.0, ys),
+                rv - 1,
+                rv * 0.8 - 1,
+                2.0,
+                zc - 3.5,
+                zc + 3.5,
+                frozenset({T.BONE_MARROW, T.BONE_CORTEX}),
+            )
+        )
     for side in (-1, 1):  # psoas, below the diaphragmatic crura
-        ops.append(Slab(T.MUSCLE, (side * u(rng, 30, 40), ys + u(rng, -5, 5)), u(rng, 12, 17), u(rng, 12, 17), 2.0, -np.inf, u(rng, -20, 10), CAVITY))
+        ops.append(
+            Slab(
+                T.MUSCLE,
+                (side * u(rng, 30, 40), ys + u(rng, -5, 5)),
+                u(rng, 12, 17),
+                u(rng, 12, 17),
+                2.0,
+                -np.inf,
+                u(rng, -20, 10),
+                CAVITY,
+            )
+        )
     aorta_r = u(rng, 9, 13)
     aorta = (-u(rng, 4, 14), ys + rv + aorta_r + u(rng, 1, 4))
     ivc = (u(rng, 20, 30), ys + rv + u(rng, 4, 9))
@@ -86,19 +110,44 @@ def draw_organs(rng: np.random.Generator, body: Body, pancreas_body: np.ndarray)
     s, ys = body.lateral, body.spine[1]
     ops: list[Op] = []
     for side in (1, -1):  # right kidney lower than the left
-        c = np.array([side * u(rng, 58, 75) * s, ys + u(rng, -6, 8), u(rng, -40, -15) - (u(rng, 8, 20) if side > 0 else 0)])
+        c = np.array(
+            [
+                side * u(rng, 58, 75) * s,
+                ys + u(rng, -6, 8),
+                u(rng, -40, -15) - (u(rng, 8, 20) if side > 0 else 0),
+            ]
+        )
         r = np.array([u(rng, 24, 30), u(rng, 20, 26), u(rng, 48, 60)])
         rot = rotation(rng, 20)
         ops.append(Blob(T.KIDNEY, c, r, rot, over=SOFT))
         sinus = c + rot @ np.array([-side * r[0] * 0.45, 0.0, 0.0])
-        ops.append(Blob(T.VISCERAL_FAT, sinus, r * np.array([0.35, 0.4, 0.55]), rot, over=frozenset({T.KIDNEY})))
+        ops.append(
+            Blob(T.VISCERAL_FAT, sinus, r * np.array([0.35, 0.4, 0.55]), rot, over=frozenset({T.KIDNEY}))
+        )
     liver_c = np.array([u(rng, 60, 80) * s, u(rng, -10, 15), u(rng, 60, 80)])
     liver_r = np.array([u(rng, 85, 100) * s, u(rng, 80, 100), u(rng, 80, 95)])
     ops.append(Blob(T.LIVER, liver_c, liver_r, rotation(rng, 12), Wobble.random(rng, 0.08), CAVITY))
     gb = np.array([u(rng, 40, 60) * s, u(rng, 35, 55), u(rng, 0, 20)])
-    ops.append(Blob(T.GALLBLADDER, gb, np.array([u(rng, 12, 17), u(rng, 14, 20), u(rng, 25, 35)]), rotation(rng, 25), over=frozenset({T.LIVER, T.VISCERAL_FAT})))
+    ops.append(
+        Blob(
+            T.GALLBLADDER,
+            gb,
+            np.array([u(rng, 12, 17), u(rng, 14, 20), u(rng, 25, 35)]),
+            rotation(rng, 25),
+            over=frozenset({T.LIVER, T.VISCERAL_FAT}),
+        )
+    )
     spleen_c = np.array([-u(rng, 95, 110) * s, ys + u(rng, 5, 20), u(rng, 55, 75)])
-    ops.append(Blob(T.SPLEEN, spleen_c, np.array([u(rng, 22, 30), u(rng, 40, 55), u(rng, 45, 60)]), rotation(rng, 30), Wobble.random(rng, 0.06), CAVITY))
+    ops.append(
+        Blob(
+            T.SPLEEN,
+            spleen_c,
+            np.array([u(rng, 22, 30), u(rng, 40, 55), u(rng, 45, 60)]),
+            rotation(rng, 30),
+            Wobble.random(rng, 0.06),
+            CAVITY,
+        )
+    )
     st_c = np.array([-u(rng, 25, 50) * s, pancreas_body[1] + u(rng, 45, 60), u(rng, 50, 70)])
     st_r = np.array([u(rng, 45, 60) * s, u(rng, 28, 38), u(rng, 35, 50)])
     st_rot = rotation(rng, 20)
@@ -107,7 +156,14 @@ def draw_organs(rng: np.random.Generator, body: Body, pancreas_body: np.ndarray)
         Blob(T.STOMACH_WALL, st_c, st_r, st_rot, over=CAVITY),
         Blob(T.BOWEL_FLUID, st_c, inner, st_rot, over=frozenset({T.STOMACH_WALL})),
         # supine patient: the gas rises anteriorly above an air-fluid level
-        Blob(T.BOWEL_GAS, st_c, inner, st_rot, over=frozenset({T.BOWEL_FLUID}), cut=(1, st_c[1] + inner[1] * u(rng, -0.2, 0.6))),
+        Blob(
+            T.BOWEL_GAS,
+            st_c,
+            inner,
+            st_rot,
+            over=frozenset({T.BOWEL_FLUID}),
+            cut=(1, st_c[1] + inner[1] * u(rng, -0.2, 0.6)),
+        ),
     ]
     return ops
 
@@ -137,11 +193,8 @@ def draw_bowel(rng: np.random.Generator, body: Body) -> list[Op]:
         rr = np.array([u(rng, 10, 18), u(rng, 10, 18), u(rng, 12, 25)])
         rot = rotation(rng, 45)
         inside = T.BOWEL_GAS if rng.random() < 0.3 else T.BOWEL_FLUID
-        ops += [Blob(T.BOWEL_WALL, c, rr, rot, over=CAVITY), Blob(inside, c, rr - 2.5, rot, over=frozenset({T.BOWEL_WALL}))]
+        ops += [
+            Blob(T.BOWEL_WALL, c, rr, rot, over=CAVITY),
+            Blob(inside, c, rr - 2.5, rot, over=frozenset({T.BOWEL_WALL})),
+        ]
     return ops
-
-
-def smooth_path(rng: np.random.Generator, ctrl: list[list[float]], step: float = 1.0) -> np.ndarray:
-    """Dense points along a spline through control points (for vessels)."""
-    pts, _ = resample_curve(np.asarray(ctrl, float), step)
-    return pts

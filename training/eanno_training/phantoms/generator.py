@@ -5,11 +5,12 @@ from __future__ import annotations
 import itertools
 import logging
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, ornt_transform
-from scipy import ndimage
+from scipy import ndimage, special
 
 from .anatomy import draw_body, draw_bowel, draw_organs
 from .ops import rasterise
@@ -30,6 +31,7 @@ SLICE_MM = (1.0, 5.0)
 FOV_MM = ((200.0, 260.0), (170.0, 220.0), (110.0, 170.0))
 NOISE_HU = (8.0, 20.0)
 BLUR_VOXELS = (0.4, 0.8)
+SLAB = 16  # slices per slab of the image synthesis
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,9 @@ def _orientation(codes: str | Sequence[str]) -> tuple[str, str, str]:
     """Validate axis codes such as "LPS" or ("R", "A", "S")."""
     out = tuple(str(c).upper() for c in codes)
     if out not in ORIENTATIONS:
-        raise ValueError(f"orientation must be three axis codes, one of L/R, P/A, I/S each (e.g. 'LPS'), got {codes!r}")
+        raise ValueError(
+            f"orientation must be three axis codes, one of L/R, P/A, I/S each (e.g. 'LPS'), got {codes!r}"
+        )
     return out  # type: ignore[return-value]
 
 
@@ -114,16 +118,25 @@ def generate_phantom(
     lo, hi = pancreas.bounds()
     centre = (lo + hi) / 2 + acq["jitter"]
     sp, n = acq["spacing"], acq["shape"]
-    grid = Grid(tuple(int(v) for v in n), tuple(float(v) for v in sp), tuple(float(v) for v in centre - (n - 1) * sp / 2))
+    grid = Grid(
+        tuple(int(v) for v in n),
+        tuple(float(v) for v in sp),
+        tuple(float(v) for v in centre - (n - 1) * sp / 2),
+    )
     tissue, boxes = rasterise(grid, body_ops + organs + bowel + plan.ops)
 
-    labels = label_lut({les["tissue"]: les["label"] for les in plan.lesions})[tissue]
-    ct = _image(tissue, hu, grid, acq, np.random.default_rng(noise_ss))
-
+    lut = label_lut({les["tissue"]: les["label"] for les in plan.lesions})
     t = ornt_transform(axcodes2ornt(("R", "A", "S")), axcodes2ornt(acq["codes"]))
     affine = grid.affine @ inv_ornt_aff(t, grid.shape)
-    ct = np.ascontiguousarray(apply_orientation(ct, t))
-    labels = np.ascontiguousarray(apply_orientation(labels, t))
+    stored_shape = [0, 0, 0]
+    for ras_axis, (stored_axis, _) in enumerate(t):
+        stored_shape[int(stored_axis)] = grid.shape[ras_axis]
+    ct, labels = np.empty(stored_shape, np.int16), np.empty(stored_shape, np.uint8)
+    to_ras = ornt_transform(axcodes2ornt(acq["codes"]), axcodes2ornt(("R", "A", "S")))
+    # canonical views of the stored arrays: the synthesis writes through them (no reorienting copy after)
+    _image(
+        tissue, hu, lut, grid, acq, noise_ss, apply_orientation(ct, to_ras), apply_orientation(labels, to_ras)
+    )
     lesions = _lesion_records(plan.lesions, tissue, boxes, grid, affine)
     meta = {
         "seed": int(seed),
@@ -132,34 +145,85 @@ def generate_phantom(
         "noise_hu": float(acq["noise"]),
         "blur_voxels": float(acq["blur"]),
         "parenchyma_hu": float(hu[Tissue.PANCREAS]),
-        "hard_negatives": plan.negatives,
+        "hard_negatives": _painted(plan.negatives, tissue, grid),
     }
     return Phantom(ct, labels, affine, lesions, meta)
 
 
-def _image(tissue: np.ndarray, hu: np.ndarray, grid: Grid, acq: dict, rng: np.random.Generator) -> np.ndarray:
-    """HU from the tissue map, a slight in-plane blur (the reconstruction kernel) and Gaussian noise."""
-    img = hu[tissue]  # float32
-    noise = rng.standard_normal(img.shape, dtype=np.float32)
-    sigma = (acq["blur"], acq["blur"] * grid.spacing[0] / grid.spacing[1], 0.0)
+def _image(
+    tissue: np.ndarray,
+    hu: np.ndarray,
+    lut: np.ndarray,
+    grid: Grid,
+    acq: dict,
+    seeds: np.random.SeedSequence,
+    ct: np.ndarray,
+    labels: np.ndarray,
+) -> None:
+    """Fill ct (HU from the tissue map, Gaussian-like noise, a slight in-plane blur) and labels (via lut).
+
+    The blur is in-plane only, so slabs of slices are independent: they are built slab by slab in (z, y, x)
+    memory order (cache-friendly, less peak memory) on two threads, each slab with its own noise stream.
+    `ct` and `labels` are canonical-order views of the stored arrays.
+    """
+    sigma = (float(acq["blur"]), float(acq["blur"]) * grid.spacing[0] / grid.spacing[1])
     # blurring white noise lowers its std by sqrt(sum(kernel^2)) per blurred axis: scale it up to compensate
-    gain = np.prod([np.sqrt(np.sum(_kernel(s) ** 2)) for s in sigma[:2]])
-    img += noise * np.float32(acq["noise"] / gain)
-    del noise
-    ndimage.gaussian_filter(img, sigma, output=img, mode="nearest")
-    np.clip(img, -1024, 3071, out=img)
-    return np.rint(img).astype(np.int16)
+    gain = float(np.prod([np.sqrt(np.sum(_kernel(s) ** 2)) for s in sigma]))
+    table = _noise_table(float(acq["noise"]) / gain)
+    nz = tissue.shape[2]
+    starts = list(range(0, nz, SLAB))
+    streams = seeds.spawn(len(starts))
+
+    def slab(c: int) -> None:
+        k0, k1 = starts[c], min(nz, starts[c] + SLAB)
+        t = tissue[:, :, k0:k1]
+        labels[:, :, k0:k1] = lut[t]
+        img = hu[t.transpose(2, 1, 0)]  # float32, C-contiguous (z, y, x)
+        img += _noise(np.random.default_rng(streams[c]), img.shape, table)
+        # a 3-tap Gaussian: the blur is slight (sigma <= 0.8 voxel) and wider kernels cost time for nothing
+        ndimage.gaussian_filter1d(img, sigma[1], axis=1, output=img, mode="nearest", radius=1)
+        ndimage.gaussian_filter1d(img, sigma[0], axis=2, output=img, mode="nearest", radius=1)
+        np.clip(img, -1024, 3071, out=img)
+        np.rint(img, out=img)
+        ct[:, :, k0:k1] = img.transpose(2, 1, 0)
+
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        list(pool.map(slab, range(len(starts))))
+
+
+def _noise_table(std: float) -> np.ndarray:
+    """Gaussian quantiles at 65536 equally likely levels: indexing it with uniform uint16 draws gives Gaussian
+    noise (tails cut at 4.3 sigma) for 2 random bytes and one lookup per voxel, twice as fast as
+    standard_normal, which dominated the time of a 512 x 512 x 300 phantom."""
+    return (special.ndtri((np.arange(65536) + 0.5) / 65536) * std).astype(np.float32)
+
+
+def _noise(rng: np.random.Generator, shape: tuple[int, ...], table: np.ndarray) -> np.ndarray:
+    """Noise drawn from a quantile table (see _noise_table)."""
+    n = int(np.prod(shape))
+    return table[np.frombuffer(rng.bytes(2 * n), np.uint16)].reshape(shape)
 
 
 def _kernel(sigma: float) -> np.ndarray:
-    """The 1D Gaussian kernel scipy's gaussian_filter uses (truncate 4)."""
-    radius = int(4.0 * sigma + 0.5)
-    x = np.arange(-radius, radius + 1)
+    """The 3-tap Gaussian kernel gaussian_filter1d(radius=1) uses."""
+    x = np.arange(-1, 2)
     k = np.exp(-0.5 * (x / sigma) ** 2)
     return k / k.sum()
 
 
-def _lesion_records(planned: list[dict], tissue: np.ndarray, boxes: dict, grid: Grid, affine: np.ndarray) -> list[dict]:
+def _painted(negatives: list[dict], tissue: np.ndarray, grid: Grid) -> list[dict]:
+    """The hard negatives that really are in the image (one can land in bowel gas and not be painted)."""
+    out = []
+    for neg in negatives:
+        v = np.round((np.asarray(neg["centre_world"]) - grid.origin) / grid.spacing).astype(int)
+        if np.all(v >= 0) and np.all(v < grid.shape) and tissue[tuple(v)] == neg["tissue"]:
+            out.append({k: v for k, v in neg.items() if k != "tissue"})
+    return out
+
+
+def _lesion_records(
+    planned: list[dict], tissue: np.ndarray, boxes: dict, grid: Grid, affine: np.ndarray
+) -> list[dict]:
     """Per lesion present on the grid: class, voxels, mL, centroid in stored voxel indices and world mm."""
     out = []
     inv = np.linalg.inv(affine)

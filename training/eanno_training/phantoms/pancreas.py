@@ -3,6 +3,7 @@ hard negatives around it (fat lobules, lymph nodes, duct dilations, small vessel
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -10,10 +11,13 @@ import numpy as np
 from .anatomy import Body, u
 from .ops import Blob, Op, Tube, every_tissue_but
 from .shapes import Wobble, resample_curve, rotation
-from .tissues import LESION_CLASS_WEIGHTS, LESION_CLASSES, MAX_LESIONS, Tissue
+from .tissues import LESION_CLASS_WEIGHTS, LESION_CLASSES, LESION_COUNT_WEIGHTS, MAX_LESIONS, Tissue
 
+log = logging.getLogger(__name__)
 T = Tissue
-NOT_VESSEL_OR_BONE = every_tissue_but(T.AORTA, T.ARTERY, T.VEIN, T.BONE_CORTEX, T.BONE_MARROW, T.CANAL, T.DISC)
+NOT_VESSEL_OR_BONE = every_tissue_but(
+    T.AORTA, T.ARTERY, T.VEIN, T.BONE_CORTEX, T.BONE_MARROW, T.CANAL, T.DISC
+)
 NOT_BONE = every_tissue_but(T.BONE_CORTEX, T.BONE_MARROW, T.CANAL, T.DISC)
 PARENCHYMA = frozenset({T.PANCREAS})
 LESION_GAP_MM = 8.0  # lesions of a case stay apart so that each remains its own component
@@ -63,7 +67,9 @@ def draw_pancreas(rng: np.random.Generator, body: Body) -> Pancreas:
             [ax - u(rng, 78, 92) * s, ay + u(rng, -2, 10), u(rng, 15, 28)],
         ]
     )
-    ctrl_r = np.array([u(rng, 10, 13), u(rng, 12, 16), u(rng, 7, 10), u(rng, 8, 12), u(rng, 7, 10), u(rng, 5, 8)])
+    ctrl_r = np.array(
+        [u(rng, 10, 13), u(rng, 12, 16), u(rng, 7, 10), u(rng, 8, 12), u(rng, 7, 10), u(rng, 5, 8)]
+    )
     pts, t = resample_curve(ctrl, 1.0)
     ctrl_t = np.linspace(0, 1, len(ctrl))  # radii follow the control points' order along the organ
     radii = np.interp(t, ctrl_t, ctrl_r)
@@ -82,7 +88,9 @@ def _segment(p: Pancreas, t0: float, t1: float) -> slice:
     return slice(int(np.searchsorted(p.t, t0)), int(np.searchsorted(p.t, t1)) + 1)
 
 
-def plan_pancreas(rng: np.random.Generator, body: Body, p: Pancreas, hu: np.ndarray, n_lesions: int | None) -> Plan:
+def plan_pancreas(
+    rng: np.random.Generator, body: Body, p: Pancreas, hu: np.ndarray, n_lesions: int | None
+) -> Plan:
     """Fat halo, peripancreatic vessels, parenchyma and duct, lesions, hard negatives, in painting order."""
     plan = Plan()
     plan.ops.append(Tube(T.VISCERAL_FAT, p.points, p.radii + p.halo, NOT_VESSEL_OR_BONE))
@@ -105,7 +113,11 @@ def plan_pancreas(rng: np.random.Generator, body: Body, p: Pancreas, hu: np.ndar
             dilations.append(Tube(T.DUCT, p.points[up], np.maximum(r, duct_r), PARENCHYMA))
         elif les["class"] != "pancreatic_pdac":
             # a cyst or PNET that touched the duct would be relabelled by the post-processing duct rule
-            clearings.append(Blob(T.PANCREAS, les["centre"], les["radii"].max() + np.full(3, 7.0), over=frozenset({T.DUCT})))
+            clearings.append(
+                Blob(
+                    T.PANCREAS, les["centre"], les["radii"].max() + np.full(3, 7.0), over=frozenset({T.DUCT})
+                )
+            )
         plan.lesions.append({k2: v for k2, v in les.items() if k2 not in ("rot", "wobble")} | {"tissue": tid})
     negatives = _plan_negatives(rng, p, lesions, duct_r)
     plan.ops += dilations + [op for op, _ in negatives] + clearings + lesion_ops
@@ -124,17 +136,33 @@ def _vessels(rng: np.random.Generator, body: Body, p: Pancreas) -> list[Op]:
     ops: list[Op] = []
     smv_pts, _ = resample_curve(np.array([smv - [0, 0, 180.0], smv - [0, 0, 60.0], smv]), 1.5)
     portal, _ = resample_curve(
-        np.array([smv, smv + [u(rng, 20, 30), 0.0, u(rng, 20, 30)], smv + [u(rng, 50, 60), u(rng, 5, 15), u(rng, 45, 60)]]), 1.5
+        np.array(
+            [
+                smv,
+                smv + [u(rng, 20, 30), 0.0, u(rng, 20, 30)],
+                smv + [u(rng, 50, 60), u(rng, 5, 15), u(rng, 45, 60)],
+            ]
+        ),
+        1.5,
     )
     ops.append(Tube(T.VEIN, np.vstack([smv_pts, portal]), np.full(len(smv_pts) + len(portal), r_smv), vein))
     seg = _segment(p, t_neck, 0.97)
     r_sv = u(rng, 3.5, 5.0)
-    sv = p.points[seg] - np.stack([np.zeros(len(p.radii[seg])), p.radii[seg] + r_sv + u(rng, 0.5, 1.5), np.zeros(len(p.radii[seg]))], 1)
+    sv = p.points[seg] - np.stack(
+        [np.zeros(len(p.radii[seg])), p.radii[seg] + r_sv + u(rng, 0.5, 1.5), np.zeros(len(p.radii[seg]))], 1
+    )
     ops.append(Tube(T.VEIN, np.vstack([smv, sv]), np.full(len(sv) + 1, r_sv), vein))
     z_sma = neck[2] + u(rng, 12, 22)
     sma_x = smv[0] - u(rng, 10, 14)
     sma, _ = resample_curve(
-        np.array([[ax, ay + ar - 3, z_sma], [sma_x, smv[1] - u(rng, 3, 6), z_sma - 12], [sma_x, smv[1] - 4, -180.0]]), 1.0
+        np.array(
+            [
+                [ax, ay + ar - 3, z_sma],
+                [sma_x, smv[1] - u(rng, 3, 6), z_sma - 12],
+                [sma_x, smv[1] - 4, -180.0],
+            ]
+        ),
+        1.0,
     )
     ops.append(Tube(T.ARTERY, sma, np.full(len(sma), u(rng, 3, 4.5)), vein))
     seg = _segment(p, 0.45, 0.95)
@@ -146,8 +174,6 @@ def _vessels(rng: np.random.Generator, body: Body, p: Pancreas) -> list[Op]:
 
 def _plan_lesions(rng: np.random.Generator, p: Pancreas, hu: np.ndarray, n: int | None) -> list[dict]:
     """0-3 lesions placed in the parenchyma, apart from each other; each with class, size, HU and shape."""
-    from .tissues import LESION_COUNT_WEIGHTS
-
     if n is None:
         n = int(rng.choice(len(LESION_COUNT_WEIGHTS), p=LESION_COUNT_WEIGHTS))
     if not 0 <= n <= MAX_LESIONS:
@@ -166,15 +192,21 @@ def _plan_lesions(rng: np.random.Generator, p: Pancreas, hu: np.ndarray, n: int 
             diameter = float(np.exp(rng.uniform(np.log(8.0), np.log(d_max))))
             radius = diameter / 2
             centre = point + _orthogonal(rng, tangent) * u(rng, 0.0, max(0.0, r - 0.6 * radius))
-            if all(np.linalg.norm(centre - o["centre"]) >= radius + o["diameter_mm"] / 2 + LESION_GAP_MM for o in out):
+            if all(
+                np.linalg.norm(centre - o["centre"]) >= radius + o["diameter_mm"] / 2 + LESION_GAP_MM
+                for o in out
+            ):
                 break
         else:
+            log.warning("placed %d of %d lesions: no room left in this pancreas", len(out), n)
             break
         out.append(_lesion_shape(rng, cls, t, centre, diameter, parenchyma))
     return out
 
 
-def _lesion_shape(rng: np.random.Generator, cls: str, t: float, centre: np.ndarray, diameter: float, parenchyma: float) -> dict:
+def _lesion_shape(
+    rng: np.random.Generator, cls: str, t: float, centre: np.ndarray, diameter: float, parenchyma: float
+) -> dict:
     """Class-specific shape and HU: PDAC irregular and hypo-attenuating, cyst round near water, PNET bright."""
     spec = LESION_CLASSES[cls]
     lo, hi = spec["hu"]
@@ -200,7 +232,9 @@ def _lesion_shape(rng: np.random.Generator, cls: str, t: float, centre: np.ndarr
     }
 
 
-def _plan_negatives(rng: np.random.Generator, p: Pancreas, lesions: list[dict], duct_r: float) -> list[tuple[Op, dict]]:
+def _plan_negatives(
+    rng: np.random.Generator, p: Pancreas, lesions: list[dict], duct_r: float
+) -> list[tuple[Op, dict]]:
     """Look-alikes beside or in the pancreas that are not lesions: they give the post-processing work."""
     kinds = ["fat_lobule", "lymph_node", "duct_dilation", "vessel"]
     out: list[tuple[Op, dict]] = []
@@ -212,11 +246,23 @@ def _plan_negatives(rng: np.random.Generator, p: Pancreas, lesions: list[dict], 
         if kind == "fat_lobule":
             size = u(rng, 3, 7)
             centre = point + side * r * u(rng, 0.7, 1.1)
-            op: Op = Blob(T.FAT_LOBULE, centre, np.full(3, size) * rng.uniform(0.8, 1.2, 3), rotation(rng, 90), over=frozenset({T.PANCREAS, T.VISCERAL_FAT}))
+            op: Op = Blob(
+                T.FAT_LOBULE,
+                centre,
+                np.full(3, size) * rng.uniform(0.8, 1.2, 3),
+                rotation(rng, 90),
+                over=frozenset({T.PANCREAS, T.VISCERAL_FAT}),
+            )
         elif kind == "lymph_node":
             size = u(rng, 4, 8)
             centre = point + side * (r + size + u(rng, 1.0, 4.0))
-            op = Blob(T.LYMPH_NODE, centre, np.array([size, size * 0.8, size * 1.2]), rotation(rng, 90), over=frozenset({T.VISCERAL_FAT}))
+            op = Blob(
+                T.LYMPH_NODE,
+                centre,
+                np.array([size, size * 0.8, size * 1.2]),
+                rotation(rng, 90),
+                over=frozenset({T.VISCERAL_FAT}),
+            )
         elif kind == "duct_dilation":
             seg = _segment(p, t, min(p.duct_t[1], t + u(rng, 0.05, 0.12)))
             size = max(duct_r, min(u(rng, 2.5, 4.0), float(p.radii[seg].min()) - 2.0))
@@ -224,11 +270,30 @@ def _plan_negatives(rng: np.random.Generator, p: Pancreas, lesions: list[dict], 
             op = Tube(T.DUCT, p.points[seg], np.full(len(p.points[seg]), size), PARENCHYMA)
         else:
             size = u(rng, 2.0, 4.0)
-            ctrl = np.array([p.at(max(0.0, t - 0.08))[0], point, p.at(min(1.0, t + 0.08))[0]]) + side * (r + size * 0.5)
+            ctrl = np.array([p.at(max(0.0, t - 0.08))[0], point, p.at(min(1.0, t + 0.08))[0]]) + side * (
+                r + size * 0.5
+            )
             pts, _ = resample_curve(ctrl, 1.0)
             centre = point + side * (r + size * 0.5)
-            op = Tube(T.VEIN if rng.random() < 0.5 else T.ARTERY, pts, np.full(len(pts), size), frozenset({T.PANCREAS, T.VISCERAL_FAT}))
-        if any(np.linalg.norm(centre - les["centre"]) < les["diameter_mm"] / 2 + size + 5.0 for les in lesions):
+            op = Tube(
+                T.VEIN if rng.random() < 0.5 else T.ARTERY,
+                pts,
+                np.full(len(pts), size),
+                frozenset({T.PANCREAS, T.VISCERAL_FAT}),
+            )
+        if any(
+            np.linalg.norm(centre - les["centre"]) < les["diameter_mm"] / 2 + size + 5.0 for les in lesions
+        ):
             continue  # a look-alike touching a true lesion would merge with it
-        out.append((op, {"kind": kind, "centre_world": [float(c) for c in centre], "size_mm": 2 * size}))
+        out.append(
+            (
+                op,
+                {
+                    "kind": kind,
+                    "tissue": int(op.tissue),
+                    "centre_world": [float(c) for c in centre],
+                    "size_mm": 2 * size,
+                },
+            )
+        )
     return out

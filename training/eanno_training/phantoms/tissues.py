@@ -78,7 +78,9 @@ LESION_CLASSES = MappingProxyType(
         "pancreatic_pnet": {"label": 5, "hu": (100.0, 200.0), "min_contrast": 30.0},
     }
 )
-LESION_CLASS_WEIGHTS = MappingProxyType({"pancreatic_pdac": 0.45, "pancreatic_cyst": 0.3, "pancreatic_pnet": 0.25})
+LESION_CLASS_WEIGHTS = MappingProxyType(
+    {"pancreatic_pdac": 0.45, "pancreatic_cyst": 0.3, "pancreatic_pnet": 0.25}
+)
 # Number of lesions per case: 0 (normal), 1, 2, 3.
 LESION_COUNT_WEIGHTS = (0.25, 0.4, 0.2, 0.15)
 

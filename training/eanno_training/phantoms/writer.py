@@ -13,7 +13,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
-from ..data.labels import CLASS_NAMES, LESION_LABELS, LESION_UNION_NAME
+from ..labelmap import CLASS_NAMES, LESION_LABELS, LESION_UNION_NAME
 from .generator import Phantom, generate_phantom
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,9 @@ def write_atlas_case(phantom: Phantom, folder: str | Path, *, overwrite: bool = 
     """Write the phantom as an AbdomenAtlas case folder (plus phantom.json), complete or not at all."""
     folder = Path(folder)
     if folder.exists() and not overwrite:
-        raise FileExistsError(f"{folder} exists (pass overwrite=True to replace it)")
+        raise FileExistsError(
+            f"{folder} exists (overwrite it with overwrite=True, or --overwrite on the command line)"
+        )
     folder.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".tmp", dir=folder.parent))
     umask = os.umask(0)

@@ -1,0 +1,225 @@
+"""`eanno-train`: pre-train, fine-tune, write phantoms, evaluate. Runs unchanged under torchrun (DDP)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import shlex
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+log = logging.getLogger("eanno_training")
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s")
+
+
+def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """Options shared by pretrain and finetune (each overrides the config file)."""
+    opts = [
+        click.option("--config", "config_path", default=None, help="Run config YAML, or a packaged name (small_phantom, full_decoder). Default: small_phantom."),
+        click.option("--data", "data_dir", type=click.Path(exists=True, file_okay=False, path_type=Path), default=None, help="Folder of cases in the AbdomenAtlas layout (CASE/ct.nii.gz + CASE/segmentations/)."),
+        click.option("--phantoms", "n_phantoms", type=click.IntRange(min=1), default=None, help="Train on N synthetic phantoms generated from --seed instead of --data."),
+        click.option("--out", "out_dir", type=click.Path(file_okay=False, path_type=Path), required=True, help="Run folder: last.pt (with resume state) and best.pt are written there."),
+        click.option("--seed", type=int, default=0, show_default=True, help="Seeds phantoms, patch sampling and weights."),
+        click.option("--epochs", type=click.IntRange(min=1), default=None, help="Override train.epochs."),
+        click.option("--iters", "iters_per_epoch", type=click.IntRange(min=1), default=None, help="Override iterations (batches) per epoch."),
+        click.option("--batch-size", type=click.IntRange(min=1), default=None, help="Override the batch size per process."),
+        click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=None, help="Override the learning rate."),
+        click.option("--resume", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Continue a run from its last.pt."),
+        click.option("--export", "export_path", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the best model (no resume state) here, e.g. the shipped weights path."),
+        click.option("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
+        click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: torch's choice; 1 is fastest on a busy shared CPU)."),
+        click.option("--no-progress", is_flag=True, help="No progress bar (logs only)."),
+        click.option("-v", "--verbose", is_flag=True, help="Log every epoch."),
+    ]
+    for o in reversed(opts):
+        f = o(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def main() -> None:
+    """Train, fine-tune and evaluate EfficientAnno segmenters (3D TransUNet and MONAI backbones).
+
+    \b
+    Typical use:
+      eanno-train phantoms --n 10 --seed 1 --out phantoms/          # synthetic cases on disk
+      eanno-train pretrain --data atlas/ --label-table my_table.yaml --out runs/pre
+      eanno-train finetune --data pancreas/ --init runs/pre/best.pt --out runs/ft
+      eanno-train evaluate --phantoms 20 --seed 99 --json            # the shipped model
+    Multi-GPU / multi-node: prefix any training command with `torchrun --nproc_per_node=G`.
+    """
+
+
+def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: Any) -> None:
+    from .checkpoint import CheckpointError
+    from .settings import SettingsError, load_run_config, override
+
+    _setup_logging(kw["verbose"])
+    if kw["threads"]:
+        import torch
+
+        torch.set_num_threads(kw["threads"])
+    if (kw["data_dir"] is None) == (kw["n_phantoms"] is None):
+        raise click.UsageError("give exactly one of --data DIR or --phantoms N")
+    try:
+        cfg = load_run_config(kw["config_path"])
+    except SettingsError as e:
+        raise click.ClickException(str(e)) from e
+    from .distributed import cleanup_distributed, setup_distributed
+    from .runs import CLASSES, convert_labels, export_shipped, phantom_split, run
+
+    classes = list(CLASSES)
+    lut = None
+    if label_table is not None:
+        from .data.labels import LabelTableError, load_label_table
+
+        try:
+            table = load_label_table(label_table)
+        except LabelTableError as e:
+            raise click.ClickException(str(e)) from e
+        classes = list(table.target)
+        lut = table.lut(dict(enumerate(CLASSES)), max_id=len(CLASSES) - 1)
+    cfg = override(
+        cfg, epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"], seed=kw["seed"],
+        iters_per_epoch=kw["iters_per_epoch"], num_classes=len(classes), progress=not kw["no_progress"],
+    )
+    info = setup_distributed(kw["device"])
+    t0 = time.time()
+    try:
+        if kw["n_phantoms"] is not None:
+            train_v, val_v = phantom_split(cfg, kw["n_phantoms"], kw["seed"])
+        else:
+            from .atlas_volumes import atlas_split
+
+            train_v, val_v = atlas_split(cfg, kw["data_dir"], label_table)
+        if lut is not None and kw["n_phantoms"] is not None:
+            train_v, val_v = convert_labels(train_v, lut), convert_labels(val_v, lut)
+        provenance = {
+            "command": "eanno-train " + " ".join(shlex.quote(a) for a in sys.argv[1:]), "kind": kind,
+            "seed": kw["seed"], "phantoms": kw["n_phantoms"], "data": str(kw["data_dir"]) if kw["data_dir"] else None,
+            "epochs": cfg.train.epochs, "iters_per_epoch": cfg.iters_per_epoch, "batch_size": cfg.train.batch_size,
+            "world_size": info.world_size, "init": str(init) if init else None, "threads": kw["threads"],
+        }
+        history = run(cfg, classes, train_v, val_v, kw["out_dir"], info, provenance, init=init, resume=kw["resume"])
+        if info.is_main:
+            if kw["export_path"] is not None:
+                export_shipped(kw["out_dir"], kw["export_path"], history)
+            last = history[-1] if history else {}
+            click.echo(json.dumps({"out": str(kw["out_dir"]), "epochs": len(history), "seconds": round(time.time() - t0, 1),
+                                   "loss": last.get("loss"), "val_dice": last.get("val_dice")}))
+    except (CheckpointError, FileNotFoundError, ValueError) as e:  # DataError, LabelTableError are ValueErrors
+        raise click.ClickException(str(e)) from e
+    finally:
+        cleanup_distributed(info)
+
+
+@main.command()
+@training_options
+@click.option("--label-table", default=None, help="Class set: a packaged table name or a YAML file (target classes and source mapping).")
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Start from these weights (same class set).")
+def pretrain(label_table: str | None, init: Path | None, **kw: Any) -> None:
+    """Pre-train on any class set (e.g. a multi-organ atlas) mapped through a label table."""
+    _train_command("pretrain", label_table, init, **kw)
+
+
+@main.command()
+@training_options
+@click.option("--init", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Pre-trained checkpoint: every weight but the class head is loaded; the head is new (6 classes).")
+def finetune(init: Path | None, **kw: Any) -> None:
+    """Fine-tune on the 6 pancreas classes, optionally from pre-trained weights with a new head."""
+    _train_command("finetune", None, init, **kw)
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Checkpoint to evaluate (default: the shipped model).")
+@click.option("--phantoms", "n", type=click.IntRange(min=1), required=True, help="Number of newly generated held-out phantoms.")
+@click.option("--seed", type=int, default=12345, show_default=True, help="Held-out set seed (use one never used for training).")
+@click.option("--theta", type=float, default=None, help="Operating threshold (default: the checkpoint's META theta).")
+@click.option("--shape", nargs=3, type=int, default=None, help="Fixed phantom shape (default: drawn field of view at native spacing).")
+@click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: torch's choice).")
+@click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
+def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, shape: tuple[int, ...] | None, device: str | None, threads: int | None, as_json: bool) -> None:
+    """Pancreas Dice, lesion sensitivity and FP per scan (before/after post-processing) on held-out phantoms.
+
+    Pancreas Dice is the whole organ (every non-background label) per scan, averaged. A ground-truth
+    lesion component is detected when a predicted lesion component (any lesion class) overlaps it; a
+    false positive is a predicted lesion component overlapping no ground-truth lesion. "lesion_sensitivity"
+    is after post-processing (eanno_postproc.refine at the checkpoint's theta), "_before" on the raw candidates.
+    """
+    from .checkpoint import CheckpointError
+    from .evaluate import evaluate_phantoms
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+
+    try:
+        result = evaluate_phantoms(checkpoint, n, seed, theta=theta, shape=shape or None, device=device, progress=not as_json)
+    except (CheckpointError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    if as_json:
+        click.echo(json.dumps(result))
+    else:
+        sens = result["lesion_sensitivity"]
+        click.echo(f"{result['scans']} phantoms, theta {result['theta']}")
+        click.echo(f"pancreas Dice        {result['pancreas_dice']:.4f}")
+        click.echo("lesion sensitivity   " + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in sens.items()))
+        click.echo(f"FP per scan          before {result['fp_per_scan']['before']:.2f}, after {result['fp_per_scan']['after']:.2f}")
+
+
+def _add_phantoms_command() -> None:
+    """`eanno-train phantoms`: the phantoms package's own command (one definition, two entry points)."""
+    from .phantoms.cli import phantoms_command
+
+    main.add_command(phantoms_command)
+
+
+_add_phantoms_command()
+
+
+@main.command()
+@click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="Checkpoint whose META theta is set.")
+@click.option("--phantoms", "n", type=click.IntRange(min=1), default=8, show_default=True, help="Calibration phantoms (not the held-out test set).")
+@click.option("--seed", type=int, default=424242, show_default=True, help="Calibration set seed.")
+@click.option("--target", type=click.FloatRange(0, 1), default=0.99, show_default=True, help="Target pooled lesion sensitivity after post-processing.")
+@click.option("--thetas", default="0.003,0.01,0.03,0.05,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Comma-separated thresholds to sweep.")
+@click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
+@click.option("--dry-run", is_flag=True, help="Print the sweep and the choice, do not write the checkpoint.")
+def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str, threads: int | None, dry_run: bool) -> None:
+    """Sweep theta on calibration phantoms; write the largest theta reaching --target into META (FROC, DESIGN.md)."""
+    from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+    from .evaluate import evaluate_phantoms, pick_theta
+
+    if threads:
+        import torch
+
+        torch.set_num_threads(threads)
+    try:
+        grid = sorted({float(t) for t in thetas.split(",")})
+    except ValueError as e:
+        raise click.BadParameter(f"--thetas must be numbers separated by commas, got {thetas!r}") from e
+    if not grid or not all(0 < t < 1 for t in grid):
+        raise click.BadParameter(f"every theta must lie in (0, 1), got {thetas!r}")
+    try:
+        result = evaluate_phantoms(checkpoint, n, seed, theta=grid[0], sweep=grid)
+        choice = pick_theta(result["sweep"], target)
+        record = {"theta": choice["theta"], "target": target, "phantoms": n, "seed": seed,
+                  "sweep": [{"theta": r["theta"], "sensitivity": r["lesion_sensitivity"]["pooled"],
+                             "fp_per_scan": r["fp_per_scan"]["after"], "pancreas_dice": r["pancreas_dice"]} for r in result["sweep"]]}
+        if not dry_run:
+            ck = load_checkpoint(checkpoint)
+            meta = {**ck.meta, "theta": choice["theta"], "calibration": record}
+            save_checkpoint(checkpoint, ck.build(), ck.config, meta, resume=ck.resume or None)
+    except (CheckpointError, ValueError) as e:
+        raise click.ClickException(str(e)) from e
+    click.echo(json.dumps(record))
