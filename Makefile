@@ -8,7 +8,7 @@ PACKAGES := postproc training model_repository export client
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 
-.PHONY: help setup test demo bench lint bench-postproc bench-model bench-serving bench-client clean train-shipped
+.PHONY: help setup test demo bench lint bench-postproc bench-model bench-serving bench-client bench-loadtest clean train-shipped
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -30,7 +30,7 @@ demo: setup  ## the main job end to end on the embedded default
 lint: setup  ## ruff over every package and the tests
 	$(BIN)/ruff check .
 
-bench: bench-postproc bench-model bench-serving bench-client  ## every benchmark (long)
+bench: bench-postproc bench-model bench-serving bench-client bench-loadtest  ## every benchmark (long)
 
 bench-postproc: setup  ## post-processing speed against the scipy baseline
 	$(BIN)/python postproc/benchmarks/bench_postproc.py
@@ -54,5 +54,17 @@ bench-serving: setup  ## the local Triton server against the in-process predicto
 bench-client: setup  ## the client's own time and a pipelined batch
 	$(BIN)/python client/benchmarks/bench_client.py
 
+PERF_VENV := .venv-perf
+
+$(PERF_VENV)/.installed: requirements/perf.txt
+	@dpkg -s libb64-0d >/dev/null 2>&1 || apt-get install -y -q libb64-0d \
+		|| { echo "perf_analyzer needs Debian's libb64-0d: apt-get install libb64-0d" >&2; exit 1; }
+	@test -x $(PERF_VENV)/bin/python || $(PYTHON) -m venv $(PERF_VENV)
+	$(PERF_VENV)/bin/pip install -q --disable-pip-version-check -r requirements/perf.txt
+	@touch $@
+
+bench-loadtest: setup $(PERF_VENV)/.installed  ## eanno-client loadtest against Triton's perf_analyzer (96x96x48 volume)
+	$(BIN)/python client/benchmarks/bench_loadtest.py
+
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PERF_VENV) .pytest_cache .ruff_cache

@@ -198,5 +198,9 @@ def models(url: str, root_cert: Path | None, client_cert: Path | None, client_ke
         click.echo(f"{m['name']}\tv{m['version'] or '-'}\t{m['state']}\t{m.get('reason', '')}".rstrip())
 
 
+from eanno_client.loadtest_cli import loadtest  # noqa: E402  (it imports connection_options from here)
+
+main.add_command(loadtest)
+
 if __name__ == "__main__":
     main()
