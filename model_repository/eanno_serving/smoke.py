@@ -1,4 +1,4 @@
-"""A minimal gRPC caller of the ensemble for tests, the benchmark and `python -m eanno_serving.smoke`.
+"""A minimal gRPC caller of the ensemble for the server tests and the benchmark.
 
 The real client is eanno-client (client/); this one exists so the server side can be checked on its
 own, and it fails loudly on a wrong answer (empty or wrongly sized tensors, unparsable report).

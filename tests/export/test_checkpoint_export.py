@@ -72,3 +72,13 @@ def test_default_server_repository_is_generated_from_the_shipped_checkpoint(tmp_
     assert (repo / "eanno_segmenter" / "1" / "model.onnx").is_file()
     source = json.loads((repo / SOURCE_FILE).read_text())
     assert source["checkpoint"] == str(shipped_checkpoint_path().resolve())
+
+
+def test_server_default_repository_runs_eanno_export_once_then_reuses(checkpoint, tmp_path) -> None:
+    from eanno_serving.default import default_repository
+
+    repo = default_repository(tmp_path, checkpoint)
+    onnx = repo / "eanno_segmenter" / "1" / "model.onnx"
+    first = onnx.stat().st_mtime_ns
+    assert default_repository(tmp_path, checkpoint) == repo
+    assert onnx.stat().st_mtime_ns == first  # reused, not rewritten
