@@ -20,6 +20,7 @@ from eanno_client.connection import (
     ServerConnectionError,
     parse_header,
 )
+from eanno_client.loadtest_cli import loadtest_command
 from eanno_client.outputs import OutputOptions
 from eanno_client.progress import batch_progress
 from eanno_client.volume import InputError
@@ -198,9 +199,7 @@ def models(url: str, root_cert: Path | None, client_cert: Path | None, client_ke
         click.echo(f"{m['name']}\tv{m['version'] or '-'}\t{m['state']}\t{m.get('reason', '')}".rstrip())
 
 
-from eanno_client.loadtest_cli import loadtest  # noqa: E402  (it imports connection_options from here)
-
-main.add_command(loadtest)
+main.add_command(loadtest_command(connection_options, make_config))
 
 if __name__ == "__main__":
     main()
