@@ -7,6 +7,7 @@ STAMP := $(VENV)/.installed
 PACKAGES := postproc training model_repository export client
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: help setup test demo bench lint bench-postproc bench-model bench-serving bench-client bench-loadtest clean train-shipped
 
@@ -64,7 +65,7 @@ $(PERF_VENV)/.installed: requirements/perf.txt
 	@touch $@
 
 bench-loadtest: setup $(PERF_VENV)/.installed  ## eanno-client loadtest against Triton's perf_analyzer (96x96x48 volume)
-	$(BIN)/python client/benchmarks/bench_loadtest.py
+	$(BIN)/python client/benchmarks/bench_loadtest.py $(BENCH_ARGS)
 
 clean:  ## remove the virtual environment and caches
 	rm -rf $(VENV) $(PERF_VENV) .pytest_cache .ruff_cache
