@@ -7,8 +7,9 @@ STAMP := $(VENV)/.installed
 PACKAGES := postproc training model_repository export client
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
-.PHONY: help setup test demo bench lint eval bench-postproc bench-model bench-serving bench-client fuzz soak clean train-shipped
+.PHONY: help setup test demo bench lint eval bench-postproc bench-model bench-serving bench-client bench-loadtest fuzz soak clean train-shipped
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -30,7 +31,7 @@ demo: setup  ## the main job end to end on the embedded default
 lint: setup  ## ruff over every package and the tests
 	$(BIN)/ruff check .
 
-bench: bench-postproc bench-model bench-serving bench-client  ## every benchmark (long)
+bench: bench-postproc bench-model bench-serving bench-client bench-loadtest  ## every benchmark (long)
 
 bench-postproc: setup  ## post-processing speed against the scipy baseline
 	$(BIN)/python postproc/benchmarks/bench_postproc.py
@@ -68,5 +69,17 @@ fuzz: setup  ## fuzz the client's input readers with hypothesis (FUZZ_SECONDS, d
 soak: setup  ## 4 clients against a local server for SOAK_SECONDS (300): errors, RSS, /dev/shm (SOAK_ARGS="--repository DIR")
 	$(BIN)/python scripts/soak.py --seconds $${SOAK_SECONDS:-300} $(SOAK_ARGS)
 
+PERF_VENV := .venv-perf
+
+$(PERF_VENV)/.installed: requirements/perf.txt
+	@dpkg -s libb64-0d >/dev/null 2>&1 || { apt-get update -q && apt-get install -y -q libb64-0d; } \
+		|| { echo "perf_analyzer needs Debian's libb64-0d: apt-get install libb64-0d" >&2; exit 1; }
+	@test -x $(PERF_VENV)/bin/python || $(PYTHON) -m venv $(PERF_VENV)
+	$(PERF_VENV)/bin/pip install -q --disable-pip-version-check -r requirements/perf.txt
+	@touch $@
+
+bench-loadtest: setup $(PERF_VENV)/.installed  ## eanno-client loadtest against Triton's perf_analyzer (96x96x48 volume)
+	$(BIN)/python client/benchmarks/bench_loadtest.py $(BENCH_ARGS)
+
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PERF_VENV) .pytest_cache .ruff_cache

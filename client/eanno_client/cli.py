@@ -20,6 +20,7 @@ from eanno_client.connection import (
     ServerConnectionError,
     parse_header,
 )
+from eanno_client.loadtest_cli import loadtest_command
 from eanno_client.outputs import OutputOptions
 from eanno_client.progress import batch_progress
 from eanno_client.rank_cli import rank, ranked, ranking_text
@@ -221,6 +222,7 @@ def models(url: str, root_cert: Path | None, client_cert: Path | None, client_ke
 main.add_command(review)
 main.add_command(status)
 main.add_command(rank)
+main.add_command(loadtest_command(connection_options, make_config))
 
 if __name__ == "__main__":
     main()

@@ -92,8 +92,10 @@ def resample_linear(x: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     (trilinear is separable) and the passes are vectorised numpy, several times faster on big volumes.
     """
     out = np.asarray(x, dtype=np.float32)
-    for axis, n in enumerate(shape):
-        out = _lerp_axis(out, int(n), axis)
+    # Axes in order of growth, smallest first: the intermediates stay small (upsampling 164x164x240 to
+    # 512x512x300 writes 112 M voxels instead of 162 M), found by profiling the window under load.
+    for axis in sorted(range(out.ndim), key=lambda a: int(shape[a]) / out.shape[a]):
+        out = _lerp_axis(out, int(shape[axis]), axis)
     return out if out is not x else out.copy()
 
 

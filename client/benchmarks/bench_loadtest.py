@@ -1,0 +1,158 @@
+"""make bench-loadtest: eanno-client's load test against Triton's own perf_analyzer, same server, same volume.
+
+Starts `eanno-server start` (the shipped model, or --repository DIR) on free ports, then for each
+concurrency runs our load test (eanno_client.loadtest.run_load: --requests per step, closed loop) and
+perf_analyzer on the ensemble eanno_annotate with an input-data JSON holding the very same volume,
+spacing and affine, for the same number of requests (--request-count: perf_analyzer's stability windows
+did not settle within 10 % on this shared 2-core machine, where one request takes seconds). The two
+throughputs (requests per second) must agree within 10 % at every concurrency.
+
+perf_analyzer is the binary inside tritonclient[all]==2.51.0 (the server's release), installed by the
+Makefile in its own virtual environment (.venv-perf; the main .venv pins tritonclient 2.73), with the
+CUDA runtime's lib/ on LD_LIBRARY_PATH and libb64-0d from Debian (shared/ENVIRONMENT.md).
+The last printed line is one JSON object: by_concurrency, max_relative_difference, target.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from contextlib import ExitStack, contextmanager
+from pathlib import Path
+
+from eanno_client.connection import ConnectionConfig
+from eanno_client.loadstats import relative_difference
+from eanno_client.loadtest import LoadOptions, Payload, parse_shape, run_load, synthetic_payload
+
+TARGET = 0.10
+REPO = Path(__file__).resolve().parents[2]
+
+
+def free_ports(n: int = 3) -> list[int]:
+    with ExitStack() as stack:
+        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
+        for s in socks:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in socks]
+
+
+@contextmanager
+def local_server(repository: Path | None, run_dir: Path):
+    """`eanno-server start` on free ports, stopped on exit; yields (gRPC URL, metrics URL)."""
+    grpc, http, metrics = free_ports()
+    exe = str(Path(sys.executable).parent / "eanno-server")
+    cmd = [exe, "start", "--grpc-port", str(grpc), "--http-port", str(http), "--metrics-port", str(metrics),
+           "--run-dir", str(run_dir)] + (["--repository", str(repository)] if repository else [])
+    if subprocess.run(cmd, check=False).returncode != 0:
+        raise SystemExit("eanno-server start failed (above); without the shipped checkpoint pass "
+                         "--repository DIR, e.g. make bench-loadtest BENCH_ARGS='--repository DIR'")
+    try:
+        yield f"127.0.0.1:{grpc}", f"http://127.0.0.1:{metrics}/metrics"
+    finally:
+        subprocess.run([exe, "stop", "--run-dir", str(run_dir)], check=False)
+
+
+def perf_analyzer_input(p: Payload, path: Path) -> Path:
+    """perf_analyzer's --input-data JSON: one request with the payload's volume, spacing and affine."""
+    def entry(arr) -> dict:
+        return {"content": arr.reshape(-1).tolist(), "shape": list(arr.shape)}
+
+    data = {"data": [{"volume": entry(p.volume), "spacing": entry(p.spacing.astype("float32")),
+                      "affine": entry(p.affine.astype("float32"))}]}
+    path.write_text(json.dumps(data))
+    return path
+
+
+def run_perf_analyzer(exe: Path, url: str, data: Path, concurrency: int, requests: int, csv_path: Path) -> float:
+    """perf_analyzer at one concurrency; its stable throughput in requests per second."""
+    env = dict(os.environ)
+    lib = next(exe.parent.parent.glob("lib/python3*/site-packages/nvidia/cuda_runtime/lib"), None)
+    if lib is not None:
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(lib), env.get("LD_LIBRARY_PATH", "")) if p)
+    cmd = [str(exe), "-m", "eanno_annotate", "-u", url, "-i", "grpc", "--input-data", str(data),
+           "--concurrency-range", f"{concurrency}:{concurrency}", "--request-count", str(requests),
+           "-f", str(csv_path)]
+    print("$", " ".join(cmd), flush=True)
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
+    if proc.returncode != 0:
+        raise SystemExit(f"perf_analyzer failed ({proc.returncode}):\n{(proc.stdout + proc.stderr)[-3000:]}")
+    with open(csv_path, newline="") as f:
+        rows = list(csv.DictReader(f))
+    return float(rows[0]["Inferences/Second"])
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--url", help="a running server's gRPC address (default: start eanno-server on free ports)")
+    ap.add_argument("--repository", type=Path, help="model repository for the started server (default: shipped)")
+    ap.add_argument("--shape", default="96x96x48", help="synthetic volume IxJxK")
+    ap.add_argument("--spacing", type=float, nargs=3, default=[1.5, 1.5, 2.5])
+    ap.add_argument("--concurrency", default="1,2,4")
+    ap.add_argument("--requests", type=int, default=4, help="requests per round per client: both tools send this x concurrency")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating runs of each tool per concurrency")
+    ap.add_argument("--perf-analyzer", type=Path, default=REPO / ".venv-perf" / "bin" / "perf_analyzer")
+    args = ap.parse_args()
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
+    if not args.perf_analyzer.is_file():
+        raise SystemExit(f"{args.perf_analyzer} not found: run `make bench-loadtest` (it builds .venv-perf)")
+    payload = synthetic_payload(parse_shape(args.shape), args.spacing)
+    concurrencies = [int(c) for c in args.concurrency.split(",")]
+    by: dict[str, dict] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-loadtest-") as tmp, ExitStack() as stack:
+        work = Path(tmp)
+        if args.url:
+            url, metrics = args.url, None
+        else:
+            url, metrics = stack.enter_context(local_server(args.repository, work / "run"))
+        data = perf_analyzer_input(payload, work / "input.json")
+        config = ConnectionConfig(url=url, timeout_s=3600, retries=0)
+        for i, c in enumerate(concurrencies):
+            # ours and perf_analyzer alternate in --rounds short runs per concurrency, so the drifting
+            # load of other jobs on a shared machine falls on both; each throughput is requests / time
+            # summed over its rounds
+            n = args.requests * c
+            ours_n = ours_s = pa_s = 0.0
+            t_ours = t_pa = 0.0
+            steps = []
+            for r in range(args.rounds):
+                t0 = time.perf_counter()
+                step = run_load(config, [payload], LoadOptions((c,), duration_s=3600, requests=n,
+                                                              warmup=2 if i == r == 0 else 0), metrics)["steps"][0]
+                t_ours += time.perf_counter() - t0
+                if step["errors"]:
+                    raise SystemExit(f"our load test had errors at concurrency {c}: {step['error_messages']}")
+                steps.append(step)
+                ours_n, ours_s = ours_n + step["ok"], ours_s + step["seconds"]
+                t0 = time.perf_counter()
+                pa = run_perf_analyzer(args.perf_analyzer, url, data, c, n, work / f"pa{c}-{r}.csv")
+                t_pa += time.perf_counter() - t0
+                pa_s += n / pa
+            ours_rate, pa_rate = ours_n / ours_s, args.rounds * n / pa_s
+            d = relative_difference(ours_rate, pa_rate)
+            seg = (steps[-1].get("server") or {}).get("eanno_segmenter") or {}
+            by[str(c)] = {"ours_per_s": round(ours_rate, 4), "perf_analyzer_per_s": round(pa_rate, 4),
+                          "relative_difference": round(d, 4),
+                          "ours_rounds_per_s": [s["volumes_per_s"] for s in steps],
+                          "ours_p50_ms": steps[-1]["latency_ms"]["p50"], "ours_p99_ms": steps[-1]["latency_ms"]["p99"],
+                          "requests_each": int(ours_n), "segmenter_patches_per_exec": seg.get("inferences_per_execution"),
+                          "wall_s": {"ours": round(t_ours, 1), "perf_analyzer": round(t_pa, 1)}}
+            print(f"concurrency {c}: ours {ours_rate:.3f}/s (rounds {by[str(c)]['ours_rounds_per_s']}) vs "
+                  f"perf_analyzer {pa_rate:.3f}/s -> {d:.1%}", flush=True)
+    worst = max(v["relative_difference"] for v in by.values())
+    result = {"shape": list(payload.volume.shape), "spacing_mm": args.spacing, "voxels": payload.voxels,
+              "rounds": args.rounds, "by_concurrency": by,
+              "max_relative_difference": round(worst, 4), "target": TARGET, "meets_target": worst <= TARGET}
+    print(f"max relative difference {worst:.1%} (target <= {TARGET:.0%})")
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
