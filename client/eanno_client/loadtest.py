@@ -175,18 +175,22 @@ def run_load(config: ConnectionConfig, payloads: Sequence[Payload], options: Loa
     """The whole load test: warm-up, then one step per concurrency; a JSON-able result."""
     if not payloads:
         raise ValueError("no payloads to send")
+    start = _snapshot(metrics_url)
     warm = run_step(config, payloads, 1, 3600.0, options.warmup) if options.warmup else []
     if any(r.error for r in warm):
         raise ServerConnectionError(f"warm-up request failed: {warm[0].error}")
+    # Each step starts from the settled snapshot of what came before, so a request that Triton counts
+    # late (after its response went out) is never charged to the next step.
+    before = _settled(metrics_url, start, len(warm)) if start is not None and metrics_url else None
     steps = []
     for c in options.concurrencies:
-        before = _snapshot(metrics_url)
         records = run_step(config, payloads, c, options.duration_s, options.requests,
                            on_step(c) if on_step else None)
         after = _settled(metrics_url, before, len(records)) if before is not None and metrics_url else None
         step = summarise(records, c)
         step["server"] = step_view(before, after) if before is not None and after is not None else None
         steps.append(step)
+        before = after if after is not None else _snapshot(metrics_url)
     return {
         "url": config.url, "metrics_url": metrics_url,
         "date": datetime.now(UTC).isoformat(timespec="seconds"),
