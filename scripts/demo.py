@@ -10,15 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
-from contextlib import ExitStack
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from eanno_serving.local import free_ports
 from eanno_training.phantoms import generate_phantom
 
 REPO = Path(__file__).resolve().parents[1]
@@ -29,12 +28,6 @@ OUT = REPO / "demo-output"
 MAX_SHOWN = 8
 
 
-def free_ports(n: int = 3) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 def write_phantoms(folder: Path) -> dict[str, list[dict]]:

@@ -15,19 +15,17 @@ from __future__ import annotations
 
 import argparse
 import json
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
 from eanno_postproc import refine
 from eanno_serving.default import default_repository
-from eanno_serving.local import LocalServer
+from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.onnx_session import onnx_meta, open_session
 from eanno_serving.smoke import annotate_remote, connect
 from eanno_serving.window import WindowSpec, sliding_window
@@ -49,12 +47,6 @@ def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     return (ct + rng.normal(0, 12, shape).astype(np.int16)).astype(np.int16)
 
 
-def free_ports(n: int = 3) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 def inprocess_onnx(onnx_path: Path, volume: np.ndarray, spacing: tuple[float, ...]) -> tuple[float, np.ndarray]:

@@ -4,27 +4,19 @@ free ports, client subprocesses, and checks that an output folder holds no parti
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
-from contextlib import ExitStack
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from eanno_serving.local import free_ports
 
 from .server_model import META, hu_band_onnx
 
 MAX_VOXELS = 300_000  # the window model's limit in these tests: small, so "too large" is cheap to test
 
 
-def free_ports(n: int = 3) -> list[int]:
-    """n local ports free now."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 def limited_repository(folder: Path, max_voxels: int = MAX_VOXELS) -> Path:

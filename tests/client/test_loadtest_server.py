@@ -10,9 +10,9 @@ import pytest
 from click.testing import CliRunner
 from eanno_client.cli import main
 from eanno_client.server_metrics import fetch_metrics, parse_metrics, step_view
+from eanno_serving.local import free_ports
 
 from .server_model import META, hu_band_repository
-from .test_server import free_ports
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 SHAPE = (40, 36, 20)  # on the HU-band model's own grid (1.5, 1.5, 2.0 mm): no resampling

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from eanno_client.cli import main
+from eanno_serving.local import free_ports
 
 from .conftest import save_nifti
 from .server_model import LESIONS, hu_band_repository, lesion_phantom
-from .test_server import free_ports
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

@@ -5,17 +5,16 @@ from __future__ import annotations
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
-from contextlib import ExitStack
 
 import nibabel as nib
 import numpy as np
 import pytest
 from click.testing import CliRunner
 from eanno_client.cli import main
+from eanno_serving.local import free_ports
 from scipy import ndimage
 
 from .conftest import save_nifti, write_dicom_series
@@ -25,12 +24,6 @@ pytestmark = [pytest.mark.server, pytest.mark.slow]
 ORIENTATIONS = ["RAS", "LPS", "PLI", "ASL", "IRP"]
 
 
-def free_ports(n: int = 3) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 @pytest.fixture(scope="module")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import socket
-from contextlib import ExitStack
 from pathlib import Path
 
 import numpy as np
@@ -14,13 +12,6 @@ from .conftest import TINY_META, export_tiny_onnx, tiny_net, torch_reference
 MAX_VOXELS = 200_000  # small, so "volume too large" is testable cheaply
 
 
-def free_ports(n: int = 3) -> list[int]:
-    """n distinct ports free on 127.0.0.1 right now."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
 
 
 def tiny_repository(folder: Path) -> Path:

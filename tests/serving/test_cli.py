@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from eanno_serving.cli import main
-from eanno_serving.local import SHM_DIR, LocalServer
+from eanno_serving.local import SHM_DIR, LocalServer, free_ports
 
-from .server_fixtures import free_ports, tiny_repository
+from .server_fixtures import tiny_repository
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 

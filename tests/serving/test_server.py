@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from eanno_postproc import Rules, refine
-from eanno_serving.local import LocalServer
+from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.smoke import annotate_remote, connect
 from tritonclient.utils import InferenceServerException
 
 from .conftest import TINY_META, phantom
-from .server_fixtures import MAX_VOXELS, free_ports, inprocess_probs, tiny_repository
+from .server_fixtures import MAX_VOXELS, inprocess_probs, tiny_repository
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 LESIONS = (3, 4, 5)
