@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--shape", default="96x96x48", help="synthetic volume IxJxK")
     ap.add_argument("--spacing", type=float, nargs=3, default=[1.5, 1.5, 2.5])
     ap.add_argument("--concurrency", default="1,2,4")
-    ap.add_argument("--requests", type=int, default=4, help="requests per round per client: both tools send this x concurrency")
+    ap.add_argument("--requests", type=int, default=16, help="requests per round per client: both tools send this x concurrency (16: fixed start-up costs below 2%%)")
     ap.add_argument("--rounds", type=int, default=2, help="alternating runs of each tool per concurrency")
     ap.add_argument("--perf-analyzer", type=Path, default=REPO / ".venv-perf" / "bin" / "perf_analyzer")
     args = ap.parse_args()
