@@ -18,17 +18,16 @@ import argparse
 import json
 import shutil
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from bench_server import local_server
 from eanno_client.batch import BatchOptions, run_batch
 from eanno_client.cases import expand_inputs
 from eanno_client.connection import Connection, ConnectionConfig
@@ -51,28 +50,6 @@ def synthetic_ct(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
         d = (x - cx * shape[0]) ** 2 + (y - cy * shape[1]) ** 2
         ct[(d[..., None] + ((z - cz * shape[2]) * 2.5) ** 2) <= r * r] = 20
     return ct
-
-
-def free_ports(n: int = 3) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-
-
-@contextmanager
-def local_server(repository: Path | None, run_dir: Path):
-    """`eanno-server start` on free ports (subprocess), stopped on exit; yields the gRPC URL."""
-    grpc, http, metrics = free_ports()
-    exe = str(Path(sys.executable).parent / "eanno-server")
-    cmd = [exe, "start", "--grpc-port", str(grpc), "--http-port", str(http), "--metrics-port", str(metrics),
-           "--run-dir", str(run_dir)] + (["--repository", str(repository)] if repository else [])
-    subprocess.run(cmd, check=True)
-    try:
-        yield f"127.0.0.1:{grpc}"
-    finally:
-        subprocess.run([exe, "stop", "--run-dir", str(run_dir)], check=False)
 
 
 def write_inputs(work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float], cases: int) -> Path:
@@ -170,7 +147,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-client-") as tmp:
         work = Path(tmp)
         with ExitStack() as stack:
-            url = args.url or stack.enter_context(local_server(args.repository, work / "run"))
+            url = args.url or stack.enter_context(local_server(args.repository, work / "run"))[0]
             r = measure(url, work, tuple(args.shape), tuple(args.spacing), args.cases, args.concurrency,
                         args.repeats)
     r["meets_target"] = r["ratio"] <= TARGET

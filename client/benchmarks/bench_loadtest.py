@@ -20,44 +20,20 @@ import csv
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from pathlib import Path
 
+from bench_server import local_server
 from eanno_client.connection import ConnectionConfig
 from eanno_client.loadstats import relative_difference
 from eanno_client.loadtest import LoadOptions, Payload, parse_shape, run_load, synthetic_payload
 
 TARGET = 0.10
 REPO = Path(__file__).resolve().parents[2]
-
-
-def free_ports(n: int = 3) -> list[int]:
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-
-
-@contextmanager
-def local_server(repository: Path | None, run_dir: Path):
-    """`eanno-server start` on free ports, stopped on exit; yields (gRPC URL, metrics URL)."""
-    grpc, http, metrics = free_ports()
-    exe = str(Path(sys.executable).parent / "eanno-server")
-    cmd = [exe, "start", "--grpc-port", str(grpc), "--http-port", str(http), "--metrics-port", str(metrics),
-           "--run-dir", str(run_dir)] + (["--repository", str(repository)] if repository else [])
-    if subprocess.run(cmd, check=False).returncode != 0:
-        raise SystemExit("eanno-server start failed (above); without the shipped checkpoint pass "
-                         "--repository DIR, e.g. make bench-loadtest BENCH_ARGS='--repository DIR'")
-    try:
-        yield f"127.0.0.1:{grpc}", f"http://127.0.0.1:{metrics}/metrics"
-    finally:
-        subprocess.run([exe, "stop", "--run-dir", str(run_dir)], check=False)
 
 
 def perf_analyzer_input(p: Payload, path: Path) -> Path:
@@ -111,7 +87,8 @@ def main() -> None:
         if args.url:
             url, metrics = args.url, None
         else:
-            url, metrics = stack.enter_context(local_server(args.repository, work / "run"))
+            hint = ", e.g. make bench-loadtest BENCH_ARGS='--repository DIR'"
+            url, metrics = stack.enter_context(local_server(args.repository, work / "run", hint))
         data = perf_analyzer_input(payload, work / "input.json")
         config = ConnectionConfig(url=url, timeout_s=3600, retries=0)
         for i, c in enumerate(concurrencies):
