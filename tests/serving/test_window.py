@@ -44,6 +44,37 @@ def test_resample_equals_scipy_zoom_order1_grid_mode_false(shape, out) -> None:
     np.testing.assert_allclose(resample_linear(x, out), expected, atol=1e-5)
 
 
+
+@pytest.mark.parametrize("shape,out", [((40, 9, 7), (97, 20, 15)), ((97, 20, 15), (40, 9, 7)), ((3, 30, 2), (50, 1, 6))])
+def test_resample_in_many_threaded_slabs_equals_scipy(monkeypatch, shape, out) -> None:
+    import eanno_serving.window as W
+
+    monkeypatch.setattr(W, "_SLAB_VOXELS", 2 * out[1] * out[2] + 1)  # 2 output rows per slab: many slabs
+    x = np.random.default_rng(1).random(shape, dtype=np.float32)
+    expected = scipy.ndimage.zoom(x, [o / n for o, n in zip(out, shape, strict=True)], order=1, grid_mode=False,
+                                  mode="nearest")
+    for threads in (1, 3):
+        np.testing.assert_allclose(resample_linear(x, out, threads=threads), expected, atol=1e-5)
+
+
+def test_resample_into_float16_writes_in_place_and_flushes_values_below_its_normal_range() -> None:
+    x = np.random.default_rng(2).random((6, 5, 4), dtype=np.float32)
+    x[0] = 1e-6  # a float16 subnormal after any interpolation
+    dest = np.full((2, 11, 9, 7), np.nan, dtype=np.float16)
+    got = resample_linear(x, (11, 9, 7), out=dest[1])
+    assert np.shares_memory(got, dest[1])
+    assert np.isnan(dest[0]).all() and not np.isnan(dest[1]).any()
+    ref = resample_linear(x, (11, 9, 7))
+    tiny = np.finfo(np.float16).tiny
+    assert (dest[1][ref < tiny] == 0).all() and (dest[1][0] == 0).all()
+    big = ref >= tiny
+    np.testing.assert_allclose(dest[1][big].astype(np.float32), ref[big], rtol=1e-3)
+
+
+def test_resample_rejects_a_wrong_out_shape() -> None:
+    with pytest.raises(ValueError, match="out has shape"):
+        resample_linear(np.zeros((2, 2, 2), np.float32), (3, 3, 3), out=np.empty((3, 3, 2), np.float32))
+
 def test_tile_starts_follow_the_contract_and_cover_the_axis() -> None:
     assert tile_starts(16, 16, 0.5) == [0]
     assert tile_starts(40, 16, 0.5) == [0, 8, 16, 24]
