@@ -3,18 +3,22 @@
 Baseline, same machine, same run: the torch predictor + refine in one process (eanno_export.inprocess,
 run as a subprocess because this folder may not import training). Served: the python-onnxruntime
 repository of the same checkpoint on the wheel's tritonserver, one gRPC client per concurrency slot.
-Overhead = served / in-process - 1 at concurrency 1. Last line: one JSON object.
+These machines are noisy (the same run varies by 20-40 % from minute to minute), so the paths are timed
+in interleaved rounds after a full-size warm-up of each, and the medians are compared:
+overhead = median(served) / median(in-process) - 1 at concurrency 1. Last line: one JSON object.
 
 On a CPU the two paths also differ in runtime (torch eager vs ONNX Runtime), which can dwarf the serving
-cost itself; so a second baseline runs the same ONNX file with ONNX Runtime and the same numpy window
-in this process (no Triton), and `overhead_same_runtime` = served / that - 1 isolates Triton's own cost
-(gRPC, shared memory, BLS, the ensemble hand-offs).
+cost itself; so a third leg runs the same ONNX file with ONNX Runtime and the same numpy window in this
+process (no Triton), and `overhead_same_runtime` = served / that - 1 isolates Triton's own cost
+(gRPC, shared memory, BLS, the ensemble hand-offs) together with what the server's instances win back.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -49,20 +53,51 @@ def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
 
 
 
-def inprocess_onnx(onnx_path: Path, volume: np.ndarray, spacing: tuple[float, ...]) -> tuple[float, np.ndarray]:
-    """Seconds and labels for ONNX Runtime + the numpy window + refine in this process (no Triton)."""
-    session, _ = open_session(onnx_path)
-    meta = onnx_meta(session)
-    spec = WindowSpec.from_meta(meta)
+class TorchBaseline:
+    """The torch predictor + refine in a subprocess that runs one timed round per request."""
 
-    def infer(batch: np.ndarray) -> np.ndarray:
-        return session.run(["probs"], {"image": batch})[0]
+    def __init__(self, volume_path: Path, spacing: tuple[float, ...], labels_path: Path, checkpoint: Path | None) -> None:
+        cmd = [sys.executable, "-m", "eanno_export.inprocess", str(volume_path), "--spacing", *map(str, spacing),
+               "--out", str(labels_path), "--rounds-from-stdin", *(["--checkpoint", str(checkpoint)] if checkpoint else [])]
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self._read()  # {"ready": true}: model loaded, warmed up
 
-    sliding_window(volume[:64, :64, :32], spacing, spec, infer)  # warm-up
-    t0 = time.perf_counter()
-    probs = sliding_window(volume, spacing, spec, infer, batch_size=4, dtype=np.float16)
-    labels = refine(volume, probs=probs, theta=float(meta["theta"]), affine=np.diag([*spacing, 1.0])).labels
-    return time.perf_counter() - t0, labels
+    def _read(self) -> dict:
+        line = self.proc.stdout.readline()  # type: ignore[union-attr]
+        if not line:
+            sys.exit(f"in-process baseline failed:\n{self.proc.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+        return json.loads(line)
+
+    def round(self) -> dict:
+        """One timed predict + refine: {"seconds", "predict_seconds", "refine_seconds", "threads"}."""
+        self.proc.stdin.write("run\n")  # type: ignore[union-attr]
+        self.proc.stdin.flush()  # type: ignore[union-attr]
+        return self._read()
+
+    def close(self) -> None:
+        self.proc.stdin.close()  # type: ignore[union-attr]
+        self.proc.wait(timeout=60)
+
+
+class OnnxBaseline:
+    """ONNX Runtime + the numpy window + refine in this process (no Triton)."""
+
+    def __init__(self, onnx_path: Path, volume: np.ndarray, spacing: tuple[float, ...]) -> None:
+        self.session, _ = open_session(onnx_path)
+        self.meta = onnx_meta(self.session)
+        self.spec = WindowSpec.from_meta(self.meta)
+        self.volume, self.spacing = volume, spacing
+        sliding_window(volume[:64, :64, :32], spacing, self.spec, self._infer)  # warm-up
+
+    def _infer(self, batch: np.ndarray) -> np.ndarray:
+        return self.session.run(["probs"], {"image": batch})[0]
+
+    def round(self) -> tuple[float, np.ndarray]:
+        """Seconds and labels of one window + refine."""
+        t0 = time.perf_counter()
+        probs = sliding_window(self.volume, self.spacing, self.spec, self._infer, batch_size=4, dtype=np.float16)
+        labels = refine(self.volume, probs=probs, theta=float(self.meta["theta"]), affine=np.diag([*self.spacing, 1.0])).labels
+        return time.perf_counter() - t0, labels
 
 
 def main() -> None:
@@ -70,42 +105,55 @@ def main() -> None:
     ap.add_argument("--shape", type=int, nargs=3, default=[512, 512, 300])
     ap.add_argument("--spacing", type=float, nargs=3, default=[0.8, 0.8, 1.0])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
+    ap.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds of each path (median taken)")
+    ap.add_argument("--no-same-runtime", action="store_true", help="skip the in-process ONNX Runtime leg")
     ap.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped small phantom model")
     args = ap.parse_args()
     shape, spacing = tuple(args.shape), tuple(args.spacing)
-    print(f"phantom {shape} spacing {spacing}; {sys.platform}, python {sys.version.split()[0]}", flush=True)
+    print(f"phantom {shape} spacing {spacing}; {sys.platform}, python {sys.version.split()[0]}, "
+          f"{len(os.sched_getaffinity(0))} cores; {args.rounds} interleaved rounds", flush=True)
     volume = phantom(shape)
+    times: dict[str, list[float]] = {"inprocess": [], "onnx": [], "served": []}
     with tempfile.TemporaryDirectory(prefix="eanno-bench-") as tmp:
         tmp = Path(tmp)
         np.save(tmp / "volume.npy", volume)
-        proc = subprocess.run([sys.executable, "-m", "eanno_export.inprocess", str(tmp / "volume.npy"), "--spacing",
-                               *map(str, spacing), "--out", str(tmp / "labels.npy"),
-                               *(["--checkpoint", str(args.checkpoint)] if args.checkpoint else [])],
-                              capture_output=True, text=True)
-        if proc.returncode:
-            sys.exit(f"in-process baseline failed:\n{proc.stderr[-3000:]}")
-        inproc = json.loads(proc.stdout.strip().splitlines()[-1])
-        ref = np.load(tmp / "labels.npy")
-        print(f"in-process: predict {inproc['predict_seconds']:.2f} s + refine {inproc['refine_seconds']:.2f} s "
-              f"= {inproc['seconds']:.2f} s ({inproc['threads']} torch threads)", flush=True)
+        torch_leg = TorchBaseline(tmp / "volume.npy", spacing, tmp / "labels.npy", args.checkpoint)
         grpc, http, metrics = free_ports()
         repo = default_repository(tmp / "run", args.checkpoint)
-        onnx_s, onnx_labels = inprocess_onnx(repo / "eanno_segmenter" / "1" / "model.onnx", volume, spacing)
-        print(f"in-process ONNX Runtime + numpy window + refine: {onnx_s:.2f} s; labels differing from torch: "
-              f"{float(np.mean(onnx_labels != ref)):.5%}", flush=True)
-        del onnx_labels
+        onnx_leg = None if args.no_same_runtime else OnnxBaseline(repo / "eanno_segmenter" / "1" / "model.onnx", volume, spacing)
         with LocalServer(repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=tmp / "run") as server:
             client = connect(server.urls["grpc"])
-            annotate_remote(client, volume[:64, :64, :32], spacing)  # warm-up: sessions, shm regions
-            t0 = time.perf_counter()
-            served = annotate_remote(client, volume, spacing)
-            served_s = time.perf_counter() - t0
+            annotate_remote(client, volume, spacing)  # warm-up at full size: sessions, shm pools of the instances
+            served = None
+            for r in range(args.rounds):
+                legs = ["inprocess", "onnx", "served"] if r % 2 == 0 else ["served", "onnx", "inprocess"]
+                for leg in legs:
+                    if leg == "inprocess":
+                        res = torch_leg.round()
+                        times["inprocess"].append(res["seconds"])
+                        print(f"round {r + 1}: in-process torch: predict {res['predict_seconds']:.2f} s + refine "
+                              f"{res['refine_seconds']:.2f} s = {res['seconds']:.2f} s ({res['threads']} threads)", flush=True)
+                    elif leg == "onnx" and onnx_leg is not None:
+                        sec, onnx_labels = onnx_leg.round()
+                        times["onnx"].append(sec)
+                        print(f"round {r + 1}: in-process ONNX Runtime + numpy window + refine: {sec:.2f} s", flush=True)
+                    elif leg == "served":
+                        t0 = time.perf_counter()
+                        served = annotate_remote(client, volume, spacing)
+                        times["served"].append(time.perf_counter() - t0)
+                        print(f"round {r + 1}: served (concurrency 1): {times['served'][-1]:.2f} s", flush=True)
+            torch_leg.close()
+            ref = np.load(tmp / "labels.npy")
+            assert served is not None
             differ = float(np.mean(served.labels != ref))
-            print(f"served (concurrency 1): {served_s:.2f} s; labels differing from in-process: {differ:.5%}", flush=True)
-            throughput = {}
+            print(f"labels differing, served vs torch in-process: {differ:.5%}"
+                  + ("" if onnx_leg is None else f"; ONNX Runtime in-process vs torch: {float(np.mean(onnx_labels != ref)):.5%}"),
+                  flush=True)
+            del onnx_leg
+            served_s = statistics.median(times["served"])
+            throughput = {"1": 1 / served_s}
             for c in args.concurrency:
-                if c == 1:  # the timed single request above is concurrency 1
-                    throughput["1"] = 1 / served_s
+                if c == 1:  # the timed single requests above are concurrency 1
                     continue
                 clients = [connect(server.urls["grpc"]) for _ in range(c)]
                 t0 = time.perf_counter()
@@ -115,12 +163,19 @@ def main() -> None:
                 assert all(np.array_equal(r.labels, served.labels) for r in results), "concurrent answers differ"
                 throughput[str(c)] = c / wall
                 print(f"concurrency {c}: {c} volumes in {wall:.2f} s = {c / wall:.4f} volumes/s", flush=True)
-    overhead = served_s / inproc["seconds"] - 1
-    same = served_s / onnx_s - 1
-    print(f"overhead {overhead:+.1%} vs torch in-process (target <= 15%); {same:+.1%} vs the same runtime in-process")
-    print(json.dumps({"inprocess_seconds": round(inproc["seconds"], 3), "served_seconds": round(served_s, 3),
+    inproc_s = statistics.median(times["inprocess"])
+    overhead = served_s / inproc_s - 1
+    onnx_s = statistics.median(times["onnx"]) if times["onnx"] else None
+    same = None if onnx_s is None else served_s / onnx_s - 1
+    print(f"medians: in-process torch {inproc_s:.2f} s, served {served_s:.2f} s"
+          + ("" if onnx_s is None else f", in-process ONNX Runtime {onnx_s:.2f} s"))
+    print(f"overhead {overhead:+.1%} vs torch in-process (target <= 15%: {'met' if overhead <= 0.15 else 'NOT met'})"
+          + ("" if same is None else f"; {same:+.1%} vs the same runtime in-process"))
+    print(json.dumps({"inprocess_seconds": round(inproc_s, 3), "served_seconds": round(served_s, 3),
                       "overhead": round(overhead, 4), "throughput_by_concurrency": throughput,
-                      "inprocess_onnx_seconds": round(onnx_s, 3), "overhead_same_runtime": round(same, 4),
+                      "inprocess_onnx_seconds": None if onnx_s is None else round(onnx_s, 3),
+                      "overhead_same_runtime": None if same is None else round(same, 4),
+                      "rounds": {k: [round(v, 3) for v in vs] for k, vs in times.items()},
                       "labels_differing_fraction": differ, "shape": list(shape), "spacing": list(spacing)}))
 
 

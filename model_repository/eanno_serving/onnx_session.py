@@ -21,12 +21,20 @@ def pick_providers(available: list[str] | None = None) -> list[str]:
     return chosen or ["CPUExecutionProvider"]
 
 
-def open_session(path: str | os.PathLike[str], providers: list[str] | None = None) -> tuple[Any, list[str]]:
-    """An InferenceSession on `path` and the providers it actually got (logged)."""
+def open_session(path: str | os.PathLike[str], providers: list[str] | None = None, *, threads: int = 0,
+                 spinning: bool = True) -> tuple[Any, list[str]]:
+    """An InferenceSession on `path` and the providers it actually got (logged).
+
+    threads: ONNX Runtime's intra-op threads (0: its default, one per core). spinning=False stops idle
+    worker threads from busy-waiting between runs, which a session sharing its cores needs.
+    """
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"ONNX model not found: {path}")
-    session = ort.InferenceSession(str(path), providers=providers or pick_providers())
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = max(0, int(threads))
+    options.add_session_config_entry("session.intra_op.allow_spinning", "1" if spinning else "0")
+    session = ort.InferenceSession(str(path), options, providers=providers or pick_providers())
     got = session.get_providers()
     log.info("ONNX Runtime providers for %s: %s", path, got)
     return session, got

@@ -41,10 +41,14 @@ class ServingSpec:
     in_flight: int = 4  # BLS requests the window keeps in flight
     max_voxels: int = 512 * 512 * 1024  # larger volumes are refused per request (memory)
     probs_dtype: str = "TYPE_FP16"  # window -> postproc; see model_repository/README.md for the measurement
+    cpu_instances: int = 2  # python-onnxruntime segmenter instances (each runs on cores / instances threads)
+    ort_threads: int = 0  # ONNX Runtime intra-op threads per instance there; 0: cores / instances
     extra: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         WindowSpec.from_meta(self.meta)  # validate early, with a message naming the bad entry
+        if self.cpu_instances < 1 or self.ort_threads < 0:
+            raise ValueError(f"cpu_instances must be >= 1 and ort_threads >= 0, got {self.cpu_instances}, {self.ort_threads}")
         if not 1 <= self.window_batch <= self.max_batch:
             raise ValueError(f"window_batch {self.window_batch} must be in [1, max_batch={self.max_batch}]")
 
@@ -97,7 +101,8 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
         seg |= {"platform": "onnxruntime_onnx", "default_model_filename": "model.onnx",
                 "instance_group": [{"kind": "KIND_AUTO", "count": 1}]}
     else:
-        seg |= {"backend": "python", "instance_group": [{"kind": "KIND_CPU", "count": 1}]}
+        seg |= {"backend": "python", "instance_group": [{"kind": "KIND_CPU", "count": spec.cpu_instances}],
+                "parameters": _params({**params, "ort_threads": str(spec.ort_threads), "ort_spinning": "0"})}
     dicts: dict[str, dict[str, Any]] = {
         ENSEMBLE: {
             "name": ENSEMBLE, "platform": "ensemble", "max_batch_size": 0,

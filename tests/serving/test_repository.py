@@ -100,3 +100,21 @@ def test_bad_inputs_to_the_writer_are_named(tmp_path) -> None:
     with pytest.raises(ValueError, match="patch_size"):
         ServingSpec({k: v for k, v in TINY_META.items() if k != "patch_size"})
     assert not (tmp_path / "r").exists()
+
+
+def test_cpu_segmenter_runs_several_single_session_instances_that_do_not_spin() -> None:
+    seg = model_configs(ServingSpec(TINY_META, cpu_instances=3, ort_threads=1), "python-onnxruntime")[SEGMENTER]
+    assert [g.count for g in seg.instance_group] == [3]
+    assert seg.parameters["ort_threads"].string_value == "1"
+    assert seg.parameters["ort_spinning"].string_value == "0"
+    with pytest.raises(ValueError, match="cpu_instances"):
+        ServingSpec(TINY_META, cpu_instances=0)
+
+
+def test_open_session_applies_the_thread_and_spinning_settings(tiny_onnx) -> None:
+    from eanno_serving.onnx_session import open_session
+
+    session, providers = open_session(tiny_onnx, ["CPUExecutionProvider"], threads=1, spinning=False)
+    options = session.get_session_options()
+    assert providers == ["CPUExecutionProvider"] and options.intra_op_num_threads == 1
+    assert options.get_session_config_entry("session.intra_op.allow_spinning") == "0"

@@ -2,6 +2,7 @@
 
 import json
 import logging
+import os
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +19,13 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
-        self.session, self.providers = open_session(path)
-        pb_utils.Logger.log_info(f"eanno_segmenter: ONNX Runtime providers {self.providers} for {path}")
+        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        # Several instances share the cores: each gets its share of threads (0 = cores / instances), and
+        # none busy-waits, or it would steal the CPU the window and post-processing need.
+        instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
+        threads = int(params.get("ort_threads", "0")) or max(1, len(os.sched_getaffinity(0)) // instances)
+        self.session, self.providers = open_session(path, threads=threads, spinning=params.get("ort_spinning") == "1")
+        pb_utils.Logger.log_info(f"eanno_segmenter: ONNX Runtime providers {self.providers}, {threads} threads, for {path}")
         out = pb_utils.get_output_config_by_name(config, "probs")
         self.out_dtype = pb_utils.triton_string_to_numpy(out["data_type"])
         self.out_dims = [int(d) for d in out["dims"]]
