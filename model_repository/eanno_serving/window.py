@@ -99,9 +99,11 @@ def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nda
 
 
 def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None = None,
-                    threads: int | None = None) -> np.ndarray:
+                    threads: int | None = None, clip: tuple[float, float] | None = None) -> np.ndarray:
     """Trilinear resampling of a 3D array to `shape`, align_corners=True (= scipy zoom order=1, grid_mode=False).
 
+    `x` may be any real dtype (an int16 CT is read as float32 slab by slab, never copied whole), and
+    `clip` limits its values before interpolation (the window's HU clip).
     `out` (any float dtype, e.g. a float16 slice of the result) is written in place when given. Into
     float16, values below its smallest normal number (6.1e-5) are written as 0: numpy converts float16
     subnormals 2-3x slower, and for probabilities they carry nothing (no rule reads a value that small).
@@ -112,7 +114,7 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     no separate float16 pass) and the slabs run on all cores (numpy releases the GIL). On 2 cores that is
     8x faster than three whole-volume passes (model_repository/benchmarks/bench_window_result.py).
     """
-    x = np.asarray(x, dtype=np.float32)
+    x = np.asarray(x)
     shape = tuple(int(n) for n in shape)
     if x.ndim != 3 or len(shape) != 3 or min(shape) < 1:
         raise ValueError(f"resample_linear needs a 3D array and 3 sizes >= 1, got {x.shape} -> {shape}")
@@ -128,7 +130,9 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     def slab(i0: int) -> None:
         i1 = min(i0 + rows_per_slab, shape[0])
         rows, pick = np.unique(np.concatenate([lo[i0:i1], hi[i0:i1]]), return_inverse=True)
-        y = x[rows]
+        y = x[rows].astype(np.float32, copy=False)  # x[rows] is a copy already: safe to clip in place
+        if clip is not None:
+            np.clip(y, np.float32(clip[0]), np.float32(clip[1]), out=y)
         for axis in inner:
             y = _lerp_axis(y, shape[axis], axis)
         a, b = y[pick[: i1 - i0]], y[pick[i1 - i0 :]]
@@ -182,10 +186,9 @@ class SlidingWindow:
             raise ValueError(f"volume must be a non-empty 3D array, got shape {volume.shape}")
         self.spec = spec
         self.input_shape = tuple(int(n) for n in volume.shape)
-        x = np.clip(volume.astype(np.float32), spec.clip[0], spec.clip[1])
         self.model_shape = target_shape(self.input_shape, check_spacing(spacing), spec.spacing)
-        if self.model_shape != self.input_shape:
-            x = resample_linear(x, self.model_shape)
+        # Clipped while resampled, slab by slab: no float32 copy of the whole input volume is made.
+        x = resample_linear(volume, self.model_shape, clip=spec.clip)
         x -= np.float32(spec.mean)
         x /= np.float32(spec.std)
         air = (spec.clip[0] - spec.mean) / spec.std

@@ -57,6 +57,17 @@ def test_resample_in_many_threaded_slabs_equals_scipy(monkeypatch, shape, out) -
         np.testing.assert_allclose(resample_linear(x, out, threads=threads), expected, atol=1e-5)
 
 
+
+def test_resample_reads_int16_slab_by_slab_and_clips_before_interpolating() -> None:
+    ct = np.random.default_rng(3).integers(-2000, 3000, size=(30, 11, 9)).astype(np.int16)
+    out = (12, 20, 4)
+    clipped = np.clip(ct.astype(np.float32), -1000, 1000)
+    expected = scipy.ndimage.zoom(clipped, [o / n for o, n in zip(out, ct.shape, strict=True)], order=1,
+                                  grid_mode=False, mode="nearest")
+    got = resample_linear(ct, out, clip=(-1000, 1000))
+    assert got.dtype == np.float32 and got.min() >= -1000.001 and got.max() <= 1000.001  # lerp rounding: 1 ulp
+    np.testing.assert_allclose(got, expected, atol=1e-3)
+
 def test_resample_into_float16_writes_in_place_and_flushes_values_below_its_normal_range() -> None:
     x = np.random.default_rng(2).random((6, 5, 4), dtype=np.float32)
     x[0] = 1e-6  # a float16 subnormal after any interpolation
