@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tempfile
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +30,16 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
+def serving_code_sha256() -> str:
+    """Hex SHA-256 of the code that shapes a written repository (the config writer, the Triton models)."""
+    h = hashlib.sha256()
+    pkg = resources.files("eanno_serving")
+    for f in [pkg / "repository.py", *sorted(pkg.joinpath("triton_models").iterdir(), key=lambda p: p.name)]:
+        if f.name.endswith(".py"):
+            h.update(f.name.encode() + b"\0" + f.read_bytes())
+    return h.hexdigest()
+
+
 def recorded_source(out: Path) -> dict[str, Any] | None:
     """What an existing repository records about its source (None when absent or unreadable)."""
     try:
@@ -45,7 +56,9 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
     ckpt = Path(checkpoint) if checkpoint is not None else shipped_checkpoint_path()
     if not ckpt.is_file():
         raise FileNotFoundError(f"checkpoint not found: {ckpt}")
-    source = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor}
+    # The serving code is part of the key: a repository written by older configs or models is rewritten.
+    source = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor,
+              "serving_code": serving_code_sha256()}
     if reuse and recorded_source(out) == source:
         log.info("repository %s is up to date with %s", out, ckpt)
         return out, None, "reused"

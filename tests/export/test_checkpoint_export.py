@@ -58,6 +58,12 @@ def test_repository_command_writes_each_flavor_and_reuses(checkpoint, tmp_path) 
     again = runner.invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
                                  "--checkpoint", str(checkpoint), "--reuse"])
     assert again.exit_code == 0 and "segmenter: reused" in again.output
+    source = json.loads((out / SOURCE_FILE).read_text())
+    (out / SOURCE_FILE).write_text(json.dumps({**source, "serving_code": "written by older serving code"}))
+    stale = runner.invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
+                                 "--checkpoint", str(checkpoint), "--reuse"])
+    assert stale.exit_code == 0 and "segmenter: reused" not in stale.output and "parity" in stale.output
+    assert json.loads((out / SOURCE_FILE).read_text()) == source
     trt = runner.invoke(main, ["repository", "--flavor", "tensorrt", "--out", str(tmp_path / "trt"),
                                "--checkpoint", str(checkpoint)])
     assert trt.exit_code == 0, trt.output
