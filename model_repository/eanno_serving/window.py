@@ -98,6 +98,24 @@ def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.nda
     return lo, hi, (pos - lo).astype(np.float32)
 
 
+def _store_fp16_normal(a: np.ndarray, out: np.ndarray) -> None:
+    """Store finite float32 values in [0, 65504) into float16 `out`, values below 2**-14 as 0.
+
+    The float16 bit patterns are made with integer ops, rounding to nearest with ties to even as numpy
+    does (numpy 1.x converts to float16 one value at a time, 2x slower here). `a` is used as scratch.
+    """
+    u = a.view(np.uint32)
+    odd = np.right_shift(u, 13)  # the lowest mantissa bit kept: ties round to even
+    np.bitwise_and(odd, 1, out=odd)
+    u += odd
+    u += 0x0FFF
+    np.right_shift(u, 13, out=u)  # sign, 8-bit exponent, 10-bit mantissa
+    np.maximum(u, 112 << 10, out=u)
+    u -= 112 << 10  # float32 -> float16 exponent bias
+    np.putmask(u, u < 1 << 10, 0)  # below float16's normal range (exponent 0): flushed to 0
+    np.copyto(out.view(np.uint16), u, casting="unsafe")
+
+
 def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None = None,
                     threads: int | None = None, clip: tuple[float, float] | None = None) -> np.ndarray:
     """Trilinear resampling of a 3D array to `shape`, align_corners=True (= scipy zoom order=1, grid_mode=False).
@@ -105,8 +123,9 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     `x` may be any real dtype (an int16 CT is read as float32 slab by slab, never copied whole), and
     `clip` limits its values before interpolation (the window's HU clip).
     `out` (any float dtype, e.g. a float16 slice of the result) is written in place when given. Into
-    float16, values below its smallest normal number (6.1e-5) are written as 0: numpy converts float16
-    subnormals 2-3x slower, and for probabilities they carry nothing (no rule reads a value that small).
+    float16, values of magnitude below its smallest normal number (6.1e-5) are written as 0: numpy
+    converts float16 subnormals 2-3x slower, and for probabilities they carry nothing (no rule reads a
+    value that small).
     Hand-written instead of scipy.ndimage.zoom (8x slower here) because the window's own time is mostly
     this call: 6 class maps upsampled to the input grid. Trilinear is separable, so each slab of output
     rows along axis 0 is made from the few input rows it needs (axes 1 and 2 first, then axis 0) and
@@ -123,6 +142,10 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     elif out.shape != shape:
         raise ValueError(f"out has shape {out.shape}, expected {shape}")
     flush = out.dtype == np.float16
+    # Interpolation stays within the input's range, so one check on the (small) input decides whether
+    # every output value is finite, >= 0 and float16-representable: then the 6x faster store applies.
+    fast_fp16 = flush and x.size > 0 and np.issubdtype(x.dtype, np.floating) and clip is None and (
+        bool(np.isfinite(x).all()) and float(x.min()) >= 0 and float(x.max()) < 65504)
     lo, hi, w = _axis_weights(x.shape[0], shape[0])
     inner = sorted((1, 2), key=lambda a: shape[a] / x.shape[a])  # smallest growth first: smaller temporaries
     rows_per_slab = max(1, _SLAB_VOXELS // (shape[1] * shape[2]))
@@ -139,9 +162,13 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
         b -= a
         b *= w[i0:i1, None, None]
         a += b
-        if flush:
-            np.putmask(a, a < _FP16_NORMAL, np.float32(0))
-        np.copyto(out[i0:i1], a, casting="same_kind")
+        if fast_fp16:
+            _store_fp16_normal(a, out[i0:i1])
+        elif flush:
+            np.putmask(a, np.abs(a) < _FP16_NORMAL, np.float32(0))  # negatives and NaN stay visible
+            np.copyto(out[i0:i1], a, casting="same_kind")
+        else:
+            np.copyto(out[i0:i1], a, casting="same_kind")
 
     starts = range(0, shape[0], rows_per_slab)
     workers = min(len(starts), threads or len(os.sched_getaffinity(0)))
@@ -228,7 +255,7 @@ class SlidingWindow:
             if out.dtype == np.float16:
                 # Float16 stores nothing below 2**-14 exactly anyway; zeros keep the float32 arithmetic
                 # of the resampling off denormal numbers (several times slower on x86).
-                np.putmask(probs, probs < _FP16_NORMAL, np.float32(0))
+                np.putmask(probs, np.abs(probs) < _FP16_NORMAL, np.float32(0))
             resample_linear(probs, self.input_shape, out=out[c])
         return out
 

@@ -82,6 +82,23 @@ def test_resample_into_float16_writes_in_place_and_flushes_values_below_its_norm
     np.testing.assert_allclose(dest[1][big].astype(np.float32), ref[big], rtol=1e-3)
 
 
+
+def test_resample_into_float16_rounds_as_numpy_does_and_keeps_nan_and_negatives_on_numpys_path() -> None:
+    rng = np.random.default_rng(4)
+    x = rng.random((20, 7, 6), dtype=np.float32) ** 8  # probabilities: many values near 0
+    x[x < 2**-14] = 0
+    got = resample_linear(x, (45, 15, 11), out=np.empty((45, 15, 11), np.float16))
+    numpy_cast = resample_linear(x, (45, 15, 11)).astype(np.float16)
+    numpy_cast[numpy_cast < np.float16(2**-14)] = 0
+    differ = got.view(np.uint16) != numpy_cast.view(np.uint16)
+    # The only difference allowed: a value just below 2**-14 that numpy rounds up to it, and we flush.
+    assert (numpy_cast[differ] == np.float16(2**-14)).all() and (got[differ] == 0).all()
+    assert differ.mean() < 1e-3
+    odd = x.copy()
+    odd[0, 0, 0], odd[5, 3, 2] = np.nan, -0.5  # off the fast path: numpy's cast keeps NaN and negatives
+    slow = resample_linear(odd, (20, 7, 6), out=np.empty((20, 7, 6), np.float16))
+    assert np.isnan(slow[0, 0, 0]) and slow[5, 3, 2] == np.float16(-0.5)
+
 def test_resample_rejects_a_wrong_out_shape() -> None:
     with pytest.raises(ValueError, match="out has shape"):
         resample_linear(np.zeros((2, 2, 2), np.float32), (3, 3, 3), out=np.empty((3, 3, 2), np.float32))
