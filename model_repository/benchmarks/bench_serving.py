@@ -123,7 +123,10 @@ def main() -> None:
         onnx_leg = None if args.no_same_runtime else OnnxBaseline(repo / "eanno_segmenter" / "1" / "model.onnx", volume, spacing)
         with LocalServer(repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=tmp / "run") as server:
             client = connect(server.urls["grpc"])
-            annotate_remote(client, volume, spacing)  # warm-up at full size: sessions, shm pools of the instances
+            # Warm-up at full size, two requests at once so that every instance (two of each Python model)
+            # has loaded its session and grown its shared-memory pool, as on a server that has been running.
+            with ThreadPoolExecutor(2) as pool:
+                list(pool.map(lambda cl: annotate_remote(cl, volume, spacing), [client, connect(server.urls["grpc"])]))
             served = None
             for r in range(args.rounds):
                 legs = ["inprocess", "onnx", "served"] if r % 2 == 0 else ["served", "onnx", "inprocess"]
