@@ -63,10 +63,14 @@ def test_two_epochs_on_tiny_phantoms_lower_the_loss(tiny_volumes, tmp_path: Path
     after = loss_now()
     assert len(history) == 2 and all(len(h["val_dice"]) == 6 for h in history)
     assert after < before, f"loss did not fall: {before:.3f} -> {after:.3f}"
-    # resume continues from the saved epoch and optimizer state
+    # resume continues from the saved epoch and optimizer state, for more epochs than the first run had:
+    # the extra epoch must train (the first run's schedule ended at LR 0)
+    saved = load_checkpoint(tmp_path / "last.pt").state_dict
     more = train(build_model(cfg), cfg, ds, None, TrainConfig(epochs=3, batch_size=2, progress=False), meta, tmp_path,
                  DistInfo(), resume=tmp_path / "last.pt")
     assert [h["epoch"] for h in more] == [0, 1, 2]
+    resumed = load_checkpoint(tmp_path / "last.pt").state_dict
+    assert any(not torch.equal(saved[k], resumed[k]) for k in saved), "the resumed epoch did not change the weights"
 
 
 def test_finetune_head_swap_keeps_encoder_weights() -> None:

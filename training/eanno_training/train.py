@@ -123,7 +123,10 @@ def train(
             runner, device_ids=[info.device.index] if info.device.type == "cuda" else None, find_unused_parameters=True
         )
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda e: (1 - e / max(1, tcfg.epochs)) ** 0.9)
+    def poly(epoch: int) -> float:
+        return max(0.0, 1 - epoch / max(1, tcfg.epochs)) ** 0.9
+
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, poly)
     use_amp = tcfg.amp and info.device.type == "cuda"
     scaler = torch.amp.GradScaler("cuda", enabled=use_amp)
     start, history, best = 0, [], -1.0
@@ -133,6 +136,10 @@ def train(
         state = ck.resume
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        # The saved LR is the saved run's schedule: 0 after its last epoch when this run goes on for more
+        # epochs (make train-shipped does). Put it where this run's schedule has it now.
+        for group, base in zip(opt.param_groups, sched.base_lrs, strict=True):
+            group["lr"] = base * poly(sched.last_epoch)
         if use_amp and state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
         start, history, best = int(state["epoch"]) + 1, list(state["history"]), float(state.get("best", -1.0))
