@@ -90,6 +90,11 @@ def _lerp_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return a
 
 
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity where the OS has one, e.g. a container's cpuset)."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
 def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per output index along one axis: the two input neighbours and the weight of the upper one."""
     pos = np.arange(n_out, dtype=np.float64) * ((n_in - 1) / max(n_out - 1, 1))
@@ -171,7 +176,7 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
             np.copyto(out[i0:i1], a, casting="same_kind")
 
     starts = range(0, shape[0], rows_per_slab)
-    workers = min(len(starts), threads or len(os.sched_getaffinity(0)))
+    workers = min(len(starts), threads or usable_cores())
     if workers <= 1:
         for i0 in starts:
             slab(i0)

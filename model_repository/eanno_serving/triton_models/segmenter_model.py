@@ -2,13 +2,13 @@
 
 import json
 import logging
-import os
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from eanno_serving.onnx_session import open_session
+from eanno_serving.window import usable_cores
 
 log = logging.getLogger("eanno_segmenter")
 
@@ -23,7 +23,7 @@ class TritonPythonModel:
         # Several instances share the cores: each gets its share of threads (0 = cores / instances), and
         # none busy-waits, or it would steal the CPU the window and post-processing need.
         instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
-        threads = int(params.get("ort_threads", "0")) or max(1, len(os.sched_getaffinity(0)) // instances)
+        threads = int(params.get("ort_threads", "0")) or max(1, usable_cores() // instances)
         self.session, self.providers = open_session(path, threads=threads, spinning=params.get("ort_spinning") == "1")
         pb_utils.Logger.log_info(f"eanno_segmenter: ONNX Runtime providers {self.providers}, {threads} threads, for {path}")
         out = pb_utils.get_output_config_by_name(config, "probs")
