@@ -56,6 +56,7 @@ def main(volume: Path, spacing: tuple[float, float, float], checkpoint: Path | N
     if not rounds_from_stdin:
         click.echo(json.dumps(timed_round()))
         return
+    timed_round()  # an untimed full-size round, as the served path gets before it is timed
     click.echo(json.dumps({"ready": True}))
     for _ in sys.stdin:
         click.echo(json.dumps(timed_round()))

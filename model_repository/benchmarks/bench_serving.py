@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -32,7 +31,7 @@ from eanno_serving.default import default_repository
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.onnx_session import onnx_meta, open_session
 from eanno_serving.smoke import annotate_remote, connect
-from eanno_serving.window import WindowSpec, sliding_window
+from eanno_serving.window import WindowSpec, sliding_window, usable_cores
 
 
 def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
@@ -59,13 +58,17 @@ class TorchBaseline:
     def __init__(self, volume_path: Path, spacing: tuple[float, ...], labels_path: Path, checkpoint: Path | None) -> None:
         cmd = [sys.executable, "-m", "eanno_export.inprocess", str(volume_path), "--spacing", *map(str, spacing),
                "--out", str(labels_path), "--rounds-from-stdin", *(["--checkpoint", str(checkpoint)] if checkpoint else [])]
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        self._read()  # {"ready": true}: model loaded, warmed up
+        # stderr to a file, not a pipe: a pipe nobody reads fills up and would block the child for good.
+        self.stderr = tempfile.TemporaryFile(mode="w+")
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self._read()  # {"ready": true}: model loaded, warmed up at full size
 
     def _read(self) -> dict:
         line = self.proc.stdout.readline()  # type: ignore[union-attr]
         if not line:
-            sys.exit(f"in-process baseline failed:\n{self.proc.stderr.read()[-3000:]}")  # type: ignore[union-attr]
+            self.proc.wait(timeout=60)
+            self.stderr.seek(0)
+            sys.exit(f"in-process baseline failed:\n{self.stderr.read()[-3000:]}")
         return json.loads(line)
 
     def round(self) -> dict:
@@ -77,6 +80,7 @@ class TorchBaseline:
     def close(self) -> None:
         self.proc.stdin.close()  # type: ignore[union-attr]
         self.proc.wait(timeout=60)
+        self.stderr.close()
 
 
 class OnnxBaseline:
@@ -87,7 +91,7 @@ class OnnxBaseline:
         self.meta = onnx_meta(self.session)
         self.spec = WindowSpec.from_meta(self.meta)
         self.volume, self.spacing = volume, spacing
-        sliding_window(volume[:64, :64, :32], spacing, self.spec, self._infer)  # warm-up
+        self.round()  # an untimed full-size round, as the other paths get
 
     def _infer(self, batch: np.ndarray) -> np.ndarray:
         return self.session.run(["probs"], {"image": batch})[0]
@@ -109,9 +113,11 @@ def main() -> None:
     ap.add_argument("--no-same-runtime", action="store_true", help="skip the in-process ONNX Runtime leg")
     ap.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped small phantom model")
     args = ap.parse_args()
+    if args.rounds < 1:
+        ap.error("--rounds must be at least 1")
     shape, spacing = tuple(args.shape), tuple(args.spacing)
     print(f"phantom {shape} spacing {spacing}; {sys.platform}, python {sys.version.split()[0]}, "
-          f"{len(os.sched_getaffinity(0))} cores; {args.rounds} interleaved rounds", flush=True)
+          f"{usable_cores()} cores; {args.rounds} interleaved rounds", flush=True)
     volume = phantom(shape)
     times: dict[str, list[float]] = {"inprocess": [], "onnx": [], "served": []}
     with tempfile.TemporaryDirectory(prefix="eanno-bench-") as tmp:

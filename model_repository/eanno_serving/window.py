@@ -90,9 +90,17 @@ def _lerp_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
     return a
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (its affinity where the OS has one, e.g. a container's cpuset)."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
+    """CPU cores this process may use: its affinity (cpuset), capped by a cgroup v2 CPU quota (docker --cpus)."""
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+    try:
+        with open(cpu_max) as f:
+            quota, period = f.read().split()[:2]
+        if quota != "max":
+            cores = min(cores, max(1, math.floor(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass  # no cgroup v2 quota readable: the affinity stands
+    return cores
 
 
 def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -140,7 +148,7 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     """
     x = np.asarray(x)
     shape = tuple(int(n) for n in shape)
-    if x.ndim != 3 or len(shape) != 3 or min(shape) < 1:
+    if x.ndim != 3 or len(shape) != 3 or min(shape) < 1 or min(x.shape) < 1:
         raise ValueError(f"resample_linear needs a 3D array and 3 sizes >= 1, got {x.shape} -> {shape}")
     if out is None:
         out = np.empty(shape, dtype=np.float32)
@@ -153,7 +161,8 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
         bool(np.isfinite(x).all()) and float(x.min()) >= 0 and float(x.max()) < 65504)
     lo, hi, w = _axis_weights(x.shape[0], shape[0])
     inner = sorted((1, 2), key=lambda a: shape[a] / x.shape[a])  # smallest growth first: smaller temporaries
-    rows_per_slab = max(1, _SLAB_VOXELS // (shape[1] * shape[2]))
+    # Sized by the larger of an output row and an input row: downsampling reads bigger rows than it writes.
+    rows_per_slab = max(1, _SLAB_VOXELS // max(shape[1] * shape[2], x.shape[1] * x.shape[2]))
 
     def slab(i0: int) -> None:
         i1 = min(i0 + rows_per_slab, shape[0])

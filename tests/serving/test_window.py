@@ -99,7 +99,23 @@ def test_resample_into_float16_rounds_as_numpy_does_and_keeps_nan_and_negatives_
     slow = resample_linear(odd, (20, 7, 6), out=np.empty((20, 7, 6), np.float16))
     assert np.isnan(slow[0, 0, 0]) and slow[5, 3, 2] == np.float16(-0.5)
 
-def test_resample_rejects_a_wrong_out_shape() -> None:
+
+def test_usable_cores_is_the_affinity_capped_by_a_cgroup_quota(tmp_path) -> None:
+    import os
+
+    from eanno_serving.window import usable_cores
+
+    affinity = len(os.sched_getaffinity(0))
+    quota = tmp_path / "cpu.max"
+    quota.write_text("max 100000\n")
+    assert usable_cores(str(quota)) == affinity
+    quota.write_text("150000 100000\n")  # docker --cpus 1.5
+    assert usable_cores(str(quota)) == 1
+    assert usable_cores(str(tmp_path / "absent")) == affinity
+
+def test_resample_rejects_a_wrong_out_shape_and_an_empty_input() -> None:
+    with pytest.raises(ValueError, match="3 sizes >= 1"):
+        resample_linear(np.zeros((2, 0, 2), np.float32), (3, 3, 3))
     with pytest.raises(ValueError, match="out has shape"):
         resample_linear(np.zeros((2, 2, 2), np.float32), (3, 3, 3), out=np.empty((3, 3, 2), np.float32))
 
