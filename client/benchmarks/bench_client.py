@@ -31,6 +31,7 @@ from bench_server import local_server
 from eanno_client.batch import BatchOptions, run_batch
 from eanno_client.cases import expand_inputs
 from eanno_client.connection import Connection, ConnectionConfig
+from eanno_client.loadtest import synthetic_payload
 from eanno_client.orientation import to_canonical
 from eanno_client.outputs import CasePaths, OutputOptions, write_case
 from eanno_client.readers import read_volume
@@ -38,26 +39,12 @@ from eanno_client.readers import read_volume
 TARGET = 1.15
 
 
-def synthetic_ct(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
-    """An int16 abdomen-like volume: air, an elliptic body of soft tissue with noise, a few darker spheres."""
-    rng = np.random.default_rng(seed)
-    x, y = np.ogrid[: shape[0], : shape[1]]
-    body = ((x - shape[0] / 2) / (0.45 * shape[0])) ** 2 + ((y - shape[1] / 2) / (0.35 * shape[1])) ** 2 <= 1
-    ct = np.where(body[..., None], np.int16(60), np.int16(-1000)).repeat(shape[2], axis=2)
-    ct += rng.normal(0, 15, size=shape).astype(np.int16)
-    z = np.arange(shape[2])
-    for cx, cy, cz, r in ((0.45, 0.5, 0.5, 12), (0.6, 0.45, 0.4, 8), (0.35, 0.55, 0.6, 6)):
-        d = (x - cx * shape[0]) ** 2 + (y - cy * shape[1]) ** 2
-        ct[(d[..., None] + ((z - cz * shape[2]) * 2.5) ** 2) <= r * r] = 20
-    return ct
-
-
 def write_inputs(work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float], cases: int) -> Path:
     """The synthetic case as work/inputs/case0..N.nii.gz (stored LPS, as most scanners export); returns case0."""
     affine = np.diag([-spacing[0], -spacing[1], spacing[2], 1.0])
     src = work / "inputs" / "case0.nii.gz"
     src.parent.mkdir(parents=True)
-    nib.save(nib.Nifti1Image(synthetic_ct(shape), affine), str(src))
+    nib.save(nib.Nifti1Image(synthetic_payload(shape, spacing).volume, affine), str(src))
     for i in range(1, cases):
         shutil.copyfile(src, src.with_name(f"case{i}.nii.gz"))
     return src
