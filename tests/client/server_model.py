@@ -9,7 +9,10 @@ is: a lesion placed at a known world position must come back at that world posit
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -56,6 +59,20 @@ def hu_band_repository(folder: Path, meta: dict = META) -> Path:
 
 # Two spheres (centre world mm RAS, radius mm), off-centre so that any flip or axis swap moves them.
 LESIONS = [((-12.0, 9.0, 6.0), 7.0), ((14.0, -10.0, -9.0), 5.0)]
+
+
+@contextmanager
+def hu_band_server(folder: Path) -> Iterator[Any]:
+    """A running LocalServer of the HU-band repository in `folder`; it must leave no shared memory behind."""
+    from eanno_serving.local import LocalServer, free_ports
+
+    grpc, http, metrics = free_ports()
+    server = LocalServer(hu_band_repository(folder), grpc_port=grpc, http_port=http, metrics_port=metrics,
+                         run_dir=folder / "run")
+    with server:
+        prefix = server.state.shm_prefix
+        yield server
+    assert server.leftover_shm(prefix) == []
 
 
 def affine_for(codes: str, spacing_ras=(1.6, 1.4, 2.5), shape_ras=(44, 40, 22),

@@ -10,9 +10,8 @@ import pytest
 from click.testing import CliRunner
 from eanno_client.cli import main
 from eanno_client.server_metrics import fetch_metrics, parse_metrics, step_view
-from eanno_serving.local import free_ports
 
-from .server_model import META, hu_band_repository
+from .server_model import META, hu_band_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 SHAPE = (40, 36, 20)  # on the HU-band model's own grid (1.5, 1.5, 2.0 mm): no resampling
@@ -28,16 +27,8 @@ def patches_per_volume(shape, patch, step) -> int:
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
     """A HU-band server for the module; it must leave no shared-memory region behind."""
-    from eanno_serving.local import LocalServer
-
-    folder = tmp_path_factory.mktemp("loadtest-server")
-    grpc, http, metrics = free_ports()
-    s = LocalServer(hu_band_repository(folder), grpc_port=grpc, http_port=http, metrics_port=metrics,
-                    run_dir=folder / "run")
-    with s:
-        prefix = s.state.shm_prefix
+    with hu_band_server(tmp_path_factory.mktemp("loadtest-server")) as s:
         yield s
-    assert s.leftover_shm(prefix) == []
 
 
 def loadtest(server, tmp_path, *args):

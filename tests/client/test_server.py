@@ -14,11 +14,10 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from eanno_client.cli import main
-from eanno_serving.local import free_ports
 from scipy import ndimage
 
 from .conftest import save_nifti, write_dicom_series
-from .server_model import LESIONS, META, hu_band_repository, lesion_phantom
+from .server_model import LESIONS, META, hu_band_server, lesion_phantom
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 ORIENTATIONS = ["RAS", "LPS", "PLI", "ASL", "IRP"]
@@ -29,16 +28,8 @@ ORIENTATIONS = ["RAS", "LPS", "PLI", "ASL", "IRP"]
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     """A server for the module; it must leave no shared-memory region behind."""
-    from eanno_serving.local import LocalServer
-
-    folder = tmp_path_factory.mktemp("client-server")
-    grpc, http, metrics = free_ports()
-    server = LocalServer(hu_band_repository(folder), grpc_port=grpc, http_port=http, metrics_port=metrics,
-                         run_dir=folder / "run")
-    with server:
-        prefix = server.state.shm_prefix
+    with hu_band_server(tmp_path_factory.mktemp("client-server")) as server:
         yield server.urls["grpc"]
-    assert server.leftover_shm(prefix) == []
 
 
 def annotate(url, *args):
