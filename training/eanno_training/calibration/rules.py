@@ -11,13 +11,14 @@ from typing import Any
 
 import numpy as np
 from eanno_postproc import Rules
+from eanno_postproc.labels import LESION_KEYS, PANCREAS
 from scipy.stats import norm
 
 from ..evaluation.cases import Case
 from ..evaluation.matching import components
 
 # postproc's rules file names the lesion classes by these keys
-RULE_KEYS: dict[int, str] = {3: "pdac", 4: "cyst", 5: "pnet"}
+RULE_KEYS: dict[int, str] = dict(LESION_KEYS)
 
 
 @dataclass(frozen=True)
@@ -36,7 +37,7 @@ def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = (-1000.0, 1000.0)
     ids, classes = components(case.truth, connectivity)
     if not classes:
         return []
-    parenchyma = int((case.truth == 1).sum())
+    parenchyma = int((case.truth == PANCREAS).sum())
     ct = np.clip(case.ct.astype(np.float64), *hu_clip)
     n = max(classes) + 1
     flat = ids.ravel()

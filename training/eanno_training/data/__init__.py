@@ -14,7 +14,7 @@ from .preprocess import (
     resample_labels,
     target_shape,
 )
-from .sources import phantom_case, phantom_cases
+from .sources import phantom_case, phantom_cases, training_phantoms
 
 __all__ = [
     "CLASS_NAMES",
@@ -44,4 +44,5 @@ __all__ = [
     "resample_image",
     "resample_labels",
     "target_shape",
+    "training_phantoms",
 ]

@@ -6,6 +6,7 @@ from enum import IntEnum
 from types import MappingProxyType
 
 import numpy as np
+from eanno_postproc.labels import CLASS_NAMES, CYST, DUCT, PANCREAS, PDAC, PNET
 
 
 class Tissue(IntEnum):
@@ -73,14 +74,12 @@ HU_RANGES = MappingProxyType(
 # Lesion classes: label id, HU range, and the minimum contrast to the parenchyma that keeps them visible.
 LESION_CLASSES = MappingProxyType(
     {
-        "pancreatic_pdac": {"label": 3, "hu": (40.0, 80.0), "min_contrast": 25.0},
-        "pancreatic_cyst": {"label": 4, "hu": (0.0, 20.0), "min_contrast": 60.0},
-        "pancreatic_pnet": {"label": 5, "hu": (100.0, 200.0), "min_contrast": 30.0},
+        CLASS_NAMES[PDAC]: {"label": PDAC, "hu": (40.0, 80.0), "min_contrast": 25.0},
+        CLASS_NAMES[CYST]: {"label": CYST, "hu": (0.0, 20.0), "min_contrast": 60.0},
+        CLASS_NAMES[PNET]: {"label": PNET, "hu": (100.0, 200.0), "min_contrast": 30.0},
     }
 )
-LESION_CLASS_WEIGHTS = MappingProxyType(
-    {"pancreatic_pdac": 0.45, "pancreatic_cyst": 0.3, "pancreatic_pnet": 0.25}
-)
+LESION_CLASS_WEIGHTS = MappingProxyType({CLASS_NAMES[PDAC]: 0.45, CLASS_NAMES[CYST]: 0.3, CLASS_NAMES[PNET]: 0.25})
 # Number of lesions per case: 0 (normal), 1, 2, 3.
 LESION_COUNT_WEIGHTS = (0.25, 0.4, 0.2, 0.15)
 
@@ -88,8 +87,8 @@ LESION_COUNT_WEIGHTS = (0.25, 0.4, 0.2, 0.15)
 def label_lut(lesion_labels: dict[int, int]) -> np.ndarray:
     """Tissue id -> class label (pancreas 1, duct 2, lesion instances 3/4/5, everything else 0)."""
     lut = np.zeros(N_TISSUES, np.uint8)
-    lut[Tissue.PANCREAS] = 1
-    lut[Tissue.DUCT] = 2
+    lut[Tissue.PANCREAS] = PANCREAS
+    lut[Tissue.DUCT] = DUCT
     for tid, label in lesion_labels.items():
         lut[tid] = label
     return lut
