@@ -52,6 +52,7 @@ class CaseResult:
     output: str = ""
     note: str = ""
     error: str = ""
+    flags: list[str] = field(default_factory=list)  # the report's reasons to distrust this case
 
 
 def is_complete(case: Case, options: BatchOptions) -> bool:
@@ -77,7 +78,7 @@ def annotate_case(conn: Connection, case: Case, options: BatchOptions) -> CaseRe
     lesions = out.get("lesions", [])
     n_kept = sum(1 for x in lesions if kept(x))
     return CaseResult(case.name, str(case.path), "done", round(time.perf_counter() - start, 3), n_kept,
-                      len(lesions) - n_kept, str(paths.root), volume.note)
+                      len(lesions) - n_kept, str(paths.root), volume.note, flags=list(out.get("flags") or []))
 
 
 def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from eanno_postproc import Rules, load_rules, refine
+from eanno_postproc.flags import scan_flags
 
 from eanno_serving.requests import RequestError, parse_affine, parse_rules_json, parse_threshold
 
@@ -38,14 +39,18 @@ class Annotation:
 
 def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: Mapping[str, Any], *,
              affine: np.ndarray | None = None, threshold: np.ndarray | None = None,
-             rules: np.ndarray | None = None, base_rules: Rules | None = None) -> Annotation:
-    """Refine the window's probabilities into labels, removed candidates and the report (+ model info)."""
+             rules: np.ndarray | None = None, base_rules: Rules | None = None,
+             meta: Mapping[str, Any] | None = None) -> Annotation:
+    """Refine the window's probabilities into labels, removed candidates and the report (+ model info and
+    the whole-scan "flags", from the model's META and the refined labels)."""
     if probs.shape[1:] != volume.shape:
         raise RequestError(f"probs {list(probs.shape)} do not match volume {list(volume.shape)}")
     base = base_rules if base_rules is not None else load_rules(None)
     theta = parse_threshold(threshold, float(model["theta"]))
-    res = refine(volume, probs=probs, theta=theta, affine=parse_affine(affine, spacing),
-                 rules=rules_with_overrides(base, parse_rules_json(rules)))
+    merged = rules_with_overrides(base, parse_rules_json(rules))
+    res = refine(volume, probs=probs, theta=theta, affine=parse_affine(affine, spacing), rules=merged)
     report = dict(res.report)
     report["model"] = dict(model)
+    # Computed here while this step sees the whole scan; the flags need the full field of view.
+    report["flags"] = scan_flags(volume, res.labels, [float(s) for s in spacing], merged, meta)
     return Annotation(res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False), report)

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from eanno_postproc import Rules, refine
+from eanno_postproc.flags import scan_flags
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.smoke import annotate_remote, connect
 from tritonclient.utils import InferenceServerException
@@ -57,6 +58,8 @@ def test_ensemble_labels_equal_the_inprocess_predictor_plus_refine(client, shape
     assert np.mean(served.removed != ref.removed) <= 0.001
     assert served.report["model"] == {"name": "tiny", "version": "test", "theta": TINY_META["theta"],
                                       "spacing": TINY_META["spacing"]}
+    # the whole-scan flags reach the client, as computed in-process on the same labels
+    assert served.report["flags"] == scan_flags(volume, ref.labels, spacing, meta=TINY_META)
 
 
 def test_window_output_matches_the_inprocess_probabilities(client) -> None:

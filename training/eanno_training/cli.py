@@ -109,6 +109,8 @@ def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: 
             "seed": kw["seed"], "phantoms": kw["n_phantoms"], "data": str(kw["data_dir"]) if kw["data_dir"] else None,
             "epochs": cfg.train.epochs, "iters_per_epoch": cfg.iters_per_epoch, "batch_size": cfg.train.batch_size,
             "world_size": info.world_size, "init": str(init) if init else None, "threads": kw["threads"],
+            # read by eanno_postproc.flags: a phantom-only model flags scans that are not phantoms
+            "phantom_only": kw["n_phantoms"] is not None and init is None,
         }
         history = run(cfg, classes, train_v, val_v, kw["out_dir"], info, provenance, init=init, resume=kw["resume"])
         if info.is_main:

@@ -151,7 +151,7 @@ def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Pa
     used = {"root": str(root), "base": str(base) if base else "shipped",
             "train": [c.name for c in train_cases], "held_out": [c.name for c in val_cases],
             "corrected": [c.name for c in train_cases + val_cases if c.corrected]}
-    record = {**provenance, "reviewed": used, "base_train": meta.get("train", {}),
+    record = {**provenance, "reviewed": used, "base_train": meta.get("train", {}), "phantom_only": False,
               "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
     new_meta = make_meta(meta["classes"], spacing, ck.config.patch_size, mean, std, theta=meta["theta"],
                          step=meta.get("step", 0.5), clip=clip, train=record)

@@ -27,6 +27,7 @@ class TritonPythonModel:
         self.model = {"name": params["model_name"], "version": params["model_version"],
                       "theta": float(params["theta"]), "spacing": json.loads(params["spacing"])}
         self.max_voxels = int(params.get("max_voxels", 2**31))
+        self.meta = json.loads(params["meta"]) if "meta" in params else None  # flags: is it phantom-only?
         self.rules = load_rules(None)
         self.dtypes = {name: pb_utils.triton_string_to_numpy(
             pb_utils.get_output_config_by_name(self.config, name)["data_type"]) for name in ("labels", "removed")}
@@ -38,7 +39,8 @@ class TritonPythonModel:
                 volume, spacing = parse_volume_request(
                     _optional(request, "volume"), _optional(request, "spacing"), self.max_voxels)
                 result = annotate(volume, spacing, _optional(request, "probs"), self.model,
-                                  base_rules=self.rules, **{k: _optional(request, k) for k in OPTIONAL})
+                                  base_rules=self.rules, meta=self.meta,
+                                  **{k: _optional(request, k) for k in OPTIONAL})
                 outputs = [pb_utils.Tensor("labels", result.labels.astype(self.dtypes["labels"], copy=False)),
                            pb_utils.Tensor("removed", result.removed.astype(self.dtypes["removed"], copy=False)),
                            pb_utils.Tensor("report", result.report_bytes())]

@@ -35,6 +35,11 @@ class Tissue(IntEnum):
     FAT_LOBULE = 20
     LYMPH_NODE = 21
     GALLBLADDER = 22
+    # look-alikes (lookalikes.py); their HU are drawn from a stream of their own, not from HU_RANGES
+    CALCIFICATION = 23
+    ORGAN_CYST = 24
+    SPLENIC_LESION = 25
+    DIVERTICULUM = 26
     # lesion instances take FIRST_LESION + k so that each has its own HU and centroid
     FIRST_LESION = 40
 
@@ -89,6 +94,7 @@ def label_lut(lesion_labels: dict[int, int]) -> np.ndarray:
     lut = np.zeros(N_TISSUES, np.uint8)
     lut[Tissue.PANCREAS] = PANCREAS
     lut[Tissue.DUCT] = DUCT
+    lut[Tissue.CALCIFICATION] = PANCREAS  # a calcification is the parenchyma's, not a lesion
     for tid, label in lesion_labels.items():
         lut[tid] = label
     return lut
