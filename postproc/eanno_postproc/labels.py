@@ -1,17 +1,19 @@
-"""The six classes of the label map (CONTRACTS.md "Labels") and the short names the rules file uses."""
+"""The six classes of the label map and the rules file's short names: eanno_contracts' one table (CONTRACTS.md "Labels")."""
 
 from __future__ import annotations
 
-CLASS_NAMES: tuple[str, ...] = (
-    "background",
-    "pancreas",
-    "pancreatic_duct",
-    "pancreatic_pdac",
-    "pancreatic_cyst",
-    "pancreatic_pnet",
+from eanno_contracts.labels import (
+    BACKGROUND,
+    CLASS_NAMES,
+    CYST,
+    DUCT,
+    LESION_CLASSES,
+    LESION_KEYS,
+    N_CLASSES,
+    PANCREAS,
+    PDAC,
+    PNET,
 )
-BACKGROUND, PANCREAS, DUCT, PDAC, CYST, PNET = range(6)
-LESION_CLASSES: tuple[int, ...] = (PDAC, CYST, PNET)
-# Short names used as keys in the rules file, per lesion class id.
-LESION_KEYS: dict[int, str] = {PDAC: "pdac", CYST: "cyst", PNET: "pnet"}
-N_CLASSES = len(CLASS_NAMES)
+
+__all__ = ["BACKGROUND", "CLASS_NAMES", "CYST", "DUCT", "LESION_CLASSES", "LESION_KEYS", "N_CLASSES", "PANCREAS",
+           "PDAC", "PNET"]

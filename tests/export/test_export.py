@@ -10,12 +10,12 @@ import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
+from eanno_contracts.labels import CLASS_NAMES
 from eanno_export.cli import main
 from eanno_export.onnx_export import PARITY_TOLERANCE, check_parity, export_network
 from eanno_export.trt import NO_TENSORRT, tensorrt_version
 
-META = {"classes": ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst",
-                    "pancreatic_pnet"], "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 24, 8],
+META = {"classes": list(CLASS_NAMES), "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 24, 8],
         "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.01, "step": 0.5, "train": {}}
 
 

@@ -9,8 +9,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eanno_contracts.labels import CLASS_NAMES
 
-CLASSES = ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet"]
+CLASSES = list(CLASS_NAMES)
 TINY_META = {"classes": CLASSES, "spacing": [1.5, 1.5, 2.0], "patch_size": [24, 24, 16],
              "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5,
              "train": {"command": "tests/serving/conftest.py tiny_net", "seed": 0}}

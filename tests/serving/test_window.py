@@ -8,6 +8,7 @@ import math
 import numpy as np
 import pytest
 import scipy.ndimage
+from eanno_contracts.labels import CLASS_NAMES
 from eanno_serving.window import (
     SlidingWindow,
     WindowSpec,
@@ -21,8 +22,7 @@ from eanno_serving.window import (
 
 from .conftest import torch_reference
 
-META = {"classes": ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst",
-                    "pancreatic_pnet"], "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 16, 8],
+META = {"classes": list(CLASS_NAMES), "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 16, 8],
         "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5}
 SPEC = WindowSpec.from_meta(META)
 

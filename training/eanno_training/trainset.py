@@ -13,6 +13,7 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from eanno_contracts.labels import DUCT, LESION_CLASSES, PANCREAS
 from torch.utils.data import Dataset
 
 from .phantoms import generate_phantom, phantom_seeds
@@ -69,10 +70,11 @@ class PatchDataset(Dataset):
         self, volumes: list[tuple[torch.Tensor, torch.Tensor]], patch: Sequence[int], length: int, seed: int,
         air: float, p_lesion: float = 0.4, p_pancreas: float = 0.35, augment: bool = True,
     ) -> None:
+        lesions = torch.tensor(LESION_CLASSES)
         self.volumes, self.patch, self.length, self.seed = volumes, tuple(patch), length, seed
         self.air, self.p_lesion, self.p_pancreas, self.augment = air, p_lesion, p_pancreas, augment
-        self.lesion_idx = [torch.nonzero(y >= 3) for _, y in volumes]
-        self.pancreas_idx = [torch.nonzero((y == 1) | (y == 2)) for _, y in volumes]
+        self.lesion_idx = [torch.nonzero(torch.isin(y, lesions)) for _, y in volumes]
+        self.pancreas_idx = [torch.nonzero((y == PANCREAS) | (y == DUCT)) for _, y in volumes]
         self.epoch = 0
 
     def __len__(self) -> int:

@@ -10,6 +10,7 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from eanno_contracts.labels import LESION_KEYS
 from eanno_postproc import Rules
 from scipy.stats import norm
 
@@ -17,7 +18,7 @@ from ..evaluation.cases import Case
 from ..evaluation.matching import components
 
 # postproc's rules file names the lesion classes by these keys
-RULE_KEYS: dict[int, str] = {3: "pdac", 4: "cyst", 5: "pnet"}
+RULE_KEYS: dict[int, str] = LESION_KEYS
 
 
 @dataclass(frozen=True)

@@ -6,6 +6,7 @@ from enum import IntEnum
 from types import MappingProxyType
 
 import numpy as np
+from eanno_contracts.labels import CLASS_NAMES, CYST, PDAC, PNET
 
 
 class Tissue(IntEnum):
@@ -73,13 +74,13 @@ HU_RANGES = MappingProxyType(
 # Lesion classes: label id, HU range, and the minimum contrast to the parenchyma that keeps them visible.
 LESION_CLASSES = MappingProxyType(
     {
-        "pancreatic_pdac": {"label": 3, "hu": (40.0, 80.0), "min_contrast": 25.0},
-        "pancreatic_cyst": {"label": 4, "hu": (0.0, 20.0), "min_contrast": 60.0},
-        "pancreatic_pnet": {"label": 5, "hu": (100.0, 200.0), "min_contrast": 30.0},
+        CLASS_NAMES[PDAC]: {"label": PDAC, "hu": (40.0, 80.0), "min_contrast": 25.0},
+        CLASS_NAMES[CYST]: {"label": CYST, "hu": (0.0, 20.0), "min_contrast": 60.0},
+        CLASS_NAMES[PNET]: {"label": PNET, "hu": (100.0, 200.0), "min_contrast": 30.0},
     }
 )
 LESION_CLASS_WEIGHTS = MappingProxyType(
-    {"pancreatic_pdac": 0.45, "pancreatic_cyst": 0.3, "pancreatic_pnet": 0.25}
+    {CLASS_NAMES[PDAC]: 0.45, CLASS_NAMES[CYST]: 0.3, CLASS_NAMES[PNET]: 0.25}
 )
 # Number of lesions per case: 0 (normal), 1, 2, 3.
 LESION_COUNT_WEIGHTS = (0.25, 0.4, 0.2, 0.15)
