@@ -10,13 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from eanno_contracts.meta import DEFAULT_CLIP, DEFAULT_STEP, DEFAULT_THETA, META_KEYS
 from torch import nn
 
 from .labelmap import CLASS_NAMES  # noqa: F401  (re-exported: META class names)
 from .models import ModelConfig, build_model
 
 FORMAT = "eanno-checkpoint/1"
-META_KEYS = ("classes", "spacing", "patch_size", "intensity", "theta", "step", "train")
 
 
 class CheckpointError(ValueError):
@@ -46,7 +46,7 @@ def shipped_checkpoint_path() -> Path:
 
 def make_meta(
     classes: list[str], spacing: tuple[float, float, float] | list[float], patch_size: tuple[int, ...] | list[int],
-    mean: float, std: float, theta: float = 0.003, step: float = 0.5, clip: tuple[float, float] = (-1000.0, 1000.0),
+    mean: float, std: float, theta: float = DEFAULT_THETA, step: float = DEFAULT_STEP, clip: tuple[float, float] = DEFAULT_CLIP,
     train: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A META dict in the contract's shape (JSON-able)."""

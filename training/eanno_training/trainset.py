@@ -13,11 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from eanno_contracts.geometry import target_shape
 from eanno_contracts.labels import DUCT, LESION_CLASSES, PANCREAS
 from torch.utils.data import Dataset
 
 from .phantoms import generate_phantom, phantom_seeds
-from .predictor import resampled_shape
 
 log = logging.getLogger(__name__)
 
@@ -27,7 +27,7 @@ def to_model_grid(
     clip: tuple[float, float], mean: float, std: float,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """CT (float32, normalised, (1, *grid)) and labels (int64, nearest) on the model grid."""
-    shape = resampled_shape(ct.shape, spacing, target)
+    shape = target_shape(ct.shape, spacing, target)
     x = torch.from_numpy(np.clip(ct.astype(np.float32), *clip))[None, None]
     if tuple(shape) != ct.shape:
         x = F.interpolate(x, size=shape, mode="trilinear", align_corners=True)

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from eanno_contracts.labels import LESION_KEYS
+from eanno_contracts.meta import DEFAULT_CLIP
 from eanno_postproc import Rules
 from scipy.stats import norm
 
@@ -32,7 +33,7 @@ class LesionStat:
     mean_hu: float  # mean clipped HU over the component, as rule 4 measures it
 
 
-def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = (-1000.0, 1000.0), connectivity: int = 26) -> list[LesionStat]:
+def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = DEFAULT_CLIP, connectivity: int = 26) -> list[LesionStat]:
     """Every lesion component of a labelled case with the two quantities the rules limit."""
     ids, classes = components(case.truth, connectivity)
     if not classes:
