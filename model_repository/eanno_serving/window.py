@@ -215,7 +215,8 @@ class SlidingWindow:
         pads = pad_widths(self.model_shape, spec.patch_size)
         self.crop = tuple(slice(b, b + n) for (b, _), n in zip(pads, self.model_shape, strict=True))
         self.image = np.pad(x, pads, constant_values=np.float32(air)) if any(sum(p) for p in pads) else x
-        self.starts = list(itertools.product(*(tile_starts(n, p, spec.step) for n, p in zip(self.image.shape, spec.patch_size, strict=True))))
+        s0, s1, s2 = (tile_starts(n, p, spec.step) for n, p in zip(self.image.shape, spec.patch_size, strict=True))
+        self.starts = list(itertools.product(s0, s1, s2))
         self.weight = gaussian_weights(spec.patch_size)
         self.acc = np.zeros((spec.num_classes, *self.image.shape), dtype=np.float32)
         self.wsum = np.zeros(self.image.shape, dtype=np.float32)
@@ -236,7 +237,8 @@ class SlidingWindow:
             raise ValueError(f"segmenter returned probs of shape {tuple(probs.shape)}, expected {expected}")
         for s, p in zip(starts, probs, strict=True):
             win = self._window(s)
-            self.acc[(slice(None), *win)] += p * self.weight
+            every_class = (slice(None), *win)  # named: mypy misreads a starred subscript before 3.11
+            self.acc[every_class] += p * self.weight
             self.wsum[win] += self.weight
 
     def result(self, dtype: type = np.float32) -> np.ndarray:

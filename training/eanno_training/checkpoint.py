@@ -99,7 +99,7 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path | None = None, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike[str] | None = None, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint (None -> the shipped model); every problem is a CheckpointError naming the file."""
     path = Path(path) if path is not None else shipped_checkpoint_path()
     if not path.is_file():

@@ -158,7 +158,7 @@ def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Pa
             "train": [c.name for c in train_cases], "held_out": [c.name for c in val_cases],
             "corrected": [c.name for c in train_cases + val_cases if c.corrected]}
     record = {**provenance, "reviewed": used, "base_train": meta.get("train", {}),
-              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     new_meta = make_meta(meta["classes"], spacing, ck.config.patch_size, mean, std, theta=meta["theta"],
                          step=meta.get("step", DEFAULT_STEP), clip=clip, train=record)
     if val_cases and info.is_main:

@@ -101,7 +101,8 @@ class PatchDataset(Dataset):
         yp = torch.zeros(self.patch, dtype=torch.long)
         src = [slice(max(0, a), min(n, a + q)) for a, n, q in zip(lo, shape, p, strict=True)]
         dst = [slice(s.start - a, s.stop - a) for s, a in zip(src, lo, strict=True)]
-        xp[(slice(None), *dst)] = x[(slice(None), *src)]
+        to, frm = (slice(None), *dst), (slice(None), *src)  # named: mypy misreads a starred subscript before 3.11
+        xp[to] = x[frm]
         yp[tuple(dst)] = y[tuple(src)]
         if self.augment:
             # intensity jitter (scanner calibration / contrast timing) on the normalised image

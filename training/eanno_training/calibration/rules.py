@@ -90,7 +90,7 @@ def calibrate_rules(
     overrides = {"volume_ratio_limit": ratio_limit, "hu_window": hu_window}
     Rules.from_dict(overrides, base=base, source="calibrated rules")  # validate before anyone writes it
     provenance = {
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "cases": len({x.case for x in stats}), "lesions": len(stats), "percentiles": [lo_p, hi_p],
         "ratio_method": ratio_method, "ratio_factor": ratio_factor, "hu_margin": hu_margin, "min_lesions": min_lesions, "per_class": per_class,
     }

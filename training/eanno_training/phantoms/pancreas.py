@@ -102,7 +102,9 @@ def plan_pancreas(
     duct_pts = p.points[seg] + np.array([0.0, -u(rng, 0.0, 2.0), 0.0])
     plan.ops.append(Tube(T.DUCT, duct_pts, np.full(len(duct_pts), duct_r), PARENCHYMA))
     lesions = _plan_lesions(rng, p, hu, n_lesions)
-    dilations, clearings, lesion_ops = [], [], []
+    dilations: list[Op] = []
+    clearings: list[Op] = []
+    lesion_ops: list[Op] = []
     for k, les in enumerate(lesions):
         tid = T.FIRST_LESION + k
         hu[tid] = les["hu"]

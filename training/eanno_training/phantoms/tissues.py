@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from enum import IntEnum
 from types import MappingProxyType
+from typing import TypedDict
 
 import numpy as np
 from eanno_contracts.labels import CLASS_NAMES, CYST, PDAC, PNET
@@ -71,8 +72,17 @@ HU_RANGES = MappingProxyType(
     }
 )
 
+
+class LesionSpec(TypedDict):
+    """A lesion class of the phantoms: label id, HU range, the minimum contrast to the parenchyma."""
+
+    label: int
+    hu: tuple[float, float]
+    min_contrast: float
+
+
 # Lesion classes: label id, HU range, and the minimum contrast to the parenchyma that keeps them visible.
-LESION_CLASSES = MappingProxyType(
+LESION_CLASSES: MappingProxyType[str, LesionSpec] = MappingProxyType(
     {
         CLASS_NAMES[PDAC]: {"label": PDAC, "hu": (40.0, 80.0), "min_contrast": 25.0},
         CLASS_NAMES[CYST]: {"label": CYST, "hu": (0.0, 20.0), "min_contrast": 60.0},
