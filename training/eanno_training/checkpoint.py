@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from eanno_contracts.errors import EannoError
 from eanno_contracts.meta import DEFAULT_CLIP, DEFAULT_STEP, DEFAULT_THETA, META_KEYS
 from torch import nn
 
@@ -19,7 +20,7 @@ from .models import ModelConfig, build_model
 FORMAT = "eanno-checkpoint/1"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(EannoError, ValueError):
     """A checkpoint file that is missing, unreadable or not in the expected format."""
 
 
