@@ -11,9 +11,9 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from eanno_contracts.labels import BACKGROUND
 from scipy import ndimage
 
-from .labels import BACKGROUND
 from .rules import OrganLimits, Rules
 
 # Larger volumes are subsampled (every k-th voxel along the finest axes) first: the flags are plausibility

@@ -76,7 +76,7 @@ def run(
         log.info("initialised from %s: %d tensors loaded, %d re-initialised (%s...)", init, len(loaded), len(skipped), skipped[:3])
     intensity = {"clip": list(cfg.data.clip), "mean": cfg.data.mean, "std": cfg.data.std}
     train_ds, val_ds = patch_datasets(cfg, train_v, val_v, intensity, info.world_size)
-    provenance = {**provenance, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    provenance = {**provenance, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if resume is not None:  # keep the record of the run this one continues
         provenance["continues"] = load_checkpoint(resume).meta.get("train", {})
     meta = meta_for(cfg, classes, provenance)

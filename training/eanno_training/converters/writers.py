@@ -7,7 +7,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from eanno_postproc.labels import DUCT, LESION_CLASSES, PANCREAS
+from eanno_contracts.labels import DUCT, LESION_CLASSES, PANCREAS
 
 from ..phantoms.writer import nifti
 

@@ -12,7 +12,8 @@ from typing import Literal
 import nibabel as nib
 import numpy as np
 
-from .labels import CLASS_NAMES, LESION_LABELS, LESION_UNION_NAME, LabelTable, load_label_table
+from ..labelmap import CLASS_NAMES, LESION_LABELS
+from .labels import LESION_UNION_NAME, LabelTable, load_label_table
 
 log = logging.getLogger(__name__)
 NIFTI_SUFFIXES = (".nii.gz", ".nii")

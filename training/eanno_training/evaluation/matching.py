@@ -7,10 +7,9 @@ from dataclasses import dataclass, field
 
 import cc3d
 import numpy as np
-from eanno_postproc.labels import CLASS_NAMES
-from eanno_postproc.labels import LESION_CLASSES as LESION_IDS
+from eanno_contracts.labels import lesion_names
 
-LESION_CLASSES: dict[int, str] = {c: CLASS_NAMES[c] for c in LESION_IDS}
+LESION_CLASSES: dict[int, str] = lesion_names()  # lesion class id -> name (CONTRACTS.md "Labels")
 CONNECTIVITIES = (6, 18, 26)
 
 
