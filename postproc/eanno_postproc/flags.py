@@ -20,7 +20,8 @@ from .rules import OrganLimits, Rules
 # checks in mL and mm, and a full-size 512 x 512 x 300 scan would otherwise cost seconds.
 MAX_VOXELS = 4_000_000
 BONE_HU = 350.0  # cortical bone; above contrast-filled vessels of the portal-venous phase
-BODY_HU = -500.0
+SPINE_SMOOTH_MM = 10.0  # about a vertebral body's cortex ring: its centre becomes the densest point
+SPINE_MIN_SHARE = 0.05  # the densest point holds bone on at least this share of slices, after smoothing
 SMOOTH_MM = 3.0  # enough to average a phantom's noise into its tissue's spike on any grid up to 3 mm
 
 
@@ -62,54 +63,56 @@ def _coarse(arrays: Sequence[np.ndarray], spacing: Sequence[float]) -> tuple[lis
 
 
 def spine_centre(ct: np.ndarray, spacing: Sequence[float]) -> np.ndarray | None:
-    """Centre (mm, axes 0 and 1) of the vertebral bone: cortical bone in the body's middle third from side
-    to side and its back half (ribs are lateral, the sternum anterior); None when there is none."""
-    body = ct > BODY_HU
-    if not body.any():
+    """Centre (mm, axes 0 and 1) of the vertebral column: where cortical bone lies in the same place on
+    the most slices (ribs run obliquely and move from slice to slice); None when no bone is in view."""
+    bone = (ct > BONE_HU).mean(axis=2, dtype=np.float32)  # per (axis 0, axis 1): share of slices with bone
+    density = ndimage.gaussian_filter(bone, [SPINE_SMOOTH_MM / s for s in spacing[:2]])
+    if density.max() < SPINE_MIN_SHARE:
         return None
-    idx = np.nonzero(body.any(axis=(1, 2)))[0]
-    lo0, hi0 = idx[0], idx[-1]
-    idx1 = np.nonzero(body.any(axis=(0, 2)))[0]
-    mid1 = (idx1[0] + idx1[-1]) / 2.0
-    third = (hi0 - lo0) / 3.0
-    band = np.zeros(ct.shape[:2], bool)
-    band[int(lo0 + third) : int(hi0 - third) + 1, : int(mid1) + 1] = True  # axis 1 grows anteriorly
-    bone = (ct > BONE_HU) & band[:, :, None]
-    if np.count_nonzero(bone) < 10:
-        return None
-    i0, i1, _ = np.nonzero(bone)
-    return np.array([np.median(i0) * spacing[0], np.median(i1) * spacing[1]])
+    i0, i1 = np.unravel_index(int(np.argmax(density)), density.shape)
+    return np.array([i0 * spacing[0], i1 * spacing[1]], dtype=np.float64)
+
+
+def organ_measures(labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float], piece_min_ml: float) -> dict[str, Any]:
+    """What the flags check of an organ map (every non-background label): volume_ml, pieces (of at least
+    piece_min_ml), and its centre's mm in front of and to the patient's left of the spine's (None without
+    a spine or an organ). Also what `eanno-calibrate rules` learns the limits from."""
+    organ = labels != BACKGROUND  # parenchyma, duct and lesions: the whole organ
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    volume = float(np.count_nonzero(organ)) * voxel_ml
+    out: dict[str, Any] = {"volume_ml": volume, "pieces": 0, "anterior_of_spine_mm": None, "left_of_spine_mm": None}
+    if not volume:
+        return out
+    cc, _ = ndimage.label(organ, structure=np.ones((3, 3, 3), bool))
+    sizes = np.bincount(cc.ravel())[1:] * voxel_ml
+    out["pieces"] = int(np.count_nonzero(sizes >= piece_min_ml))
+    spine = spine_centre(ct, spacing)
+    if spine is not None:
+        centre = np.array(ndimage.center_of_mass(organ))[:2] * np.asarray(spacing[:2])
+        out["anterior_of_spine_mm"] = float(centre[1] - spine[1])
+        out["left_of_spine_mm"] = float(spine[0] - centre[0])  # axis 0 grows towards the patient's right
+    return out
 
 
 def organ_flags(labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float], limits: OrganLimits) -> list[str]:
     """Flags about the pancreas the model drew: none in view, implausible volume, pieces or position."""
-    organ = labels != BACKGROUND  # parenchyma, duct and lesions: the whole organ
-    voxel_ml = float(np.prod(spacing)) / 1000.0
-    volume = float(np.count_nonzero(organ)) * voxel_ml
+    m = organ_measures(labels, ct, spacing, limits.piece_min_ml)
+    volume = m["volume_ml"]
     if volume < limits.in_view_min_ml:
         return [f"no pancreas in view ({volume:.1f} mL found)"]
     flags = []
     lo, hi = limits.pancreas_ml
     if not lo <= volume <= hi:
         flags.append(f"implausible pancreas volume {volume:.0f} mL (expected {lo:g}-{hi:g})")
-    cc, n = ndimage.label(organ, structure=np.ones((3, 3, 3), bool))
-    sizes = np.bincount(cc.ravel())[1:] * voxel_ml
-    pieces = int(np.count_nonzero(sizes >= limits.piece_min_ml))
-    if pieces > limits.max_pieces:
-        flags.append(f"implausible pancreas in {pieces} pieces (expected at most {limits.max_pieces})")
-    spine = spine_centre(ct, spacing)
-    if spine is None:
+    if m["pieces"] > limits.max_pieces:
+        flags.append(f"implausible pancreas in {m['pieces']} pieces (expected at most {limits.max_pieces})")
+    if m["anterior_of_spine_mm"] is None:
         flags.append("no spine in view: pancreas position not checked")
         return flags
-    centre = np.array(ndimage.center_of_mass(organ))[:2] * np.asarray(spacing[:2])
-    anterior = float(centre[1] - spine[1])
-    left = float(spine[0] - centre[0])  # axis 0 grows towards the patient's right
-    lo, hi = limits.anterior_of_spine_mm
-    if not lo <= anterior <= hi:
-        flags.append(f"implausible pancreas position: {anterior:.0f} mm in front of the spine (expected {lo:g}-{hi:g})")
-    lo, hi = limits.left_of_spine_mm
-    if not lo <= left <= hi:
-        flags.append(f"implausible pancreas position: {left:.0f} mm left of the spine (expected {lo:g}-{hi:g})")
+    for key, what in (("anterior_of_spine_mm", "in front of"), ("left_of_spine_mm", "left of")):
+        lo, hi = getattr(limits, key)
+        if not lo <= m[key] <= hi:
+            flags.append(f"implausible pancreas position: {m[key]:.0f} mm {what} the spine (expected {lo:g}-{hi:g})")
     return flags
 
 

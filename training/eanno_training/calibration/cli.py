@@ -16,7 +16,7 @@ from ..evaluation.matching import HitRule
 from ..evaluation.run import predictor_probs, write_atomic, write_json
 from ..evaluation.sources import Source, case_options, case_options_with_seed, matching_options
 from ..seeds import CALIBRATION_SEED
-from .rules import calibrate_rules, lesion_stats, rules_yaml, stats_table
+from .rules import calibrate_organ, calibrate_rules, lesion_stats, organ_stat, rules_yaml, stats_table
 from .threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
 
 log = logging.getLogger(__name__)
@@ -108,7 +108,8 @@ def _percentiles(text: str) -> tuple[float, float]:
 @click.option("--json", "as_json", is_flag=True, help="Print limits and provenance as one JSON object.")
 def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: float, hu_margin: float, min_lesions: int, base: Path | None,
           out: Path, as_json: bool) -> None:
-    """Learn volume-ratio limits and HU windows per lesion class from labelled cases.
+    """Learn volume-ratio limits and HU windows per lesion class, and the organ limits behind the report's
+    flags (pancreas volume, pieces, position against the spine), from labelled cases.
 
     \b
     Example:
@@ -118,9 +119,15 @@ def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: flo
     pct = _percentiles(percentiles)
     try:
         base_rules = load_rules(base)
-        stats = [s for case in source.cases() for s in lesion_stats(case, hu_clip=base_rules.hu_clip, connectivity=base_rules.connectivity)]
+        stats, organs = [], []
+        for case in source.cases():  # one read of each case for both sets of limits
+            stats += lesion_stats(case, hu_clip=base_rules.hu_clip, connectivity=base_rules.connectivity)
+            organs.append(organ_stat(case, base_rules.organ.piece_min_ml))
         overrides, provenance = calibrate_rules(stats, percentiles=pct, ratio_factor=ratio_factor, hu_margin=hu_margin,
                                                 min_lesions=min_lesions, base=base_rules, ratio_method=ratio_method)
+        organ_overrides, provenance["organ"] = calibrate_organ([o for o in organs if o is not None], percentiles=pct,
+                                                               base=base_rules)
+        overrides.update(organ_overrides)
     except (CaseError, RulesError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     text = rules_yaml(overrides, provenance, source=source.description + (f"; base {base}" if base else ""))
