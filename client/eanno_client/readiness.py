@@ -10,6 +10,7 @@ from typing import Any
 from eanno_client.connection import ENSEMBLE, Connection, ConnectionConfig, ServerConnectionError
 
 log = logging.getLogger(__name__)
+MODEL_PREFIX = "eanno_"  # every model of the EfficientAnno repository (the ensemble and what it calls)
 PROBE_TIMEOUT_S = 2.5  # nothing listening must fail in under 3 s (client/README.md, "Connection")
 
 
@@ -29,10 +30,12 @@ class Ready:
 def explain(url: str, status: str, message: str) -> str:
     """A gRPC failure in plain words: what is wrong at `url` and what to try."""
     low = message.lower()
-    if "http/2" in low or "settings frame" in low or "parse" in low and "http" in low:
-        return (f"{url} answers, but not with gRPC (is it Triton's HTTP port? gRPC is 8001 by default): "
-                f"try --url with the gRPC port")
-    if "dns" in low or "domain name" in low or "resolve" in low or "name or service not known" in low:
+    # something accepted the connection, then spoke HTTP/1 (Failed parsing HTTP/2) or hung up (Triton's
+    # HTTP and metrics ports close a gRPC connection: "Socket closed")
+    if "http/2" in low or "settings frame" in low or "socket closed" in low:
+        return (f"{url} answers, but not with gRPC (is it Triton's HTTP port 8000 or metrics port 8002? gRPC is "
+                f"8001 by default): try --url with the gRPC port")
+    if any(w in low for w in ("dns", "domain name", "resolv", "lookup", "name or service not known")):
         host = url.rsplit(":", 1)[0]
         return f"cannot find the host {host!r} of {url} (DNS): check the name, or give its IP address"
     if "ssl" in low or "handshake" in low or "tls" in low or "certificate" in low:
@@ -89,11 +92,14 @@ def check_ready(config: ConnectionConfig, timeout_s: float = PROBE_TIMEOUT_S) ->
             names = ", ".join(sorted({m.get("name", "?") for m in models})) or "none"
             raise NotReadyError(f"{config.url}: the server has no model {ENSEMBLE!r} (it serves: {names}); "
                                 "is this the EfficientAnno repository (eanno-server start)?")
-        if not any(m.get("state") == "READY" for m in ensemble):
-            bad = not_ready_models(models)
+        # The ensemble can be READY while a model it calls through BLS (the window calls eanno_segmenter)
+        # failed to load, so every model of ours must be READY, not only the ensemble.
+        ours = [m for m in models if str(m.get("name", "")).startswith(MODEL_PREFIX)]
+        bad = not_ready_models(ours)
+        if bad or not any(m.get("state") == "READY" for m in ensemble):
             raise NotReadyError(f"{config.url}: the ensemble {ENSEMBLE} is not ready; "
-                                + "; ".join(bad) + f" (details: eanno-client models --url {config.url}, and "
-                                "the server's log)")
+                                + "; ".join(bad or not_ready_models(ensemble))
+                                + f" (details: eanno-client models --url {config.url}, and the server's log)")
         ready = _probe(conn, "server ready", lambda: c.is_server_ready(**opts))
         if not ready:
             bad = not_ready_models(models)
