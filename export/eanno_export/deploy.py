@@ -18,35 +18,30 @@ import logging
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import click
+from eanno_contracts.cli import ErrorGroup
 
-from eanno_export.trt import (
-    NO_TENSORRT,
-    TensorRTUnavailable,
-    build_plan,
-    tensorrt_library_version,
-    tensorrt_version,
-)
+from eanno_export.errors import ExportError, TensorRTUnavailable
+from eanno_export.trt import NO_TENSORRT, build_plan, tensorrt_library_version, tensorrt_version
 
 log = logging.getLogger(__name__)
 SEGMENTER = "eanno_segmenter"
 PRECISIONS = ("fp16", "fp32")
 
 
-class PlanError(RuntimeError):
+class PlanError(ExportError):
     """No usable plan: the message says what is there and what to do."""
 
 
 def gpu_identity() -> str:
-    """'<name>, <compute capability>' of the first visible GPU (nvidia-smi), or RuntimeError."""
+    """'<name>, <compute capability>' of the first visible GPU (nvidia-smi); ExportError where none is visible."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
                              capture_output=True, text=True, check=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as e:
-        raise RuntimeError(f"no GPU visible to this container (nvidia-smi failed: {e}); run it with --gpus") from e
+        raise ExportError(f"no GPU visible to this container (nvidia-smi failed: {e}); run it with --gpus") from e
     return out.strip().splitlines()[0].strip()
 
 
@@ -155,7 +150,7 @@ def _options(f):  # type: ignore[no-untyped-def]
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Build (plan builder image) or place (server image) the TensorRT plan for this GPU."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -165,13 +160,7 @@ def main() -> None:
 @_options
 def build_cmd(repository: Path, cache: Path, precision: str) -> None:
     """Build the plan once per GPU, TensorRT version and precision; check it against ONNX Runtime."""
-    try:
-        _plan, what = build(repository, cache, precision)
-    except TensorRTUnavailable as e:
-        click.echo(str(e), err=True)
-        sys.exit(2)
-    except (PlanError, FileNotFoundError, RuntimeError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+    _plan, what = build(repository, cache, precision)
     click.echo(what)
 
 
@@ -179,10 +168,7 @@ def build_cmd(repository: Path, cache: Path, precision: str) -> None:
 @_options
 def place_cmd(repository: Path, cache: Path, precision: str) -> None:
     """Put the cached plan for this server's TensorRT and GPU into the repository (no TensorRT Python needed)."""
-    try:
-        click.echo(place(repository, cache, precision))
-    except (PlanError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from e
+    click.echo(place(repository, cache, precision))
 
 
 if __name__ == "__main__":

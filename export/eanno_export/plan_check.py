@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from eanno_export.errors import ExportError
+
 CHECK_PATCHES = "check_patches.npy"
 # Softmax probabilities, fp16 plan against fp32 ONNX Runtime: fp16 kernels (10-bit mantissa) move logits by
 # ~1e-3 relative through a deep net; 0.02 leaves room for that and still refuses a wrong engine (a broken
@@ -57,7 +59,7 @@ def compare(reference: np.ndarray, candidate: np.ndarray, tolerance: float,
             min_agreement: float = MIN_ARGMAX_AGREEMENT) -> PlanCheck:
     """Compare two [N, C, ...] probability arrays (reference = ONNX Runtime)."""
     if reference.shape != candidate.shape:
-        raise ValueError(f"plan output shape {candidate.shape} differs from ONNX Runtime's {reference.shape}")
+        raise ExportError(f"plan output shape {candidate.shape} differs from ONNX Runtime's {reference.shape}")
     ref, cand = reference.astype(np.float32), candidate.astype(np.float32)
     diff = np.abs(ref - cand)
     agree = float((ref.argmax(1) == cand.argmax(1)).mean())
@@ -107,6 +109,6 @@ def load_check_patches(segmenter_dir: Path) -> np.ndarray:
     """The export stage's phantom patches, or a clear error naming the file."""
     path = segmenter_dir / CHECK_PATCHES
     if not path.is_file():
-        raise FileNotFoundError(f"{path} is missing: write the repository with eanno-export repository --flavor "
+        raise ExportError(f"{path} is missing: write the repository with eanno-export repository --flavor "
                                 "tensorrt (it cuts the check patches from phantoms)")
     return np.load(path)

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from eanno_export import deploy
+from eanno_export.errors import ExportError
 from eanno_export.onnx_export import export_network
 from eanno_export.plan_check import CHECK_PATCHES, TOLERANCE, compare, onnxruntime_runner
 from eanno_export.trt import tensorrt_library_version
@@ -108,7 +109,7 @@ def test_compare_counts_argmax_disagreement_and_non_finite_output() -> None:
     nan = ref.copy()
     nan[0, 0, 0, 0, 0] = np.nan
     assert not compare(ref, nan, 1.0).ok
-    with pytest.raises(ValueError, match="shape"):
+    with pytest.raises(ExportError, match="shape"):
         compare(ref, ref[:1], 1.0)
 
 
