@@ -5,16 +5,15 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from eanno_export.errors import ExportError, TensorRTUnavailable
+
 log = logging.getLogger(__name__)
 NO_TENSORRT = "TensorRT is not installed here: build the plan inside the Triton image, see docker/README.md"
-
-
-class TensorRTUnavailable(RuntimeError):
-    """TensorRT cannot be imported on this machine."""
 
 
 def tensorrt_version() -> str | None:
@@ -24,6 +23,19 @@ def tensorrt_version() -> str | None:
     except ImportError:
         return None
     return str(trt.__version__)
+
+
+LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/local/tensorrt/lib", "/opt/tensorrt/lib", "/usr/lib64")
+
+
+def tensorrt_library_version(dirs: Sequence[str] | None = None) -> str | None:
+    """TensorRT's version where only its libraries are (the Triton image): $TRT_VERSION or libnvinfer.so.X.Y.Z."""
+    if os.environ.get("TRT_VERSION"):
+        return os.environ["TRT_VERSION"]
+    search = list(dirs) if dirs is not None else [*LIBRARY_DIRS, *os.environ.get("LD_LIBRARY_PATH", "").split(":")]
+    found = sorted({m.group(1) for d in search if d and Path(d).is_dir()
+                    for f in Path(d).glob("libnvinfer.so.*") if (m := re.fullmatch(r"libnvinfer\.so\.(\d+\.\d+\.\d+)", f.name))})
+    return found[-1] if found else None
 
 
 def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *, fp16: bool = False,
@@ -41,7 +53,7 @@ def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ValueError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise ExportError(f"TensorRT could not parse {onnx_path}: {errors}")
     image = network.get_input(0)
     patch = tuple(image.shape)[1:]
     config = builder.create_builder_config()
@@ -56,7 +68,7 @@ def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *
     config.set_timing_cache(cache, ignore_mismatch=False)
     engine = builder.build_serialized_network(network, config)
     if engine is None:
-        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
+        raise ExportError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)
