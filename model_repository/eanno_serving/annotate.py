@@ -45,13 +45,13 @@ def request_rules(base: Rules | None, rules: np.ndarray | None) -> Rules:
 def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: Mapping[str, Any], *,
              affine: np.ndarray | None = None, threshold: np.ndarray | None = None,
              rules: np.ndarray | None = None, base_rules: Rules | None = None,
-             box: np.ndarray | None = None, outside: list[dict[str, Any]] | None = None) -> Annotation:
+             box: np.ndarray | None = None, outside: Mapping[str, Any] | None = None) -> Annotation:
     """Refine the window's probabilities into labels, removed candidates and the report (+ model info).
 
-    Without `box`, `probs` cover the whole volume. With `box` (2, 3: start, stop), `probs` cover that box
-    only (region first, eanno_serving.region): labels and removed come back for the box, refine runs on
-    it alone, its records are moved to whole-volume voxel coordinates and `outside` (the window's records
-    of the candidates outside the box) are added to the report.
+    Without `box`, `volume` and `probs` cover the whole volume. With `box` (2, 3: start, stop), both cover
+    that box only (region first, eanno_serving.region): labels and removed come back for the box, refine
+    runs on it alone, its records are moved to whole-volume voxel coordinates, and `outside` (the window's
+    {"shape": whole volume, "lesions": records of the candidates outside the box}) completes the report.
     """
     theta = parse_threshold(threshold, float(model["theta"]))
     the_rules = request_rules(base_rules, rules)
@@ -63,19 +63,24 @@ def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: 
         report = dict(res.report)
         report["model"] = dict(model)
         return Annotation(res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False), report)
-    return _annotate_box(volume, probs, np.asarray(box, dtype=np.int64).reshape(2, 3), model, theta, the_rules,
-                         the_affine, outside or [])
+    if outside is None or "shape" not in outside:
+        raise RequestError("a box needs the window's outside report with the whole volume's shape")
+    return _annotate_box(volume, tuple(int(n) for n in outside["shape"]), probs,
+                         np.asarray(box, dtype=np.int64).reshape(2, 3), model, theta, the_rules, the_affine,
+                         list(outside.get("lesions", [])))
 
 
-def _annotate_box(volume: np.ndarray, probs: np.ndarray, box: np.ndarray, model: Mapping[str, Any], theta: float,
-                  rules: Rules, affine: np.ndarray, outside: list[dict[str, Any]]) -> Annotation:
-    """Refine inside the box; whole-volume report (box records moved, outside records added, ids renumbered)."""
+def _annotate_box(ct: np.ndarray, shape: tuple[int, ...], probs: np.ndarray, box: np.ndarray,
+                  model: Mapping[str, Any], theta: float, rules: Rules, affine: np.ndarray,
+                  outside: list[dict[str, Any]]) -> Annotation:
+    """Refine the box's CT; whole-volume report (box records moved, outside records added, ids renumbered)."""
     start, stop = (tuple(int(v) for v in row) for row in box)
-    if any(not 0 <= a <= b <= n for a, b, n in zip(start, stop, volume.shape, strict=True)):
-        raise RequestError(f"box {box.tolist()} is not inside the volume {list(volume.shape)}")
+    if len(shape) != 3 or any(not 0 <= a <= b <= n for a, b, n in zip(start, stop, shape, strict=True)):
+        raise RequestError(f"box {box.tolist()} is not inside the volume {list(shape)}")
     empty = any(b == a for a, b in zip(start, stop, strict=True))
-    if not empty and probs.shape[1:] != tuple(b - a for a, b in zip(start, stop, strict=True)):
-        raise RequestError(f"probs {list(probs.shape)} do not match the box {box.tolist()}")
+    size = tuple(b - a for a, b in zip(start, stop, strict=True))
+    if not empty and (probs.shape[1:] != size or ct.shape != size):
+        raise RequestError(f"probs {list(probs.shape)} or CT {list(ct.shape)} do not match the box {box.tolist()}")
     if empty:  # no voxel can be pancreas: only outside candidates, nothing to refine at full resolution
         labels = removed = np.zeros((0, 0, 0), np.uint8)
         parenchyma = duct = 0
@@ -85,10 +90,9 @@ def _annotate_box(volume: np.ndarray, probs: np.ndarray, box: np.ndarray, model:
         base["input"], base["theta"] = "probs", theta
         base["rules"]["theta"] = theta
     else:
-        sl = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
         shift = np.eye(4)
         shift[:3, 3] = start
-        res = refine(volume[sl], probs=probs, theta=theta, affine=affine @ shift, rules=rules)
+        res = refine(ct, probs=probs, theta=theta, affine=affine @ shift, rules=rules)
         labels, removed = res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False)
         base = res.report
         parenchyma, duct = base["summary"]["pancreas_voxels"], base["summary"]["duct_voxels"]
@@ -97,7 +101,7 @@ def _annotate_box(volume: np.ndarray, probs: np.ndarray, box: np.ndarray, model:
     for i, rec in enumerate(lesions, start=1):
         rec["id"] = i
     report = dict(base)
-    report.update(shape=[int(n) for n in volume.shape], lesions=lesions,
+    report.update(shape=[int(n) for n in shape], lesions=lesions,
                   summary=summarise(lesions, parenchyma, duct), model=dict(model),
                   region={"start": list(start), "stop": list(stop), "outside_candidates": len(outside)})
     return Annotation(labels, removed, report)

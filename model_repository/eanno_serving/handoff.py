@@ -27,13 +27,14 @@ from eanno_serving.window import SlidingWindow
 class Handoff:
     """What eanno_window sends on: box probabilities, the box, outside blocks and their records."""
 
-    probs: np.ndarray  # (C, *box shape); (C, 1, 1, 1) zeros when the box is empty (no zero-size tensors)
+    probs: np.ndarray  # (C, *box shape)
+    volume: np.ndarray  # the CT inside the box (all post-processing reads of it)
     box: np.ndarray  # int64 (2, 3): start, stop on the input grid; start == stop: no pancreas anywhere
     blocks: np.ndarray  # int32 (k, 7)
-    outside: list[dict[str, Any]]  # report records of the candidates outside the box
+    outside: dict[str, Any]  # {"shape": the whole volume's, "lesions": records of candidates outside the box}
 
     def outside_bytes(self) -> np.ndarray:
-        """The outside records as a BYTES [1] tensor."""
+        """`outside` as a BYTES [1] tensor."""
         return np.array([json.dumps(self.outside).encode()], dtype=np.object_)
 
 
@@ -80,14 +81,17 @@ def outside_candidates(sw: SlidingWindow, coarse: np.ndarray, region: Region, th
     return rows, records
 
 
-def handoff(sw: SlidingWindow, dtype: type, theta: float, rules: Rules, affine: np.ndarray) -> Handoff:
+def handoff(sw: SlidingWindow, volume: np.ndarray, dtype: type, theta: float, rules: Rules,
+            affine: np.ndarray) -> Handoff:
     """Region first: find the pancreas box, resample inside it only, measure what lies outside."""
     coarse = sw.coarse(dtype)
     region = find_region(coarse, sw.input_shape, theta, rules.pancreas_dilation_voxels)
     blocks, outside = outside_candidates(sw, coarse, region, theta, rules, affine)
-    if region.empty:
-        probs = np.zeros((sw.spec.num_classes, 1, 1, 1), dtype=dtype)
+    if region.empty:  # no pancreas anywhere: nothing at full resolution
+        probs = np.zeros((sw.spec.num_classes, 0, 0, 0), dtype=dtype)
+        ct = np.zeros((0, 0, 0), dtype=volume.dtype)
     else:
         probs = sw.result(dtype, part=region.slices, coarse=coarse)
+        ct = np.ascontiguousarray(volume[region.slices])
     box = np.array([region.start, region.stop], dtype=np.int64)
-    return Handoff(probs, box, blocks, outside)
+    return Handoff(probs, ct, box, blocks, {"shape": list(sw.input_shape), "lesions": outside})

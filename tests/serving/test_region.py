@@ -48,8 +48,8 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     affine = np.diag([*spacing, 1.0])
     full = annotate(volume, np.asarray(spacing), sw.result(np.float16), MODEL, affine=affine,
                     threshold=np.array([theta], np.float32))
-    h = handoff(sw, np.float16, theta, rules, affine)
-    got = annotate(volume, np.asarray(spacing), h.probs, MODEL, affine=affine, box=h.box, outside=h.outside,
+    h = handoff(sw, volume, np.float16, theta, rules, affine)
+    got = annotate(h.volume, np.asarray(spacing), h.probs, MODEL, affine=affine, box=h.box, outside=h.outside,
                    threshold=np.array([theta], np.float32))
     sl = tuple(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True))
     inside = np.zeros(volume.shape, bool)
@@ -82,6 +82,7 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     draw_blocks(removed, h.blocks)
     assert not removed[sl].any()
     outside = [r for r in got.report["lesions"] if r.get("grid") == "model"]
+    assert len(outside) == len(h.outside["lesions"])
     assert sum(r["voxels"] for r in outside) == int(np.count_nonzero(removed))
     print(f"box {inside.mean():.1%} of the volume, {len(boxed)} candidates in it, {len(rest)} outside (full grid), {len(outside)} outside (model grid)")
     return {"box_fraction": inside.mean(), "boxed": len(boxed), "rest": len(rest), "outside": len(outside)}
@@ -107,8 +108,8 @@ def test_no_pancreas_skips_full_resolution_and_reports_every_candidate_from_the_
     volume = np.full((40, 36, 20), 40, np.int16)
     volume[5:10, 5:10, 5:10] = -100  # a lesion-like blob, no bright organ anywhere
     sw = _window(volume, (1.5, 1.5, 2.0))
-    h = handoff(sw, np.float16, MODEL["theta"], load_rules(None), np.diag([1.5, 1.5, 2.0, 1.0]))
-    assert (h.box[0] == h.box[1]).all() and h.probs.shape[1:] == (1, 1, 1)
+    h = handoff(sw, volume, np.float16, MODEL["theta"], load_rules(None), np.diag([1.5, 1.5, 2.0, 1.0]))
+    assert (h.box[0] == h.box[1]).all() and h.probs.shape[1:] == (0, 0, 0) and h.volume.size == 0
     compare(volume, (1.5, 1.5, 2.0))
 
 
