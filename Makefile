@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := postproc training model_repository export client
+PACKAGES := contracts postproc training model_repository export client
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -16,9 +16,11 @@ help:  ## list the commands
 
 setup: $(STAMP)  ## create .venv with the pinned dependencies (fast when nothing changed)
 
+# EANNO_CONTRACTS_BY_NAME: the client takes eanno-contracts by name here, from the editable ./contracts
+# (pip refuses that and the client's own file: URL to the same folder together; client/setup.py).
 $(STAMP): requirements/constraints.txt requirements/dev.txt $(PYPROJECTS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt \
+	EANNO_CONTRACTS_BY_NAME=1 $(BIN)/pip install -q --disable-pip-version-check -c requirements/constraints.txt \
 		-r requirements/dev.txt $(foreach p,$(PACKAGES),-e ./$(p)[all])
 	@touch $(STAMP)
 

@@ -9,19 +9,22 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = {
+    "contracts": "eanno_contracts",
     "postproc": "eanno_postproc",
     "training": "eanno_training",
     "export": "eanno_export",
     "model_repository": "eanno_serving",
     "client": "eanno_client",
 }
-# What each of our distributions may import of ours (DESIGN.md, "Architecture").
+# What each of our distributions may import of ours (DESIGN.md, "Architecture"): every one the contracts
+# (CONTRACTS.md), which import nothing of ours.
 ALLOWED = {
-    "eanno_postproc": set(),
-    "eanno_training": {"eanno_postproc"},
-    "eanno_serving": {"eanno_postproc"},
-    "eanno_export": {"eanno_training", "eanno_serving", "eanno_postproc"},
-    "eanno_client": set(),
+    "eanno_contracts": set(),
+    "eanno_postproc": {"eanno_contracts"},
+    "eanno_training": {"eanno_contracts", "eanno_postproc"},
+    "eanno_serving": {"eanno_contracts", "eanno_postproc"},
+    "eanno_export": {"eanno_contracts", "eanno_training", "eanno_serving", "eanno_postproc"},
+    "eanno_client": {"eanno_contracts"},
 }
 FORBIDDEN_THIRD_PARTY = {"eanno_client": {"torch", "monai"}, "eanno_postproc": {"torch", "monai"}}
 
@@ -60,4 +63,16 @@ def test_dependencies_point_one_way(folder: str) -> None:
             bad.append(f"{path.relative_to(REPO)} imports {other}")
         for other in roots & FORBIDDEN_THIRD_PARTY.get(package, set()):
             bad.append(f"{path.relative_to(REPO)} imports {other}")
+    assert not bad, "\n".join(bad)
+
+
+def test_contracts_need_numpy_only() -> None:
+    """The client installs the contracts too: they must stay numpy and the standard library."""
+    import sys
+
+    bad = []
+    for path in sorted((REPO / "contracts").rglob("*.py")):
+        for root in imported_roots(path) - {"numpy", "eanno_contracts"}:
+            if root not in sys.stdlib_module_names:
+                bad.append(f"{path.relative_to(REPO)} imports {root}")
     assert not bad, "\n".join(bad)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +193,7 @@ def run_load(config: ConnectionConfig, payloads: Sequence[Payload], options: Loa
         before = after if after is not None else _snapshot(metrics_url)
     return {
         "url": config.url, "metrics_url": metrics_url,
-        "date": datetime.now(UTC).isoformat(timespec="seconds"),
+        "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "client_host": {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version()},
         "payloads": [{"name": p.name, "shape": list(p.volume.shape), "spacing_mm": [round(float(s), 4) for s in p.spacing],
                       "voxels": p.voxels} for p in payloads],

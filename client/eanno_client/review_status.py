@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +48,7 @@ def new_status(previous: dict[str, Any] | None, case: str, status: str, reviewer
         history = [*previous.get("history", []),
                    {k: previous.get(k) for k in ("status", "reviewer", "comment", "time")}]
     return {"format": STATUS_FORMAT, "case": case, "status": status, "reviewer": reviewer.strip(),
-            "comment": comment, "time": now.astimezone(UTC).isoformat(timespec="seconds"),
+            "comment": comment, "time": now.astimezone(timezone.utc).isoformat(timespec="seconds"),
             "history": history}
 
 
@@ -58,7 +58,7 @@ def set_status(case: Path, status: str, reviewer: str, comment: str = "",
     if not case.is_dir():
         raise InputError(f"{case}: not a case folder")
     record = new_status(read_status(case), case.name, status, reviewer, comment,
-                        now or datetime.now(UTC))
+                        now or datetime.now(timezone.utc))
     write_text_atomic(status_path(case), json.dumps(record, indent=2) + "\n")
     return record
 

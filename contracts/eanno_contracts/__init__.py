@@ -1,0 +1,29 @@
+"""EfficientAnno's shared contracts (CONTRACTS.md at the repository root), implemented once, numpy only.
+
+Every package may import this one, the client included (DESIGN.md, "Architecture").
+"""
+
+from __future__ import annotations
+
+from .geometry import gaussian_weights, pad_widths, target_shape, tile_starts
+from .labels import (
+    BACKGROUND,
+    CLASS_NAMES,
+    CYST,
+    DUCT,
+    LESION_CLASSES,
+    LESION_KEYS,
+    LESION_UNION_NAME,
+    N_CLASSES,
+    PANCREAS,
+    PDAC,
+    PNET,
+    lesion_names,
+)
+from .meta import DEFAULT_CLIP, DEFAULT_STEP, DEFAULT_THETA, META_KEYS
+
+__all__ = [
+    "BACKGROUND", "CLASS_NAMES", "CYST", "DEFAULT_CLIP", "DEFAULT_STEP", "DEFAULT_THETA", "DUCT", "LESION_CLASSES",
+    "LESION_KEYS", "LESION_UNION_NAME", "META_KEYS", "N_CLASSES", "PANCREAS", "PDAC", "PNET", "gaussian_weights",
+    "lesion_names", "pad_widths", "target_shape", "tile_starts",
+]
