@@ -5,6 +5,7 @@ Every package may import this one, the client included (DESIGN.md, "Architecture
 
 from __future__ import annotations
 
+from .answer import AnswerError, full_size
 from .geometry import gaussian_weights, pad_widths, target_shape, tile_starts
 from .labels import (
     BACKGROUND,
@@ -23,7 +24,7 @@ from .labels import (
 from .meta import DEFAULT_CLIP, DEFAULT_STEP, DEFAULT_THETA, META_KEYS
 
 __all__ = [
-    "BACKGROUND", "CLASS_NAMES", "CYST", "DEFAULT_CLIP", "DEFAULT_STEP", "DEFAULT_THETA", "DUCT", "LESION_CLASSES",
-    "LESION_KEYS", "LESION_UNION_NAME", "META_KEYS", "N_CLASSES", "PANCREAS", "PDAC", "PNET", "gaussian_weights",
+    "AnswerError", "BACKGROUND", "CLASS_NAMES", "CYST", "DEFAULT_CLIP", "DEFAULT_STEP", "DEFAULT_THETA", "DUCT", "LESION_CLASSES",
+    "LESION_KEYS", "LESION_UNION_NAME", "META_KEYS", "N_CLASSES", "PANCREAS", "PDAC", "PNET", "full_size", "gaussian_weights",
     "lesion_names", "pad_widths", "target_shape", "tile_starts",
 ]

@@ -119,10 +119,3 @@ def nearest_blocks(coords: Sequence[np.ndarray], model_shape: Sequence[int], inp
         stops = np.searchsorted(near, np.arange(m), side="right")
         cols += [starts[c], stops[c]]
     return np.stack(cols, axis=1).astype(np.int32) if cols and len(cols[0]) else np.zeros((0, 6), np.int32)
-
-
-def draw_blocks(out: np.ndarray, blocks: np.ndarray) -> np.ndarray:
-    """Fill `out` (3D) with rows (class, start0, stop0, start1, stop1, start2, stop2) of `blocks`."""
-    for c, a0, b0, a1, b1, a2, b2 in np.asarray(blocks, dtype=np.int64).tolist():
-        out[a0:b0, a1:b1, a2:b2] = c
-    return out

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
+from eanno_contracts import full_size
 
-from eanno_serving.region import draw_blocks
 from eanno_serving.repository import ENSEMBLE
 
 # Passing channel_args would drop tritonclient's 2 GiB limits to gRPC's 4 MiB: set both explicitly.
@@ -31,16 +31,6 @@ class Served:
     box: np.ndarray  # (2, 3) start, stop: where labels were computed at full resolution
     response_bytes: int  # the answer's tensors as sent (labels and removed of the box, blocks, report)
     blocks_bytes: int = 0  # of which removed_outside
-
-
-def full_size(shape: tuple[int, ...], box: np.ndarray, inside: np.ndarray, blocks: np.ndarray | None = None
-              ) -> np.ndarray:
-    """A whole-volume uint8 map from the answer's box part (and removed_outside blocks); 0 elsewhere."""
-    out = np.zeros(shape, dtype=np.uint8)
-    sl = tuple(slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True))
-    if inside.size:
-        out[sl] = inside
-    return out if blocks is None else draw_blocks(out, blocks)
 
 
 def connect(url: str) -> grpcclient.InferenceServerClient:

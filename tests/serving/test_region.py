@@ -14,10 +14,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from eanno_contracts import full_size
 from eanno_postproc import load_rules
 from eanno_serving.annotate import annotate
 from eanno_serving.handoff import handoff
-from eanno_serving.region import draw_blocks, find_region, nearest_blocks
+from eanno_serving.region import find_region, nearest_blocks
 from eanno_serving.window import SlidingWindow, WindowSpec, resample_linear
 
 from .conftest import TINY_META, phantom, tiny_net
@@ -78,8 +79,7 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     assert got.report["summary"]["duct_voxels"] == full.report["summary"]["duct_voxels"]
     assert got.report["summary"]["kept"] == full.report["summary"]["kept"]
     # The removed map the client draws: box + blocks; blocks never enter the box.
-    removed = np.zeros(volume.shape, np.uint8)
-    draw_blocks(removed, h.blocks)
+    removed = full_size(volume.shape, np.zeros((2, 3), np.int64), np.zeros((0, 0, 0), np.uint8), h.blocks)
     assert not removed[sl].any()
     outside = [r for r in got.report["lesions"] if r.get("grid") == "model"]
     assert len(outside) == len(h.outside["lesions"])

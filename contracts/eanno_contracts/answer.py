@@ -2,7 +2,7 @@
 
 The answer carries `labels` and `removed` for a box of the volume (`box`: start, stop per axis) and the
 removed candidates outside it as blocks (`removed_outside`: class, start0, stop0, start1, stop1, start2,
-stop2). Everything else is background. model_repository/README.md documents the tensors.
+stop2). Everything else is background. CONTRACTS.md ("Ensemble tensors") documents the tensors.
 """
 
 from __future__ import annotations
