@@ -38,6 +38,7 @@ from eanno_client.outputs import CasePaths, OutputOptions, write_case
 from eanno_client.readers import read_volume
 
 TARGET = 1.15
+LINKS = {"100Mbit": 100e6 / 8, "1Gbit": 1e9 / 8}  # bytes per second
 
 
 def write_inputs(work: Path, shape: tuple[int, int, int], spacing: tuple[float, float, float], cases: int) -> Path:
@@ -125,6 +126,7 @@ def measure(url: str, work: Path, shape: tuple[int, int, int], spacing: tuple[fl
             labels, removed, report = conn.annotate(can.data, can.spacing, can.affine)
             requests.append(time.perf_counter() - t0)
         t_server = statistics.median(requests)
+        wire = dict(conn.last_wire)
         t0 = time.perf_counter()
         write_case(CasePaths(work / "single"), "case0", volume, can, labels, removed, report, options)
         t_write = time.perf_counter() - t0
@@ -142,7 +144,9 @@ def measure(url: str, work: Path, shape: tuple[int, int, int], spacing: tuple[fl
             "client_read_s": round(t_read, 3), "client_reorient_s": round(t_reorient, 3),
             "client_write_s": round(t_write, 3), "client_s": round(client, 3),
             "batch_s": round(t_batch, 3), "baseline_s": round(cases * t_server, 3),
-            "ratio": round(t_batch / (cases * t_server), 3), "target": TARGET}
+            "ratio": round(t_batch / (cases * t_server), 3), "target": TARGET, **wire,
+            **{f"wire_{name}_s": round((wire["request_bytes"] + wire["response_bytes"]) / bps, 3)
+               for name, bps in LINKS.items()}}
 
 
 def main() -> None:
@@ -180,6 +184,8 @@ def main() -> None:
     r["meets_target"] = r["ratio"] <= TARGET
     print(f"case {r['shape']} int16, spacing {r['spacing_mm']} mm, server {url}")
     print(f"server time per case (request from memory): {r['server_s']:.2f} s (runs {r['server_runs_s']})")
+    print(f"wire per case: request {r['request_bytes'] / 1e6:.2f} MB, answer {r['response_bytes'] / 1e6:.3f} MB; "
+          f"at 100 Mbit/s {r['wire_100Mbit_s']:.2f} s, at 1 Gbit/s {r['wire_1Gbit_s']:.2f} s")
     print(f"client's own time per case: {r['client_s']:.2f} s = read {r['client_read_s']:.2f} + reorient "
           f"{r['client_reorient_s']:.2f} + write all outputs {r['client_write_s']:.2f}")
     print(f"batch of {r['cases']} (concurrency {r['concurrency']}): {r['batch_s']:.2f} s vs {r['cases']} x server "

@@ -77,6 +77,7 @@ class Connection:
         if (config.client_cert is None) != (config.client_key is None):
             raise ServerConnectionError("--client-cert and --client-key go together (mutual TLS needs both)")
         self.config = config
+        self.last_wire: dict[str, int] = {}  # bytes of the last annotate request and answer
         self._grpc = grpcclient
         self.client = grpcclient.InferenceServerClient(
             config.url, ssl=config.tls, root_certificates=_read(config.root_cert, "root certificate"),
@@ -145,6 +146,10 @@ class Connection:
         labels, removed, report, box, blocks = (result.as_numpy(n) for n in names)
         if labels is None or removed is None or report is None or report.size != 1 or box is None:
             raise ServerConnectionError("the server's answer lacks labels, removed, report or box")
+        # Tensor bytes each way (the payload, without gRPC framing): make bench-client prints them.
+        self.last_wire = {"request_bytes": sum(a.nbytes for _, a, _ in arrays),
+                          "response_bytes": sum(len(x) if isinstance(x, bytes) else x.nbytes for x in (
+                              labels, removed, box, report.reshape(-1)[0], *([] if blocks is None else [blocks])))}
         try:  # region first: labels and removed cover the box; outside it only removed blocks
             labels = full_size(volume.shape, box, labels.astype(np.uint8, copy=False))
             removed = full_size(volume.shape, box, removed.astype(np.uint8, copy=False), blocks)
