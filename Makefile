@@ -30,8 +30,9 @@ test: setup  ## run the whole test suite
 demo: setup  ## the main job end to end on the embedded default
 	$(BIN)/python scripts/demo.py
 
-lint: setup  ## ruff over every package and the tests
+lint: setup  ## ruff over every package and the tests; mypy over every package (pyproject.toml [tool.mypy])
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 bench: bench-postproc bench-model bench-serving bench-client bench-loadtest  ## every benchmark (long)
 
@@ -84,4 +85,4 @@ bench-loadtest: setup $(PERF_VENV)/.installed  ## eanno-client loadtest against 
 	$(BIN)/python client/benchmarks/bench_loadtest.py $(BENCH_ARGS)
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) $(PERF_VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(PERF_VENV) .venv-py310 .venv-py310-client .pytest_cache .ruff_cache .mypy_cache

@@ -1,18 +1,13 @@
-"""The six label classes, their viewer colours and the output file names: the client's one table."""
+"""The label classes (from eanno_contracts), their viewer colours and the output file names."""
 
 from __future__ import annotations
 
-# id -> AbdomenAtlas name (DESIGN.md, "Labels and files"); the server uses the same ids.
-CLASS_NAMES: tuple[str, ...] = (
-    "background",
-    "pancreas",
-    "pancreatic_duct",
-    "pancreatic_pdac",
-    "pancreatic_cyst",
-    "pancreatic_pnet",
-)
-LESION_IDS: tuple[int, ...] = (3, 4, 5)
-LESION_UNION_NAME = "pancreatic_lesion"
+# id -> AbdomenAtlas name, lesion ids, the union's name: the one table every package shares (CONTRACTS.md).
+from eanno_contracts.labels import CLASS_NAMES, LESION_UNION_NAME
+from eanno_contracts.labels import LESION_CLASSES as LESION_IDS
+
+__all__ = ["CLASS_NAMES", "COLOURS", "LESION_IDS", "LESION_UNION_NAME"]
+
 # RGB per class; background is transparent in both viewers.
 COLOURS: tuple[tuple[int, int, int], ...] = (
     (0, 0, 0),

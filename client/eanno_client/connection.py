@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -180,8 +181,8 @@ class Connection:
         found: dict[str, Any] = {"theta": None, "model_spacing": None, "model_name": None, "model_version": None}
         for model in (WINDOW_MODEL, ENSEMBLE):
             try:
-                config = self.call(f"config of {model}", lambda m=model: self.client.get_model_config(
-                    m, as_json=True, **self._opts))
+                config = self.call(f"config of {model}", functools.partial(
+                    self.client.get_model_config, model, as_json=True, **self._opts))
             except ServerConnectionError:
                 continue
             params = config.get("config", {}).get("parameters", {})

@@ -11,8 +11,10 @@ import math
 from dataclasses import dataclass
 from typing import Any
 
+from eanno_contracts.labels import CLASS_NAMES, LESION_KEYS
+
 # The lesion classes' keys in the rules' per-class tables (eanno_postproc rules.yaml).
-RULE_KEYS = {"pancreatic_pdac": "pdac", "pancreatic_cyst": "cyst", "pancreatic_pnet": "pnet"}
+RULE_KEYS = {CLASS_NAMES[c]: key for c, key in LESION_KEYS.items()}  # report class name -> rules file key
 
 
 @dataclass(frozen=True)

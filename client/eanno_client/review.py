@@ -89,7 +89,7 @@ def _lesion_record(g: Group, model: np.ndarray, revised: np.ndarray, mcc: np.nda
         restored = removed is not None and bool(np.any(removed[r] > 0))
         rec["kind"] = "added"
         rec["error"] = "restored" if restored else "missed"
-        if restored:
+        if restored and removed is not None:  # restored implies removed; said again for the type checker
             rec["restored_from_class"] = CLASS_NAMES[majority_class(removed, r & (removed > 0))]
     else:
         rec["kind"] = "deleted"

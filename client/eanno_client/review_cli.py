@@ -55,10 +55,10 @@ def review(model_labels: Path, revised_labels: Path, removed: Path | None, toler
         click.echo(json.dumps({"cases": results, "summary": summary}, indent=2))
         return
     click.echo(format_table(results, summary))
-    e = summary["errors"]
-    click.echo(f"model errors: {e['missed']} missed, {e['restored']} wrongly removed by post-processing "
-               f"(restored), {e['false_positive_kept']} false positive(s) kept, {e['reclassified']} "
-               f"reclassified, {e['boundary']} boundary; {e['removed_confirmed']} removal(s) confirmed")
+    errs = summary["errors"]
+    click.echo(f"model errors: {errs['missed']} missed, {errs['restored']} wrongly removed by post-processing "
+               f"(restored), {errs['false_positive_kept']} false positive(s) kept, {errs['reclassified']} "
+               f"reclassified, {errs['boundary']} boundary; {errs['removed_confirmed']} removal(s) confirmed")
 
 
 class _DefaultShow(click.Group):

@@ -76,7 +76,9 @@ def progress(root: Path) -> dict[str, Any]:
         cases = [root]
     if not cases:
         raise InputError(f"{root}: holds no case folders (CASE/{MODEL_LABELS} or CASE/{STATUS_FILE})")
-    rows, counts, reviewers = [], {"approved": 0, "needs_changes": 0, "pending": 0}, {}
+    rows: list[dict[str, Any]] = []
+    counts = {"approved": 0, "needs_changes": 0, "pending": 0}
+    reviewers: dict[str, dict[str, int]] = {}
     for case in cases:
         st = read_status(case)
         state = st["status"] if st else "pending"

@@ -1,7 +1,9 @@
 """EfficientAnno's shared contracts (CONTRACTS.md at the repository root), implemented once, numpy only.
 
-Every package may import this one, the client included (DESIGN.md, "Architecture").
+Every package may import this one, the client included (DESIGN.md, "Architecture"). Import from the
+modules: `labels` (the label map), `meta` (META keys and defaults), `geometry` (the sliding window's).
 """
+<<<<<<< HEAD
 
 from __future__ import annotations
 
@@ -28,3 +30,5 @@ __all__ = [
     "LESION_KEYS", "LESION_UNION_NAME", "META_KEYS", "N_CLASSES", "PANCREAS", "PDAC", "PNET", "full_size", "gaussian_weights",
     "lesion_names", "pad_widths", "target_shape", "tile_starts",
 ]
+=======
+>>>>>>> main

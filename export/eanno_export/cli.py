@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import logging
-import sys
 from pathlib import Path
 
 import click
+from eanno_contracts.cli import ErrorGroup
 
-from eanno_export.trt import NO_TENSORRT, TensorRTUnavailable, build_plan
+from eanno_export.trt import build_plan
 
 FLAVOR_HELP = ("tensorrt: the NGC image on a GPU (plan built at deploy time unless TensorRT is here); "
                "onnxruntime: the NGC image without TensorRT; python-onnxruntime: the PyPI wheel (local server, CI).")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Turn a trained checkpoint into what Triton serves.
 
@@ -36,10 +36,7 @@ def onnx(checkpoint: Path | None, out: Path, as_json: bool) -> None:
     """Export to ONNX (opset 18, dynamic batch, static patch) and check parity with torch (<= 1e-3)."""
     from eanno_export.onnx_export import PARITY_TOLERANCE, export_checkpoint  # torch: imported only here
 
-    try:
-        path, parity, meta = export_checkpoint(checkpoint, out)
-    except (FileNotFoundError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+    path, parity, meta = export_checkpoint(checkpoint, out)
     if as_json:
         click.echo(json.dumps({"onnx": str(path), "parity_max_abs": {"random": parity.random, "phantom": parity.phantom},
                                "tolerance": PARITY_TOLERANCE, "theta": meta.get("theta")}))
@@ -68,14 +65,8 @@ def _batches(ctx: click.Context, param: click.Parameter, value: str) -> tuple[in
 @click.option("--timing-cache", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Read and update this timing cache (rebuilds get faster).")
 def trt(onnx_path: Path, out: Path, fp16: bool, batches: tuple[int, ...], timing_cache: Path | None) -> None:
-    """Build a TensorRT plan on this GPU (exit 2 where TensorRT is not installed)."""
-    try:
-        path = build_plan(onnx_path, out, fp16=fp16, batches=batches, timing_cache=timing_cache)
-    except TensorRTUnavailable:
-        click.echo(NO_TENSORRT, err=True)
-        sys.exit(2)
-    except (ValueError, RuntimeError) as e:
-        raise click.ClickException(str(e)) from e
+    """Build a TensorRT plan on this GPU (exit 5 where TensorRT is not installed)."""
+    path = build_plan(onnx_path, out, fp16=fp16, batches=batches, timing_cache=timing_cache)
     click.echo(f"wrote {path}")
 
 
@@ -93,10 +84,7 @@ def repository(flavor: str, out: Path, checkpoint: Path | None, plan: Path | Non
     """Write a complete Triton model repository (ensemble, window, segmenter, postproc) for one place."""
     from eanno_export.repository import build_repository  # torch: imported only here
 
-    try:
-        path, parity, how = build_repository(flavor, out, checkpoint, plan=plan, fp16=fp16, reuse=reuse)  # type: ignore[arg-type]
-    except (FileNotFoundError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+    path, parity, how = build_repository(flavor, out, checkpoint, plan=plan, fp16=fp16, reuse=reuse)  # type: ignore[arg-type]
     click.echo(f"repository {path} ({flavor}; segmenter: {how})")
     if parity is not None:
         click.echo(f"parity max |torch - onnxruntime|: random {parity.random:.2e}, phantom {parity.phantom:.2e}")

@@ -11,24 +11,25 @@ import hashlib
 import logging
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import click
+from eanno_contracts.cli import ErrorCommand
 
-from eanno_export.trt import NO_TENSORRT, TensorRTUnavailable, build_plan, tensorrt_version
+from eanno_export.errors import ExportError, TensorRTUnavailable
+from eanno_export.trt import NO_TENSORRT, build_plan, tensorrt_version
 
 log = logging.getLogger(__name__)
 SEGMENTER = "eanno_segmenter"
 
 
 def gpu_identity() -> str:
-    """'<name>, <compute capability>' of the first visible GPU (nvidia-smi), or ServerError-like RuntimeError."""
+    """'<name>, <compute capability>' of the first visible GPU (nvidia-smi); ExportError where none is visible."""
     try:
         out = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
                              capture_output=True, text=True, check=True, timeout=30).stdout
     except (OSError, subprocess.SubprocessError) as e:
-        raise RuntimeError(f"no GPU visible to this container (nvidia-smi failed: {e}); run it with --gpus") from e
+        raise ExportError(f"no GPU visible to this container (nvidia-smi failed: {e}); run it with --gpus") from e
     return out.strip().splitlines()[0].strip()
 
 
@@ -43,7 +44,7 @@ def ensure_plan(repository: Path, cache: Path, fp16: bool = True, gpu: str | Non
     """Put a plan for this GPU into repository/eanno_segmenter/1/model.plan; returns (cached plan, built now)."""
     onnx_path = repository / SEGMENTER / "model.onnx"
     if not onnx_path.is_file():
-        raise FileNotFoundError(f"{onnx_path} is missing: write the repository with eanno-export repository "
+        raise ExportError(f"{onnx_path} is missing: write the repository with eanno-export repository "
                                 "--flavor tensorrt")
     version = tensorrt_version()
     if version is None:
@@ -61,7 +62,7 @@ def ensure_plan(repository: Path, cache: Path, fp16: bool = True, gpu: str | Non
     return plan, built
 
 
-@click.command()
+@click.command(cls=ErrorCommand)
 @click.option("--repository", type=click.Path(file_okay=False, path_type=Path), required=True)
 @click.option("--cache", type=click.Path(file_okay=False, path_type=Path), required=True,
               help="A persistent volume for plans and the timing cache.")
@@ -69,13 +70,7 @@ def ensure_plan(repository: Path, cache: Path, fp16: bool = True, gpu: str | Non
 def main(repository: Path, cache: Path, fp16: bool) -> None:
     """Build (or reuse) the TensorRT plan for this GPU and place it in the repository."""
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        plan, built = ensure_plan(repository, cache, fp16)
-    except TensorRTUnavailable as e:
-        click.echo(str(e), err=True)
-        sys.exit(2)
-    except (FileNotFoundError, RuntimeError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+    plan, built = ensure_plan(repository, cache, fp16)
     click.echo(f"{'built' if built else 'reused'} {plan}")
 
 

@@ -39,7 +39,7 @@ def main(volume: Path, spacing: tuple[float, float, float], checkpoint: Path | N
     with torch.inference_mode():
         predictor.predict(vol[:64, :64, :32], spacing)  # warm-up: first-call allocations and thread pools
 
-    saved = []
+    saved: list[Path] = []  # where the first round wrote its labels (written once)
 
     def timed_round() -> dict[str, float]:
         t0 = time.perf_counter()

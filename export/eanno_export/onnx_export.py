@@ -15,6 +15,8 @@ import onnx
 import onnxruntime as ort
 import torch
 
+from eanno_export.errors import ExportError
+
 log = logging.getLogger(__name__)
 OPSET = 18
 PARITY_TOLERANCE = 1e-3  # max |p_torch - p_onnx| over all voxels and classes (issue 4)
@@ -97,7 +99,7 @@ def check_parity(net: torch.nn.Module, onnx_path: str | os.PathLike[str], meta: 
 def export_checkpoint(checkpoint: str | os.PathLike[str] | None, out: str | os.PathLike[str]) -> tuple[Path, Parity, dict[str, Any]]:
     """Checkpoint (None = shipped) -> ONNX at `out`; returns the path, the parity figures and META.
 
-    Raises ValueError when parity exceeds PARITY_TOLERANCE (the file is then removed).
+    Raises ExportError when parity exceeds PARITY_TOLERANCE (the file is then removed).
     """
     from eanno_training.checkpoint import load_checkpoint  # noqa: PLC0415 - export_network needs no training code
 
@@ -107,6 +109,6 @@ def export_checkpoint(checkpoint: str | os.PathLike[str] | None, out: str | os.P
     parity = check_parity(net, path, ckpt.meta)
     if parity.worst > PARITY_TOLERANCE:
         path.unlink(missing_ok=True)
-        raise ValueError(f"ONNX parity failed: max |torch - onnx| = {parity.worst:.2e} > {PARITY_TOLERANCE:.0e}")
+        raise ExportError(f"{path}: ONNX parity failed: max |torch - onnx| = {parity.worst:.2e} > {PARITY_TOLERANCE:.0e}")
     log.info("exported %s (parity random %.2e, phantom %.2e)", path, parity.random, parity.phantom)
     return path, parity, ckpt.meta

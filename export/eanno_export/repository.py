@@ -14,6 +14,7 @@ from typing import Any
 from eanno_serving.repository import Flavor, ServingSpec, write_repository
 from eanno_training.checkpoint import shipped_checkpoint_path
 
+from eanno_export.errors import ExportError
 from eanno_export.onnx_export import Parity, export_checkpoint
 from eanno_export.trt import build_plan, tensorrt_version
 
@@ -55,7 +56,7 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
     out = Path(out)
     ckpt = Path(checkpoint) if checkpoint is not None else shipped_checkpoint_path()
     if not ckpt.is_file():
-        raise FileNotFoundError(f"checkpoint not found: {ckpt}")
+        raise ExportError(f"checkpoint not found: {ckpt}")
     # The serving code is part of the key: a repository written by older configs or models is rewritten.
     source = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor,
               "serving_code": serving_code_sha256()}

@@ -9,12 +9,10 @@ import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
+from eanno_export.errors import ExportError, TensorRTUnavailable
+
 log = logging.getLogger(__name__)
 NO_TENSORRT = "TensorRT is not installed here: build the plan inside the Triton image, see docker/README.md"
-
-
-class TensorRTUnavailable(RuntimeError):
-    """TensorRT cannot be imported on this machine."""
 
 
 def tensorrt_version() -> str | None:
@@ -41,7 +39,7 @@ def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *
     parser = trt.OnnxParser(network, logger)
     if not parser.parse_from_file(str(onnx_path)):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise ValueError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise ExportError(f"TensorRT could not parse {onnx_path}: {errors}")
     image = network.get_input(0)
     patch = tuple(image.shape)[1:]
     config = builder.create_builder_config()
@@ -56,7 +54,7 @@ def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *
     config.set_timing_cache(cache, ignore_mismatch=False)
     engine = builder.build_serialized_network(network, config)
     if engine is None:
-        raise RuntimeError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
+        raise ExportError(f"TensorRT failed to build an engine from {onnx_path} (see the log above)")
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", dir=out.parent)

@@ -37,9 +37,12 @@ def main() -> None:
 @click.option("--repository", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="A Triton model repository [the python-onnxruntime repository of the shipped model, "
                    "written into the run folder at first start].")
+@click.option("--python", "python", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+              help="Run the Python models in this interpreter (a venv's python with numpy < 2 and eanno-serving, "
+                   "e.g. CPython 3.10 as in the 24.10 image) [this one].")
 @RUN_DIR
 def start(grpc_port: int, http_port: int, metrics_port: int, host: str, repository: Path | None,
-          run_dir: Path | None) -> None:
+          python: Path | None, run_dir: Path | None) -> None:
     """Start the server in the background and wait until it is ready."""
     run = run_dir or default_run_dir()
     try:
@@ -48,7 +51,7 @@ def start(grpc_port: int, http_port: int, metrics_port: int, host: str, reposito
 
             repository = default_repository(run)
         server = LocalServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port,
-                             host=host, run_dir=run).start()
+                             host=host, run_dir=run, python=python).start()
     except (ServerError, FileNotFoundError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(f"ready: gRPC {server.urls['grpc']}  HTTP {server.urls['http']}  metrics {server.urls['metrics']}")

@@ -74,9 +74,32 @@ def triton_install() -> Path:
     return root
 
 
-def prepare_backends(triton: Path, run_dir: Path) -> Path:
-    """A backend directory whose python/ holds the stub built for this Python (the wheel's default does not)."""
-    version = f"{sys.version_info.major}.{sys.version_info.minor}"
+@dataclass(frozen=True)
+class ModelPython:
+    """The Python the Python-backend models run in: a venv's interpreter, its X.Y and its libpython's folder."""
+
+    executable: str
+    version: str
+    libdir: str
+
+    @classmethod
+    def of(cls, executable: str | os.PathLike[str] | None = None) -> ModelPython:
+        """This process's Python (None), or another interpreter asked for its version and LIBDIR."""
+        if executable is None:
+            return cls(sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}", "")
+        code = ("import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
+                "print(sysconfig.get_config_var('LIBDIR') or '')")
+        try:
+            out = subprocess.run([str(executable), "-c", code], capture_output=True, text=True, check=True,
+                                 timeout=60).stdout.split("\n")
+        except (OSError, subprocess.SubprocessError) as e:
+            raise ServerError(f"cannot run the models' Python {executable}: {e}") from e
+        return cls(str(executable), out[0].strip(), out[1].strip())
+
+
+def prepare_backends(triton: Path, run_dir: Path, version: str | None = None) -> Path:
+    """A backend directory whose python/ holds the stub built for this (or `version`'s) Python."""
+    version = version or f"{sys.version_info.major}.{sys.version_info.minor}"
     stub = triton / "python_backend_stubs" / version / "triton_python_backend_stub"
     if not stub.is_file():
         raise ServerError(f"the wheel has no Python backend stub for Python {version} ({stub})")
@@ -164,12 +187,15 @@ class LocalServer:
     def __init__(self, repository: str | os.PathLike[str], *, grpc_port: int = 8001, http_port: int = 8000,
                  metrics_port: int = 8002, host: str = "127.0.0.1", run_dir: str | os.PathLike[str] | None = None,
                  startup_timeout: float = 180.0, shm_byte_size: int = 64 * 2**20,
-                 extra_args: Sequence[str] = ()) -> None:
+                 extra_args: Sequence[str] = (), python: str | os.PathLike[str] | None = None) -> None:
         self.repository = Path(repository).resolve()
         self.host, self.ports = host, {"grpc": grpc_port, "http": http_port, "metrics": metrics_port}
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
         self.startup_timeout, self.shm_byte_size = startup_timeout, shm_byte_size
         self.extra_args = list(extra_args)  # more tritonserver options, e.g. --grpc-use-ssl=true and its certs
+        # The models' interpreter: this one, or e.g. a CPython 3.10 venv as in the NGC 24.10 image (its
+        # python is then first on PATH, so the stub's embedded Python finds that venv's packages).
+        self.python = python
         self.state: ServerState | None = None
 
     @property
@@ -203,12 +229,14 @@ class LocalServer:
                 f"--backend-config=python,shm-growth-byte-size={self.shm_byte_size}", "--log-verbose=0",
                 *self.extra_args]
 
-    def environment(self, triton: Path) -> dict[str, str]:
-        """The server's environment: this venv's bin first on PATH (the stub finds numpy < 2 there), wheel libs."""
+    def environment(self, triton: Path, python: ModelPython | None = None) -> dict[str, str]:
+        """The server's environment: the models' venv bin first on PATH (numpy < 2 there), wheel libs, libpython."""
+        python = python or ModelPython.of(None)
         env = dict(os.environ)
         libs = triton.parent.parent / "nvidia_pytriton.libs"
-        env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(libs), env.get("LD_LIBRARY_PATH", "")) if p)
-        env["PATH"] = os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", "")))
+        env["LD_LIBRARY_PATH"] = os.pathsep.join(
+            p for p in (str(libs), python.libdir, env.get("LD_LIBRARY_PATH", "")) if p)
+        env["PATH"] = os.pathsep.join((str(Path(python.executable).parent), env.get("PATH", "")))
         return env
 
     def status(self) -> dict[str, object]:
@@ -241,12 +269,13 @@ class LocalServer:
         check_repository(self.repository)
         triton = triton_install()
         self.run_dir.mkdir(parents=True, exist_ok=True)
-        backends = prepare_backends(triton, self.run_dir)
+        python = ModelPython.of(self.python)
+        backends = prepare_backends(triton, self.run_dir, python.version)
         shm_prefix = f"{SHM_PREFIX}eanno{secrets.token_hex(4)}_"
         log_path = self.run_dir / "server.log"
         with open(log_path, "wb") as log_file:
             proc = subprocess.Popen(self.command(backends, shm_prefix), stdout=log_file, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=self.environment(triton), start_new_session=True)
+                                    stdin=subprocess.DEVNULL, env=self.environment(triton, python), start_new_session=True)
         self.state = ServerState(proc.pid, self.host, self.ports["grpc"], self.ports["http"], self.ports["metrics"],
                                  str(self.repository), str(log_path), shm_prefix, time.time())
         (self.run_dir / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=1))

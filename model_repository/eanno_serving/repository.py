@@ -17,6 +17,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Literal
 
+from eanno_contracts.meta import DEFAULT_THETA
 from google.protobuf import json_format, text_format
 from tritonclient.grpc import model_config_pb2
 
@@ -55,7 +56,7 @@ class ServingSpec:
     @property
     def theta(self) -> float:
         """The operating threshold the model was calibrated at."""
-        return float(self.meta.get("theta", 0.003))
+        return float(self.meta.get("theta", DEFAULT_THETA))
 
     def parameters(self) -> dict[str, str]:
         """Config parameters every model of the ensemble carries (the server reports them to clients)."""

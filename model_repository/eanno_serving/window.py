@@ -1,7 +1,8 @@
 """The sliding window of CONTRACTS.md in numpy: clip, resample, normalise, pad, tile, stitch, resample back.
 
 The torch predictor of eanno_training is the reference; this is the same algorithm step by step so the
-server's labels match the in-process ones. The network call is injected (a function or, in Triton, the
+server's labels match the in-process ones, and the geometry (target shape, padding, tile starts, Gaussian
+weights) is the one eanno_contracts implements for both. The network call is injected (a function or, in Triton, the
 async BLS loop of the window model), so everything here is pure and testable without a server.
 """
 
@@ -16,6 +17,8 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from eanno_contracts.geometry import gaussian_weights, pad_widths, target_shape, tile_starts
+from eanno_contracts.meta import DEFAULT_STEP
 
 Starts = tuple[int, int, int]
 # Output voxels per slab of resample_linear: 4 MB of float32, measured best of 2^18..2^22 on a 32 MB L3.
@@ -32,7 +35,7 @@ class WindowSpec:
     clip: tuple[float, float]
     mean: float
     std: float
-    step: float = 0.5
+    step: float = DEFAULT_STEP
     num_classes: int = 6
 
     @classmethod
@@ -45,7 +48,7 @@ class WindowSpec:
                 clip=tuple(float(v) for v in meta["intensity"]["clip"]),  # type: ignore[arg-type]
                 mean=float(meta["intensity"]["mean"]),
                 std=float(meta["intensity"]["std"]),
-                step=float(meta.get("step", 0.5)),
+                step=float(meta.get("step", DEFAULT_STEP)),
                 num_classes=len(meta.get("classes", range(6))),
             )
         except (KeyError, TypeError, ValueError) as e:
@@ -63,11 +66,6 @@ def check_spacing(spacing: Any) -> np.ndarray:
     if s.shape != (3,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
         raise ValueError(f"invalid spacing {s.tolist()}: need three finite values > 0 (mm)")
     return s
-
-
-def target_shape(shape: Sequence[int], spacing: Sequence[float], model_spacing: Sequence[float]) -> tuple[int, ...]:
-    """Shape on the model grid: n' = max(1, round(n * s / m)) per axis."""
-    return tuple(max(1, round(n * s / m)) for n, s, m in zip(shape, spacing, model_spacing, strict=True))
 
 
 def _lerp_axis(x: np.ndarray, n_out: int, axis: int, part: slice | None = None) -> np.ndarray:
@@ -209,26 +207,6 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     return out
 
 
-def tile_starts(n: int, p: int, step: float) -> list[int]:
-    """Patch starts on one (padded) axis: [0] when n == p, else round(linspace(0, n - p, k))."""
-    if n == p:
-        return [0]
-    k = math.ceil((n - p) / (step * p)) + 1
-    return [int(v) for v in np.round(np.linspace(0, n - p, k))]
-
-
-def gaussian_importance(patch: Sequence[int]) -> np.ndarray:
-    """Gaussian weights (sigma = p/8, centred at (p-1)/2), max 1, zeros replaced by the smallest non-zero."""
-    axes = []
-    for p in patch:
-        i = np.arange(p, dtype=np.float64)
-        axes.append(np.exp(-((i - (p - 1) / 2) ** 2) / (2 * (p / 8) ** 2)))
-    w = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
-    w = w / w.max()
-    w[w == 0] = w[w > 0].min()
-    return w.astype(np.float32)
-
-
 class SlidingWindow:
     """One volume's window state: the prepared model-grid image, and the stitched probabilities.
 
@@ -248,11 +226,12 @@ class SlidingWindow:
         x -= np.float32(spec.mean)
         x /= np.float32(spec.std)
         air = (spec.clip[0] - spec.mean) / spec.std
-        pads = [(max(p - n, 0) // 2, max(p - n, 0) - max(p - n, 0) // 2) for n, p in zip(self.model_shape, spec.patch_size, strict=True)]
+        pads = pad_widths(self.model_shape, spec.patch_size)
         self.crop = tuple(slice(b, b + n) for (b, _), n in zip(pads, self.model_shape, strict=True))
         self.image = np.pad(x, pads, constant_values=np.float32(air)) if any(sum(p) for p in pads) else x
-        self.starts = list(itertools.product(*(tile_starts(n, p, spec.step) for n, p in zip(self.image.shape, spec.patch_size, strict=True))))
-        self.weight = gaussian_importance(spec.patch_size)
+        s0, s1, s2 = (tile_starts(n, p, spec.step) for n, p in zip(self.image.shape, spec.patch_size, strict=True))
+        self.starts = list(itertools.product(s0, s1, s2))
+        self.weight = gaussian_weights(spec.patch_size)
         self.acc = np.zeros((spec.num_classes, *self.image.shape), dtype=np.float32)
         self.wsum = np.zeros(self.image.shape, dtype=np.float32)
 
@@ -272,12 +251,14 @@ class SlidingWindow:
             raise ValueError(f"segmenter returned probs of shape {tuple(probs.shape)}, expected {expected}")
         for s, p in zip(starts, probs, strict=True):
             win = self._window(s)
-            self.acc[(slice(None), *win)] += p * self.weight
+            every_class = (slice(None), *win)  # named: mypy misreads a starred subscript before 3.11
+            self.acc[every_class] += p * self.weight
             self.wsum[win] += self.weight
 
     def coarse(self, dtype: type = np.float32) -> np.ndarray:
         """Stitched probabilities (C, *model shape), float32: the values `result(dtype)` resamples."""
-        probs = self.acc[(slice(None), *self.crop)] / self.wsum[self.crop]
+        every_class = (slice(None), *self.crop)  # named: mypy misreads a starred subscript before 3.11
+        probs = self.acc[every_class] / self.wsum[self.crop]
         if np.dtype(dtype) == np.float16:
             # Float16 stores nothing below 2**-14 exactly anyway; zeros keep the float32 arithmetic
             # of the resampling off denormal numbers (several times slower on x86).

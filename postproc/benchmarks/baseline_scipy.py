@@ -10,6 +10,7 @@ the outputs of `eanno_postproc.refine` (the benchmark and tests/postproc assert 
 from __future__ import annotations
 
 import numpy as np
+from eanno_contracts.meta import DEFAULT_THETA
 from scipy import ndimage
 
 LESIONS = {3: "pdac", 4: "cyst", 5: "pnet"}
@@ -20,7 +21,7 @@ def baseline_refine(
     ct: np.ndarray,
     labels: np.ndarray | None = None,
     probs: np.ndarray | None = None,
-    theta: float = 0.003,
+    theta: float = DEFAULT_THETA,
     rules: dict | None = None,
 ) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
     """(refined labels, removed map, [(class id, decision)] per component) from labels or probs."""

@@ -19,9 +19,9 @@ from typing import Any
 import click
 import nibabel as nib
 import numpy as np
+from eanno_contracts.labels import CLASS_NAMES
 
 from .errors import InputError, RulesError
-from .labels import CLASS_NAMES
 from .pipeline import RefineResult, refine
 from .rules import Rules, default_rules_text, load_rules
 
@@ -135,7 +135,7 @@ def refine_command(
         "pred": str(pred_path),
         "probs": None if probs_path is None else str(probs_path),
     }
-    writers: list[tuple[Path, Callable[[Path], None]]] = [
+    writers: list[tuple[Path, Callable[[Path], object]]] = [
         (out_path, lambda tmp: nib.save(_like(ct_img, result.labels), tmp)),
         (
             report_path,
@@ -226,7 +226,7 @@ def _like(ref: nib.Nifti1Image, data: np.ndarray) -> nib.Nifti1Image:
     return img
 
 
-def _write_all(writers: list[tuple[Path, Callable[[Path], None]]]) -> None:
+def _write_all(writers: list[tuple[Path, Callable[[Path], object]]]) -> None:
     """Write every output under a temporary name in its folder, then rename them all."""
     temps: list[tuple[Path, Path]] = []
     try:

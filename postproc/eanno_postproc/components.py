@@ -11,10 +11,10 @@ from dataclasses import dataclass
 
 import cc3d
 import numpy as np
+from eanno_contracts.labels import DUCT, LESION_CLASSES, PANCREAS
 from scipy import ndimage
 
 from .geometry import longest_diameter_mm
-from .labels import DUCT, LESION_CLASSES, PANCREAS
 from .voxels import VoxelGroup
 
 Slices = tuple[slice, slice, slice]

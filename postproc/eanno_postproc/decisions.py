@@ -11,8 +11,9 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from eanno_contracts.labels import BACKGROUND, LESION_KEYS, PANCREAS
+
 from .components import Candidate
-from .labels import BACKGROUND, LESION_KEYS, PANCREAS
 from .rules import Rules
 
 KEPT = "kept"

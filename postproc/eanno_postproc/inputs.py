@@ -9,9 +9,9 @@ NaN and infinities all have bit patterns above that of 1.0, so one integer `max`
 from __future__ import annotations
 
 import numpy as np
+from eanno_contracts.labels import N_CLASSES
 
 from .errors import InputError
-from .labels import N_CLASSES
 
 # |sum over classes - 1| allowed: float16 stores each probability to ~5e-4, six of them to ~3e-3.
 SUM_TOLERANCE = 1e-2

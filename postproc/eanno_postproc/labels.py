@@ -1,17 +1,6 @@
-"""The six classes of the label map (CONTRACTS.md "Labels") and the short names the rules file uses."""
+"""The label map, for callers of eanno_postproc.labels: it lives in eanno_contracts.labels (CONTRACTS.md "Labels").
 
-from __future__ import annotations
+New code imports eanno_contracts.labels; this name stays while work in flight still uses it.
+"""
 
-CLASS_NAMES: tuple[str, ...] = (
-    "background",
-    "pancreas",
-    "pancreatic_duct",
-    "pancreatic_pdac",
-    "pancreatic_cyst",
-    "pancreatic_pnet",
-)
-BACKGROUND, PANCREAS, DUCT, PDAC, CYST, PNET = range(6)
-LESION_CLASSES: tuple[int, ...] = (PDAC, CYST, PNET)
-# Short names used as keys in the rules file, per lesion class id.
-LESION_KEYS: dict[int, str] = {PDAC: "pdac", CYST: "cyst", PNET: "pnet"}
-N_CLASSES = len(CLASS_NAMES)
+from eanno_contracts.labels import *  # noqa: F403  (the whole table, spelled out once there)

@@ -8,13 +8,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from eanno_contracts.labels import DUCT, PANCREAS
 from scipy import ndimage
 
 from .components import Candidate, Measure, grow_box, label_components, locate, measure
 from .decisions import Context, Outcome, decide
 from .errors import InputError
 from .inputs import check_affine, check_ct, check_labels, check_probs, labels_from_probs
-from .labels import DUCT, PANCREAS
 from .report import lesion_record, summarise
 from .rules import CONNECTIVITIES, Rules
 from .voxels import VoxelGroup, diameters, figures, neighbour_offsets, touching

@@ -7,10 +7,10 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+from eanno_contracts.labels import CLASS_NAMES, LESION_CLASSES
 
 from .components import Candidate
 from .decisions import DECISIONS, KEPT, REMOVED_OUTSIDE, Context, Outcome, volume_ratio_percent
-from .labels import CLASS_NAMES, LESION_CLASSES
 
 
 def _finite(x: float | None) -> float | None:

@@ -11,9 +11,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from eanno_contracts.labels import LESION_KEYS
 
 from .errors import RulesError
-from .labels import LESION_KEYS
 
 DEFAULT_RULES_FILE = "rules.yaml"
 CONNECTIVITIES = (6, 18, 26)

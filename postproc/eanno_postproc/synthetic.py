@@ -14,8 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-
-from .labels import CYST, DUCT, LESION_CLASSES, PANCREAS, PDAC, PNET
+from eanno_contracts.labels import CYST, DUCT, LESION_CLASSES, PANCREAS, PDAC, PNET
 
 KINDS = ("kept", "outside", "contrast", "duct", "kept", "outside", "contrast", "duct", "large")
 _HU = {"body": 40, "fat": -100, "pancreas": 100, "duct": 15, "vessel": 300}
@@ -162,10 +161,11 @@ def _probs(labels: np.ndarray, dtype: type, speckles: int, rng: np.random.Genera
     if speckles:
         flat = rng.choice(labels.size, size=speckles, replace=False)
         idx = np.unravel_index(flat, labels.shape)
-        cls = rng.integers(3, 6, size=speckles)
+        cls = rng.integers(PDAC, PNET + 1, size=speckles)  # a lesion class id per speckle
         keep = labels[idx] == 0  # only in background, so the label map's lesions stay as they are
-        for c in (3, 4, 5):
+        for c in LESION_CLASSES:
             sel = tuple(a[keep & (cls == c)] for a in idx)
-            probs[(c, *sel)] = 0.01
-            probs[(0, *sel)] = 1 - 0.01 - 4 * _PROB_FLOOR
+            lesion_at, background_at = (c, *sel), (0, *sel)  # named: mypy misreads a starred subscript before 3.11
+            probs[lesion_at] = 0.01
+            probs[background_at] = 1 - 0.01 - 4 * _PROB_FLOOR
     return probs

@@ -15,8 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eanno_contracts.labels import CLASS_NAMES
 
-CLASSES = ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet"]
+CLASSES = list(CLASS_NAMES)
 META = {"classes": CLASSES, "spacing": [1.5, 1.5, 2.0], "patch_size": [32, 32, 16],
         "intensity": {"clip": [-1000, 1000], "mean": 0.0, "std": 100.0}, "theta": 0.003, "step": 0.5,
         "train": {"command": "tests/client/server_model.py (fixed weights, not trained)", "seed": 0}}

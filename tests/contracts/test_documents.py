@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from eanno_contracts import CLASS_NAMES, LESION_CLASSES, LESION_KEYS
+from eanno_contracts.labels import CLASS_NAMES, LESION_CLASSES, LESION_KEYS
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS = REPO / "CONTRACTS.md"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from eanno_contracts import gaussian_weights, pad_widths, target_shape, tile_starts
+from eanno_contracts.geometry import gaussian_weights, pad_widths, target_shape, tile_starts
 from hypothesis import assume, given
 from hypothesis import strategies as st
 

@@ -10,12 +10,13 @@ import onnxruntime as ort
 import pytest
 import torch
 from click.testing import CliRunner
+from eanno_contracts.errors import ExitCode
+from eanno_contracts.labels import CLASS_NAMES
 from eanno_export.cli import main
 from eanno_export.onnx_export import PARITY_TOLERANCE, check_parity, export_network
 from eanno_export.trt import NO_TENSORRT, tensorrt_version
 
-META = {"classes": ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst",
-                    "pancreatic_pnet"], "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 24, 8],
+META = {"classes": list(CLASS_NAMES), "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 24, 8],
         "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.01, "step": 0.5, "train": {}}
 
 
@@ -52,11 +53,11 @@ def test_parity_check_catches_a_different_network(tmp_path) -> None:
 
 
 @pytest.mark.skipif(tensorrt_version() is not None, reason="TensorRT is installed here: the message case cannot occur")
-def test_trt_without_tensorrt_says_where_to_build_and_exits_2(tmp_path) -> None:
+def test_trt_without_tensorrt_says_where_to_build_and_exits_5(tmp_path) -> None:
     (tmp_path / "m.onnx").write_bytes(b"x")
     result = CliRunner().invoke(main, ["trt", "--onnx", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "m.plan")])
-    assert result.exit_code == 2
-    assert NO_TENSORRT in result.output
+    assert result.exit_code == ExitCode.MISSING_DEPENDENCY == 5  # not 2: that is a usage error
+    assert NO_TENSORRT in result.output and "Traceback" not in result.output
     assert NO_TENSORRT == "TensorRT is not installed here: build the plan inside the Triton image, see docker/README.md"
     assert not (tmp_path / "m.plan").exists()
 
@@ -91,10 +92,10 @@ def test_plan_key_changes_with_gpu_tensorrt_model_and_precision(tmp_path) -> Non
 
 
 @pytest.mark.skipif(tensorrt_version() is not None, reason="TensorRT is installed here")
-def test_deploy_without_tensorrt_exits_2_with_the_message(tmp_path) -> None:
+def test_deploy_without_tensorrt_exits_5_with_the_message(tmp_path) -> None:
     from eanno_export.deploy import main as deploy
 
     (tmp_path / "repo" / "eanno_segmenter").mkdir(parents=True)
     (tmp_path / "repo" / "eanno_segmenter" / "model.onnx").write_bytes(b"x")
     result = CliRunner().invoke(deploy, ["--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "c")])
-    assert result.exit_code == 2 and NO_TENSORRT in result.output
+    assert result.exit_code == ExitCode.MISSING_DEPENDENCY and NO_TENSORRT in result.output

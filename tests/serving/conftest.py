@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import itertools
 import json
-import math
 from pathlib import Path
 
 import numpy as np
 import pytest
+from eanno_contracts.geometry import gaussian_weights, pad_widths, target_shape, tile_starts
+from eanno_contracts.labels import CLASS_NAMES
 
-CLASSES = ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet"]
+CLASSES = list(CLASS_NAMES)
 TINY_META = {"classes": CLASSES, "spacing": [1.5, 1.5, 2.0], "patch_size": [24, 24, 16],
              "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5,
              "train": {"command": "tests/serving/conftest.py tiny_net", "seed": 0}}
@@ -78,29 +79,28 @@ def phantom(shape: tuple[int, int, int], seed: int) -> np.ndarray:
 
 
 def torch_reference(volume: np.ndarray, spacing, meta, net) -> np.ndarray:
-    """CONTRACTS.md steps 1-8 written directly with torch (interpolate align_corners=True, F.pad)."""
+    """CONTRACTS.md steps 1-8 written directly with torch (interpolate align_corners=True, F.pad).
+
+    The geometry is eanno_contracts' (its properties: tests/contracts); resampling, padding, tiling and
+    stitching are torch's, independent of the numpy window under test.
+    """
     torch = pytest.importorskip("torch")
     F = torch.nn.functional
     lo, hi = meta["intensity"]["clip"]
     x = torch.from_numpy(np.clip(volume.astype(np.float32), lo, hi))[None, None]
     shape = volume.shape
-    tgt = [max(1, round(n * s / m)) for n, s, m in zip(shape, spacing, meta["spacing"], strict=True)]
+    tgt = list(target_shape(shape, spacing, meta["spacing"]))
     if list(tgt) != list(shape):
         x = F.interpolate(x, size=tgt, mode="trilinear", align_corners=True)
     x = (x - meta["intensity"]["mean"]) / meta["intensity"]["std"]
     patch = meta["patch_size"]
-    pads = [(max(p - n, 0) // 2, max(p - n, 0) - max(p - n, 0) // 2) for n, p in zip(tgt, patch, strict=True)]
+    pads = pad_widths(tgt, patch)
     flat = [v for pair in reversed(pads) for v in pair]
     air = (lo - meta["intensity"]["mean"]) / meta["intensity"]["std"]
     x = F.pad(x, flat, value=air)
     n = x.shape[2:]
-    axes_starts = []
-    for na, pa in zip(n, patch, strict=True):
-        k = 1 if na == pa else math.ceil((na - pa) / (meta["step"] * pa)) + 1
-        axes_starts.append(torch.linspace(0, na - pa, k).round().long().tolist())
-    g = [torch.exp(-((torch.arange(p, dtype=torch.float64) - (p - 1) / 2) ** 2) / (2 * (p / 8) ** 2)) for p in patch]
-    w = (g[0][:, None, None] * g[1][None, :, None] * g[2][None, None, :])
-    w = (w / w.max()).float()
+    axes_starts = [tile_starts(na, pa, meta["step"]) for na, pa in zip(n, patch, strict=True)]
+    w = torch.from_numpy(gaussian_weights(patch))
     acc = torch.zeros((6, *n))
     wsum = torch.zeros(n)
     for s in itertools.product(*axes_starts):

@@ -1,28 +1,23 @@
-"""The numpy sliding window against scipy (resampling) and an independent torch reading of CONTRACTS.md."""
+"""The numpy sliding window against scipy (resampling) and a torch reading of CONTRACTS.md (its geometry: tests/contracts)."""
 
 from __future__ import annotations
-
-import itertools
-import math
 
 import numpy as np
 import pytest
 import scipy.ndimage
+from eanno_contracts.geometry import target_shape
+from eanno_contracts.labels import CLASS_NAMES
 from eanno_serving.window import (
     SlidingWindow,
     WindowSpec,
     check_spacing,
-    gaussian_importance,
     resample_linear,
     sliding_window,
-    target_shape,
-    tile_starts,
 )
 
 from .conftest import torch_reference
 
-META = {"classes": ["background", "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst",
-                    "pancreatic_pnet"], "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 16, 8],
+META = {"classes": list(CLASS_NAMES), "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 16, 8],
         "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5}
 SPEC = WindowSpec.from_meta(META)
 
@@ -118,25 +113,6 @@ def test_resample_rejects_a_wrong_out_shape_and_an_empty_input() -> None:
         resample_linear(np.zeros((2, 0, 2), np.float32), (3, 3, 3))
     with pytest.raises(ValueError, match="out has shape"):
         resample_linear(np.zeros((2, 2, 2), np.float32), (3, 3, 3), out=np.empty((3, 3, 2), np.float32))
-
-def test_tile_starts_follow_the_contract_and_cover_the_axis() -> None:
-    assert tile_starts(16, 16, 0.5) == [0]
-    assert tile_starts(40, 16, 0.5) == [0, 8, 16, 24]
-    for n, p, step in itertools.product(range(16, 60, 3), (16, 7), (0.5, 0.7)):
-        if n < p:
-            continue
-        starts = tile_starts(n, p, step)
-        assert starts[0] == 0 and starts[-1] == n - p
-        assert len(starts) == math.ceil((n - p) / (step * p)) + 1 or n == p
-        assert max(np.diff(starts), default=0) <= step * p + 1  # neighbours overlap by >= 1 - step
-
-
-def test_gaussian_importance_is_positive_peaked_and_scaled_to_one() -> None:
-    w = gaussian_importance((16, 16, 8))
-    assert w.dtype == np.float32 and w.max() == pytest.approx(1.0) and w.min() > 0
-    assert np.unravel_index(np.argmax(w), w.shape) in {(7, 7, 3), (8, 8, 4), (7, 8, 3), (8, 7, 4), (7, 7, 4), (8, 8, 3), (7, 8, 4), (8, 7, 3)}
-    np.testing.assert_allclose(w, w[::-1, ::-1, ::-1], rtol=1e-6)  # symmetric about the centre
-
 
 @pytest.mark.parametrize("bad", [[1, 1], [1, np.nan, 1], [1, 0, 1], [1, -2, 1], [np.inf, 1, 1]])
 def test_invalid_spacing_is_refused(bad) -> None:

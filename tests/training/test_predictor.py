@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from eanno_training.predictor import Predictor, gaussian_map, resampled_shape, tile_starts
+from eanno_contracts.geometry import target_shape
+from eanno_training.predictor import Predictor
 
 
 def _volume(shape: tuple[int, ...], seed: int = 0) -> np.ndarray:
@@ -24,29 +25,11 @@ def test_one_patch_at_model_spacing_equals_one_forward_pass(tiny_model) -> None:
     np.testing.assert_allclose(probs, ref, atol=1e-6)
 
 
-def test_tile_starts_follow_the_contract() -> None:
-    assert tile_starts(32, 32, 0.5) == [0]
-    assert tile_starts(33, 32, 0.5) == [0, 1]  # k = ceil(1 / 16) + 1 = 2
-    assert tile_starts(100, 32, 0.5) == [0, 14, 27, 41, 54, 68]  # k = ceil(68 / 16) + 1 = 6; 13.6 apart, rounded
-    for n in range(32, 200, 7):
-        s = tile_starts(n, 32, 0.5)
-        assert s[0] == 0 and s[-1] == n - 32 and all(b - a <= 16 for a, b in zip(s, s[1:], strict=False))
-    with pytest.raises(ValueError, match="shorter"):
-        tile_starts(10, 32, 0.5)
-
-
-def test_gaussian_map_shape_peak_and_no_zeros() -> None:
-    g = gaussian_map((32, 16, 8))
-    assert g.shape == (32, 16, 8) and g.dtype == np.float32
-    assert g.max() == pytest.approx(1.0, abs=1e-6) and g.min() > 0
-    np.testing.assert_allclose(g, g[::-1, ::-1, ::-1], rtol=1e-6)  # centred at (p - 1) / 2
-
-
 def test_other_spacing_padding_and_batching(tiny_model) -> None:
     model, cfg, meta = tiny_model
     # 3 mm voxels, one axis shorter than the patch after resampling (padded), others tiled.
     vol, spacing = _volume((50, 40, 12), seed=1), (3.0, 3.5, 2.0)
-    assert resampled_shape(vol.shape, spacing, meta["spacing"]) == (38, 35, 6)
+    assert target_shape(vol.shape, spacing, meta["spacing"]) == (38, 35, 6)
     p1 = Predictor(model, meta, batch_size=1).predict(vol, spacing)
     p3 = Predictor(model, meta, batch_size=3).predict(vol, spacing)
     assert p1.shape == (6, 50, 40, 12)

@@ -16,10 +16,11 @@ import time
 
 import numpy as np
 import torch
+from eanno_contracts.geometry import target_shape, tile_starts
 from eanno_training.checkpoint import CheckpointError, load_checkpoint, make_meta
 from eanno_training.models import build_model
 from eanno_training.phantoms import generate_phantom
-from eanno_training.predictor import Predictor, resampled_shape, tile_starts
+from eanno_training.predictor import Predictor
 from eanno_training.settings import load_run_config
 
 
@@ -67,7 +68,7 @@ def main() -> None:
     probs = pred.predict(ph.ct, ph.spacing)
     window_s = time.perf_counter() - t
     assert probs.shape == (6, *args.shape)
-    grid = resampled_shape(ph.ct.shape, ph.spacing, meta["spacing"])
+    grid = target_shape(ph.ct.shape, ph.spacing, meta["spacing"])
     padded = [max(g, p) for g, p in zip(grid, patch, strict=True)]
     n_patches = int(np.prod([len(tile_starts(n, p, pred.step)) for n, p in zip(padded, patch, strict=True)]))
     network_s = n_patches / pps[2]

@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from eanno_contracts.errors import EannoError
+from eanno_contracts.meta import DEFAULT_CLIP, DEFAULT_STEP, DEFAULT_THETA, META_KEYS
 from torch import nn
 
 from .labelmap import CLASS_NAMES  # noqa: F401  (re-exported: META class names)
 from .models import ModelConfig, build_model
 
 FORMAT = "eanno-checkpoint/1"
-META_KEYS = ("classes", "spacing", "patch_size", "intensity", "theta", "step", "train")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(EannoError, ValueError):
     """A checkpoint file that is missing, unreadable or not in the expected format."""
 
 
@@ -46,7 +47,7 @@ def shipped_checkpoint_path() -> Path:
 
 def make_meta(
     classes: list[str], spacing: tuple[float, float, float] | list[float], patch_size: tuple[int, ...] | list[int],
-    mean: float, std: float, theta: float = 0.003, step: float = 0.5, clip: tuple[float, float] = (-1000.0, 1000.0),
+    mean: float, std: float, theta: float = DEFAULT_THETA, step: float = DEFAULT_STEP, clip: tuple[float, float] = DEFAULT_CLIP,
     train: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A META dict in the contract's shape (JSON-able)."""
@@ -99,7 +100,7 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | Path | None = None, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(path: str | os.PathLike[str] | None = None, map_location: str | torch.device = "cpu") -> Checkpoint:
     """Read a checkpoint (None -> the shipped model); every problem is a CheckpointError naming the file."""
     path = Path(path) if path is not None else shipped_checkpoint_path()
     if not path.is_file():

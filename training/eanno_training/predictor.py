@@ -1,11 +1,11 @@
 """In-process sliding-window inference: EXACTLY the algorithm of CONTRACTS.md ("Sliding window").
 
-This is the reference the served (Triton) path must reproduce, so every step is numbered as there.
+This is the reference the served (Triton) path must reproduce, so every step is numbered as there; the
+geometry (target shape, padding, tile starts, weights) is eanno_contracts', shared with the served window.
 """
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from contextlib import nullcontext
 from typing import Any
@@ -13,34 +13,9 @@ from typing import Any
 import numpy as np
 import torch
 import torch.nn.functional as F
+from eanno_contracts.geometry import gaussian_weights, pad_widths, target_shape, tile_starts
+from eanno_contracts.meta import DEFAULT_STEP
 from torch import nn
-
-
-def resampled_shape(shape: Sequence[int], spacing: Sequence[float], target: Sequence[float]) -> tuple[int, int, int]:
-    """Step 2's output shape: n'_a = max(1, round(n_a * s_a / m_a))."""
-    return tuple(max(1, int(round(n * s / m))) for n, s, m in zip(shape, spacing, target, strict=True))  # type: ignore[return-value]
-
-
-def tile_starts(n: int, p: int, step: float) -> list[int]:
-    """Step 5: n == p -> [0]; else k = ceil((n - p) / (step * p)) + 1 starts = round(linspace(0, n - p, k))."""
-    if n < p:
-        raise ValueError(f"axis of {n} voxels is shorter than the patch ({p}); pad first")
-    if n == p:
-        return [0]
-    k = math.ceil((n - p) / (step * p)) + 1
-    return [int(v) for v in np.round(np.linspace(0, n - p, k))]
-
-
-def gaussian_map(patch: Sequence[int]) -> np.ndarray:
-    """Step 6: sigma = p/8, centre (p-1)/2, max 1, zeros -> the smallest non-zero value (float32)."""
-    axes = []
-    for p in patch:
-        x = np.arange(p, dtype=np.float64)
-        axes.append(np.exp(-0.5 * ((x - (p - 1) / 2) / (p / 8)) ** 2))
-    g = axes[0][:, None, None] * axes[1][None, :, None] * axes[2][None, None, :]
-    g = (g / g.max()).astype(np.float32)
-    g[g == 0] = g[g > 0].min()
-    return g
 
 
 def _resize(x: torch.Tensor, shape: Sequence[int]) -> torch.Tensor:
@@ -62,7 +37,7 @@ class Predictor:
         self.meta = meta
         self.patch = tuple(int(p) for p in meta["patch_size"])
         self.spacing = tuple(float(s) for s in meta["spacing"])
-        self.step = float(step if step is not None else meta.get("step", 0.5))
+        self.step = float(step if step is not None else meta.get("step", DEFAULT_STEP))
         if not 0 < self.step <= 1:
             raise ValueError(f"step must be in (0, 1], got {self.step}")
         if batch_size < 1:
@@ -73,12 +48,12 @@ class Predictor:
         inten = meta["intensity"]
         self.clip = (float(inten["clip"][0]), float(inten["clip"][1]))
         self.mean, self.std = float(inten["mean"]), float(inten["std"])
-        self.weight = torch.from_numpy(gaussian_map(self.patch)).to(self.device)
+        self.weight = torch.from_numpy(gaussian_weights(self.patch)).to(self.device)
 
     def preprocess(self, volume: np.ndarray, spacing: Sequence[float]) -> torch.Tensor:
         """Steps 1-3: clip, resample to the model spacing, normalise -> (1, *model grid) float32."""
         x = torch.from_numpy(np.clip(np.asarray(volume, dtype=np.float32), *self.clip))[None].to(self.device)
-        x = _resize(x, resampled_shape(volume.shape, spacing, self.spacing))
+        x = _resize(x, target_shape(volume.shape, spacing, self.spacing))
         return (x - self.mean) / self.std
 
     def forward_patches(self, patches: torch.Tensor) -> torch.Tensor:
@@ -90,13 +65,11 @@ class Predictor:
     def window(self, x: torch.Tensor) -> torch.Tensor:
         """Steps 4-7 up to the crop: pad, tile, Gaussian-weighted stitching -> (K, *model grid)."""
         n = x.shape[1:]
-        pads = [max(0, p - s) for s, p in zip(n, self.patch, strict=True)]
-        before = [d // 2 for d in pads]
+        pads = pad_widths(n, self.patch)
+        before = [b for b, _ in pads]
         air = (self.clip[0] - self.mean) / self.std
-        pad_arg: list[int] = []
-        for d, b in reversed(list(zip(pads, before, strict=True))):
-            pad_arg += [b, d - b]
-        xp = F.pad(x, pad_arg, value=air) if any(pads) else x
+        pad_arg = [w for pair in reversed(pads) for w in pair]  # F.pad lists the last axis first
+        xp = F.pad(x, pad_arg, value=air) if any(pad_arg) else x
         padded = xp.shape[1:]
         starts = [tile_starts(s, p, self.step) for s, p in zip(padded, self.patch, strict=True)]
         corners = [(a, b, c) for a in starts[0] for b in starts[1] for c in starts[2]]

@@ -19,6 +19,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 import torch
+from eanno_contracts.meta import DEFAULT_STEP
 
 from .checkpoint import load_checkpoint, make_meta
 from .data import DataError
@@ -157,9 +158,9 @@ def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Pa
             "train": [c.name for c in train_cases], "held_out": [c.name for c in val_cases],
             "corrected": [c.name for c in train_cases + val_cases if c.corrected]}
     record = {**provenance, "reviewed": used, "base_train": meta.get("train", {}),
-              "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     new_meta = make_meta(meta["classes"], spacing, ck.config.patch_size, mean, std, theta=meta["theta"],
-                         step=meta.get("step", 0.5), clip=clip, train=record)
+                         step=meta.get("step", DEFAULT_STEP), clip=clip, train=record)
     if val_cases and info.is_main:
         used["held_out_dir"] = str(write_held_out(val_cases, Path(out_dir) / "held_out"))
     log.info("fine-tuning %s on %d reviewed case(s), %d held out", used["base"], len(train_cases), len(val_cases))

@@ -63,7 +63,7 @@ def run(
     val_ds = None
     if val_v:
         val_ds = PatchDataset(val_v, cfg.model.patch_size, cfg.data.val_patches, cfg.train.seed + 1, air, augment=False)
-    provenance = {**provenance, "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    provenance = {**provenance, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if resume is not None:  # keep the record of the run this one continues
         provenance["continues"] = load_checkpoint(resume).meta.get("train", {})
     meta = meta_for(cfg, classes, provenance)

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from eanno_contracts.meta import DEFAULT_CLIP, DEFAULT_STEP, DEFAULT_THETA
 
 from .models import ModelConfig
 from .train import TrainConfig
@@ -22,7 +23,7 @@ class DataConfig:
     """Model grid and intensity normalisation (these go into the checkpoint's META)."""
 
     spacing: tuple[float, float, float] = (2.0, 2.0, 2.0)
-    clip: tuple[float, float] = (-1000.0, 1000.0)
+    clip: tuple[float, float] = DEFAULT_CLIP
     mean: float = 50.0
     std: float = 200.0
     val_phantoms: int = 6
@@ -37,8 +38,8 @@ class RunConfig:
     data: DataConfig
     train: TrainConfig
     iters_per_epoch: int = 40
-    theta: float = 0.003
-    step: float = 0.5
+    theta: float = DEFAULT_THETA
+    step: float = DEFAULT_STEP
 
 
 def packaged_config(name: str) -> Path:
@@ -73,7 +74,7 @@ def load_run_config(path: str | Path | None = None) -> RunConfig:
         return RunConfig(
             model=model, data=_section(DataConfig, dict(raw.get("data", {})), f"{p} [data]"),
             train=_section(TrainConfig, train_d, f"{p} [train]"), iters_per_epoch=iters,
-            theta=float(raw.get("theta", 0.003)), step=float(raw.get("step", 0.5)),
+            theta=float(raw.get("theta", DEFAULT_THETA)), step=float(raw.get("step", DEFAULT_STEP)),
         )
     except (TypeError, ValueError) as e:
         raise SettingsError(f"{p}: {e}") from e

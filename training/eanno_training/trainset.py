@@ -13,10 +13,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 import torch.nn.functional as F
+from eanno_contracts.geometry import target_shape
+from eanno_contracts.labels import DUCT, LESION_CLASSES, PANCREAS
 from torch.utils.data import Dataset
 
 from .phantoms import generate_phantom, phantom_seeds
-from .predictor import resampled_shape
 
 log = logging.getLogger(__name__)
 
@@ -26,7 +27,7 @@ def to_model_grid(
     clip: tuple[float, float], mean: float, std: float,
 ) -> tuple[torch.Tensor, torch.Tensor | None]:
     """CT (float32, normalised, (1, *grid)) and labels (int64, nearest) on the model grid."""
-    shape = resampled_shape(ct.shape, spacing, target)
+    shape = target_shape(ct.shape, spacing, target)
     x = torch.from_numpy(np.clip(ct.astype(np.float32), *clip))[None, None]
     if tuple(shape) != ct.shape:
         x = F.interpolate(x, size=shape, mode="trilinear", align_corners=True)
@@ -69,10 +70,11 @@ class PatchDataset(Dataset):
         self, volumes: list[tuple[torch.Tensor, torch.Tensor]], patch: Sequence[int], length: int, seed: int,
         air: float, p_lesion: float = 0.4, p_pancreas: float = 0.35, augment: bool = True,
     ) -> None:
+        lesions = torch.tensor(LESION_CLASSES)
         self.volumes, self.patch, self.length, self.seed = volumes, tuple(patch), length, seed
         self.air, self.p_lesion, self.p_pancreas, self.augment = air, p_lesion, p_pancreas, augment
-        self.lesion_idx = [torch.nonzero(y >= 3) for _, y in volumes]
-        self.pancreas_idx = [torch.nonzero((y == 1) | (y == 2)) for _, y in volumes]
+        self.lesion_idx = [torch.nonzero(torch.isin(y, lesions)) for _, y in volumes]
+        self.pancreas_idx = [torch.nonzero((y == PANCREAS) | (y == DUCT)) for _, y in volumes]
         self.epoch = 0
 
     def __len__(self) -> int:
@@ -99,7 +101,8 @@ class PatchDataset(Dataset):
         yp = torch.zeros(self.patch, dtype=torch.long)
         src = [slice(max(0, a), min(n, a + q)) for a, n, q in zip(lo, shape, p, strict=True)]
         dst = [slice(s.start - a, s.stop - a) for s, a in zip(src, lo, strict=True)]
-        xp[(slice(None), *dst)] = x[(slice(None), *src)]
+        to, frm = (slice(None), *dst), (slice(None), *src)  # named: mypy misreads a starred subscript before 3.11
+        xp[to] = x[frm]
         yp[tuple(dst)] = y[tuple(src)]
         if self.augment:
             # intensity jitter (scanner calibration / contrast timing) on the normalised image

@@ -37,13 +37,20 @@ class TritonPythonModel:
         self.rules = load_rules(None)
 
     async def _infer(self, batch):
+        # A TensorRT (or ONNX Runtime backend, KIND_AUTO) segmenter on a GPU answers in GPU memory, where
+        # as_numpy() raises; the window stitches on the CPU, so ask Triton for the reply in CPU memory (one
+        # device-to-host copy per batch, which stitching needs anyway; model_repository/README.md).
         request = pb_utils.InferenceRequest(
-            model_name=self.segmenter, requested_output_names=["probs"], inputs=[pb_utils.Tensor("image", batch)]
+            model_name=self.segmenter, requested_output_names=["probs"], inputs=[pb_utils.Tensor("image", batch)],
+            preferred_memory=pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0),
         )
         response = await request.async_exec()
         if response.has_error():
             raise RuntimeError(f"{self.segmenter} failed: {response.error().message()}")
-        probs = pb_utils.get_output_tensor_by_name(response, "probs").as_numpy()
+        tensor = pb_utils.get_output_tensor_by_name(response, "probs")
+        if not tensor.is_cpu():  # preferred memory is a preference: say so plainly if it was not honoured
+            raise RuntimeError(f"{self.segmenter} answered in GPU memory despite preferred_memory=CPU")
+        probs = tensor.as_numpy()
         if probs.size == 0:  # a numpy-2 stub answers empty tensors silently (shared/ENVIRONMENT.md)
             raise RuntimeError(f"{self.segmenter} returned an empty probs tensor")
         return probs

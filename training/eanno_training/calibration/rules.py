@@ -10,6 +10,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+from eanno_contracts.labels import LESION_KEYS
+from eanno_contracts.meta import DEFAULT_CLIP
 from eanno_postproc import Rules
 from scipy.stats import norm
 
@@ -17,7 +19,7 @@ from ..evaluation.cases import Case
 from ..evaluation.matching import components
 
 # postproc's rules file names the lesion classes by these keys
-RULE_KEYS: dict[int, str] = {3: "pdac", 4: "cyst", 5: "pnet"}
+RULE_KEYS: dict[int, str] = LESION_KEYS
 
 
 @dataclass(frozen=True)
@@ -31,7 +33,7 @@ class LesionStat:
     mean_hu: float  # mean clipped HU over the component, as rule 4 measures it
 
 
-def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = (-1000.0, 1000.0), connectivity: int = 26) -> list[LesionStat]:
+def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = DEFAULT_CLIP, connectivity: int = 26) -> list[LesionStat]:
     """Every lesion component of a labelled case with the two quantities the rules limit."""
     ids, classes = components(case.truth, connectivity)
     if not classes:
@@ -88,7 +90,7 @@ def calibrate_rules(
     overrides = {"volume_ratio_limit": ratio_limit, "hu_window": hu_window}
     Rules.from_dict(overrides, base=base, source="calibrated rules")  # validate before anyone writes it
     provenance = {
-        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "cases": len({x.case for x in stats}), "lesions": len(stats), "percentiles": [lo_p, hi_p],
         "ratio_method": ratio_method, "ratio_factor": ratio_factor, "hu_margin": hu_margin, "min_lesions": min_lesions, "per_class": per_class,
     }

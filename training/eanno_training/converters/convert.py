@@ -36,13 +36,13 @@ def find_pairs(root: str | Path, fmt: str) -> list[tuple[str, Path, Path]]:
         raise ConvertError(f"{root}: not a folder")
     pairs = []
     if fmt == "msd":
-        images, labels = root / "imagesTr", root / "labelsTr"
-        if not images.is_dir() or not labels.is_dir():
+        image_dir, label_dir = root / "imagesTr", root / "labelsTr"
+        if not image_dir.is_dir() or not label_dir.is_dir():
             raise ConvertError(f"{root}: an MSD task folder holds imagesTr/ and labelsTr/")
-        for lab in sorted(labels.glob("*.nii*")):
+        for lab in sorted(label_dir.glob("*.nii*")):
             if lab.name.startswith("._"):
                 continue  # macOS resource forks shipped inside the MSD tarball
-            img = images / lab.name
+            img = image_dir / lab.name
             if not img.is_file():
                 raise ConvertError(f"{lab}: no image {img}")
             pairs.append((_stem(lab), img, lab))

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
+from eanno_contracts.labels import LESION_KEYS
+
 from ..data.labels import CLASS_NAMES, LabelTable, load_label_table
 
 MSD_TASK07 = MappingProxyType({"target": list(CLASS_NAMES), "source": {0: 0, 1: 1, 2: 3}})
 PANORAMA = MappingProxyType({"target": list(CLASS_NAMES), "source": {0: 0, 1: 3, 2: 0, 3: 0, 4: 1, 5: 2, 6: 0}})
 FORMATS = ("msd", "panorama")
-TUMOUR_CLASSES = {"pdac": 3, "cyst": 4, "pnet": 5}
+TUMOUR_CLASSES = {key: c for c, key in LESION_KEYS.items()}  # MSD --tumour-class name -> label id
 
 
 def table_for(fmt: str, *, tumour_class: str = "pdac", table: str | None = None) -> LabelTable:

@@ -12,6 +12,7 @@ from typing import Literal
 import nibabel as nib
 import numpy as np
 
+from ..labelmap import CLASS_NAMES, LESION_LABELS
 from .labels import LESION_UNION_NAME, LabelTable, load_label_table
 
 log = logging.getLogger(__name__)
@@ -135,7 +136,7 @@ def read_segmentations(folder: str | Path, table: LabelTable, like: tuple[tuple,
     if out is None:
         raise DataError(f"{folder}: none of the masks {[p.name for p in files]} is mapped by the label table")
     if union is not None:
-        lesion_ids = [table.target_of(n) for n in ("pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet")]
+        lesion_ids = [table.target_of(CLASS_NAMES[c]) for c in LESION_LABELS]
         unclassed = union & ~np.isin(out, [i for i in lesion_ids if i])
         if unclassed.any():
             log.warning(

@@ -131,7 +131,7 @@ class PatchDataset(Dataset):
             "image": torch.from_numpy(image)[None],
             "label": torch.from_numpy(label.astype(np.float32))[None],
         }
-        if spatial:
+        if spatial and self.augment is not None:  # spatial implies augment; said again for the type checker
             d = rotate_scale(d, self.patch, rng, self.augment)
         if self._intensity is not None:
             self._intensity.set_random_state(int(rng.integers(2**31)))

@@ -8,10 +8,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 import torch.nn.functional as F
+from eanno_contracts.geometry import target_shape
+from eanno_contracts.meta import DEFAULT_CLIP
 
 from .atlas import Case
-
-DEFAULT_CLIP = (-1000.0, 1000.0)
 
 
 @dataclass(frozen=True)
@@ -25,13 +25,6 @@ class Prepared:
     spacing: tuple[float, float, float]
     meta: dict = field(default_factory=dict)
     affine: np.ndarray | None = None
-
-
-def target_shape(
-    shape: Sequence[int], spacing: Sequence[float], model_spacing: Sequence[float]
-) -> tuple[int, int, int]:
-    """n'_a = max(1, round(n_a * s_a / m_a)) per axis."""
-    return tuple(max(1, int(round(n * s / m))) for n, s, m in zip(shape, spacing, model_spacing, strict=True))  # type: ignore[return-value]
 
 
 def clip_hu(image: np.ndarray, clip: Sequence[float] = DEFAULT_CLIP) -> np.ndarray:

@@ -7,8 +7,9 @@ from dataclasses import dataclass, field
 
 import cc3d
 import numpy as np
+from eanno_contracts.labels import lesion_names
 
-LESION_CLASSES: dict[int, str] = {3: "pancreatic_pdac", 4: "pancreatic_cyst", 5: "pancreatic_pnet"}
+LESION_CLASSES: dict[int, str] = lesion_names()  # lesion class id -> name (CONTRACTS.md "Labels")
 CONNECTIVITIES = (6, 18, 26)
 
 

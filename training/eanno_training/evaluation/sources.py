@@ -57,6 +57,7 @@ def make_source(gt_dir: Path | None, phantoms: int | None, seed: int, spacing: f
         except CaseError as e:
             raise click.ClickException(str(e)) from e
         return Source(lambda: (read_atlas_case(d) for d in dirs), f"{gt_dir} ({len(dirs)} cases)", len(dirs))
+    assert phantoms is not None  # exactly one of the two, checked above
     kwargs: dict[str, Any] = {}
     if spacing is not None:
         kwargs["spacing"] = (spacing,) * 3

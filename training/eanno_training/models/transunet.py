@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import nn
 
@@ -126,17 +128,18 @@ class TransUNet3D(nn.Module):
             # Decoder outputs run coarse to fine: index n_pool - 1 - s is at 1/2**s.
             level_widths = [widths[s] for s in range(cfg.dec_levels, 0, -1)]
             self.mask_decoder = MaskDecoder(cfg, level_widths, widths[0])
-            self.head = None
+            self.head: nn.Module | None = None
         else:
             self.head = nn.Conv3d(widths[0], cfg.num_classes, 1)
 
-    def forward_train(self, x: torch.Tensor) -> dict[str, object]:
+    def forward_train(self, x: torch.Tensor) -> dict[str, Any]:
         """Raw outputs for the loss: {"logits"} for the plain head, {"layers": [(cls, masks), ...]} otherwise."""
         feats = self.encoder(x)
         if self.vit is not None:
             feats = feats[:-1] + [self.vit(feats[-1])]
         dec = self.decoder(feats)
         if self.mask_decoder is None:
+            assert self.head is not None  # built whenever the mask decoder is not
             return {"logits": self.head(dec[-1])}
         n = self.cfg.n_pool
         levels = [dec[n - 1 - s] for s in range(self.cfg.dec_levels, 0, -1)]

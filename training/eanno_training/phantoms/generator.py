@@ -118,11 +118,9 @@ def generate_phantom(
     lo, hi = pancreas.bounds()
     centre = (lo + hi) / 2 + acq["jitter"]
     sp, n = acq["spacing"], acq["shape"]
-    grid = Grid(
-        tuple(int(v) for v in n),
-        tuple(float(v) for v in sp),
-        tuple(float(v) for v in centre - (n - 1) * sp / 2),
-    )
+    origin = centre - (n - 1) * sp / 2
+    grid = Grid((int(n[0]), int(n[1]), int(n[2])), (float(sp[0]), float(sp[1]), float(sp[2])),
+                (float(origin[0]), float(origin[1]), float(origin[2])))
     tissue, boxes = rasterise(grid, body_ops + organs + bowel + plan.ops)
 
     lut = label_lut({les["tissue"]: les["label"] for les in plan.lesions})
@@ -225,13 +223,13 @@ def _lesion_records(
     planned: list[dict], tissue: np.ndarray, boxes: dict, grid: Grid, affine: np.ndarray
 ) -> list[dict]:
     """Per lesion present on the grid: class, voxels, mL, centroid in stored voxel indices and world mm."""
-    out = []
+    out: list[dict] = []
     inv = np.linalg.inv(affine)
     voxel_ml = float(np.prod(grid.spacing)) / 1000.0
     for les in planned:
         box = boxes.get(les["tissue"])
         idx = np.nonzero(tissue[box] == les["tissue"]) if box is not None else (np.array([]),)
-        if idx[0].size == 0:
+        if box is None or idx[0].size == 0:
             log.debug("lesion %s fell outside the field of view", les["class"])
             continue
         centre_c = np.array([i.mean() + s.start for i, s in zip(idx, box, strict=True)])

@@ -7,6 +7,7 @@ import logging
 from dataclasses import dataclass, field
 
 import numpy as np
+from eanno_contracts.labels import CLASS_NAMES, CYST, PDAC
 
 from .anatomy import Body, u
 from .ops import Blob, Op, Tube, every_tissue_but
@@ -101,17 +102,19 @@ def plan_pancreas(
     duct_pts = p.points[seg] + np.array([0.0, -u(rng, 0.0, 2.0), 0.0])
     plan.ops.append(Tube(T.DUCT, duct_pts, np.full(len(duct_pts), duct_r), PARENCHYMA))
     lesions = _plan_lesions(rng, p, hu, n_lesions)
-    dilations, clearings, lesion_ops = [], [], []
+    dilations: list[Op] = []
+    clearings: list[Op] = []
+    lesion_ops: list[Op] = []
     for k, les in enumerate(lesions):
         tid = T.FIRST_LESION + k
         hu[tid] = les["hu"]
         lesion_ops.append(Blob(tid, les["centre"], les["radii"], les["rot"], les["wobble"], NOT_BONE))
-        if les["class"] == "pancreatic_pdac" and rng.random() < 0.6 and les["t"] < p.duct_t[1] - 0.1:
+        if les["class"] == CLASS_NAMES[PDAC] and rng.random() < 0.6 and les["t"] < p.duct_t[1] - 0.1:
             # PDAC obstructs the duct: the duct upstream (towards the tail) is dilated
             up = _segment(p, les["t"], p.duct_t[1])
             r = np.minimum(u(rng, 2.0, 3.5), p.radii[up] - 2.0)
             dilations.append(Tube(T.DUCT, p.points[up], np.maximum(r, duct_r), PARENCHYMA))
-        elif les["class"] != "pancreatic_pdac":
+        elif les["class"] != CLASS_NAMES[PDAC]:
             # a cyst or PNET that touched the duct would be relabelled by the post-processing duct rule
             clearings.append(
                 Blob(
@@ -210,10 +213,10 @@ def _lesion_shape(
     """Class-specific shape and HU: PDAC irregular and hypo-attenuating, cyst round near water, PNET bright."""
     spec = LESION_CLASSES[cls]
     lo, hi = spec["hu"]
-    if cls == "pancreatic_pdac":
+    if cls == CLASS_NAMES[PDAC]:
         hi = max(lo, min(hi, parenchyma - spec["min_contrast"]))
         ratios, wobble = rng.uniform(0.8, 1.2, 3), Wobble.random(rng, u(rng, 0.15, 0.3))
-    elif cls == "pancreatic_cyst":
+    elif cls == CLASS_NAMES[CYST]:
         ratios, wobble = rng.uniform(0.9, 1.1, 3), None
     else:
         lo = min(hi, max(lo, parenchyma + spec["min_contrast"]))

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from enum import IntEnum
 from types import MappingProxyType
+from typing import TypedDict
 
 import numpy as np
+from eanno_contracts.labels import CLASS_NAMES, CYST, PDAC, PNET
 
 
 class Tissue(IntEnum):
@@ -70,16 +72,25 @@ HU_RANGES = MappingProxyType(
     }
 )
 
+
+class LesionSpec(TypedDict):
+    """A lesion class of the phantoms: label id, HU range, the minimum contrast to the parenchyma."""
+
+    label: int
+    hu: tuple[float, float]
+    min_contrast: float
+
+
 # Lesion classes: label id, HU range, and the minimum contrast to the parenchyma that keeps them visible.
-LESION_CLASSES = MappingProxyType(
+LESION_CLASSES: MappingProxyType[str, LesionSpec] = MappingProxyType(
     {
-        "pancreatic_pdac": {"label": 3, "hu": (40.0, 80.0), "min_contrast": 25.0},
-        "pancreatic_cyst": {"label": 4, "hu": (0.0, 20.0), "min_contrast": 60.0},
-        "pancreatic_pnet": {"label": 5, "hu": (100.0, 200.0), "min_contrast": 30.0},
+        CLASS_NAMES[PDAC]: {"label": PDAC, "hu": (40.0, 80.0), "min_contrast": 25.0},
+        CLASS_NAMES[CYST]: {"label": CYST, "hu": (0.0, 20.0), "min_contrast": 60.0},
+        CLASS_NAMES[PNET]: {"label": PNET, "hu": (100.0, 200.0), "min_contrast": 30.0},
     }
 )
 LESION_CLASS_WEIGHTS = MappingProxyType(
-    {"pancreatic_pdac": 0.45, "pancreatic_cyst": 0.3, "pancreatic_pnet": 0.25}
+    {CLASS_NAMES[PDAC]: 0.45, CLASS_NAMES[CYST]: 0.3, CLASS_NAMES[PNET]: 0.25}
 )
 # Number of lesions per case: 0 (normal), 1, 2, 3.
 LESION_COUNT_WEIGHTS = (0.25, 0.4, 0.2, 0.15)

@@ -1,0 +1,81 @@
+"""CPython 3.10 environments like the image's (nvcr.io tritonserver 24.10 runs 3.10), built once and cached.
+
+The server env is made by docker/install-server-python.sh, the very script the Dockerfile runs; the client
+env by a plain `pip install ./client`, as a workstation on Ubuntu 22.04 would. Each is rebuilt only when
+what it is made from changed (a hash of those files is stamped into the venv), so after the first build a
+test session pays only the check. Both need PyPI for the first build.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+STAMP = ".eanno-source"
+SOURCE_SUFFIXES = {".py", ".toml", ".yaml", ".yml", ".txt", ".sh", ".cfg", ".json", ".pt"}
+
+
+def find_python310() -> Path | None:
+    """A CPython 3.10 interpreter: $EANNO_PYTHON310, pyenv's newest 3.10.x, or python3.10 on PATH."""
+    given = os.environ.get("EANNO_PYTHON310")
+    if given:
+        return Path(given)
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    candidates = sorted(root.glob("versions/3.10.*/bin/python3.10"),
+                        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()))
+    if candidates:
+        return candidates[-1]
+    found = shutil.which("python3.10")  # not a pyenv shim: it fails where 3.10 is not the selected version
+    return Path(found) if found and "shims" not in Path(found).parts else None
+
+
+def source_hash(paths: list[Path]) -> str:
+    """SHA-256 over the files an environment is built from (names and contents; caches skipped)."""
+    h = hashlib.sha256()
+    for root in paths:
+        files = [root] if root.is_file() else sorted(
+            p for p in root.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES
+            and "__pycache__" not in p.parts and not any(part.endswith(".egg-info") for part in p.parts))
+        for f in files:
+            h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()
+
+
+def ensure_venv(venv: Path, python310: Path, install: list[str], sources: list[Path]) -> tuple[Path, float]:
+    """venv/bin/python with `install` run in it (args after the venv's python); (python, seconds spent)."""
+    start = time.monotonic()
+    key = source_hash(sources)
+    python = venv / "bin" / "python"
+    stamp = venv / STAMP
+    if python.is_file() and stamp.is_file() and stamp.read_text() == key:
+        return python, time.monotonic() - start
+    if not python.is_file():
+        subprocess.run([str(python310), "-m", "venv", str(venv)], check=True)
+    stamp.unlink(missing_ok=True)
+    cmd = [a.replace("{python}", str(python)) for a in install]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
+    if proc.returncode != 0:
+        errors = [line for line in (proc.stdout + proc.stderr).splitlines() if not line.startswith("WARNING: Location")]
+        raise RuntimeError(f"building {venv} failed ({' '.join(cmd)}):\n" + "\n".join(errors[-30:]))
+    stamp.write_text(key)
+    return python, time.monotonic() - start
+
+
+def server_env(python310: Path) -> tuple[Path, float]:
+    """The image's server-side Python, installed by docker/install-server-python.sh."""
+    venv = Path(os.environ.get("EANNO_PY310_SERVER_VENV", REPO / ".venv-py310"))
+    sources = [REPO / "requirements" / "constraints.txt", REPO / "docker" / "install-server-python.sh",
+               *(REPO / d for d in ("contracts", "postproc", "model_repository", "export"))]
+    return ensure_venv(venv, python310, ["bash", "docker/install-server-python.sh", "{python}", "."], sources)
+
+
+def client_env(python310: Path) -> tuple[Path, float]:
+    """The workstation client on 3.10: `pip install ./client`, unpinned, as its README says."""
+    venv = Path(os.environ.get("EANNO_PY310_CLIENT_VENV", REPO / ".venv-py310-client"))
+    return ensure_venv(venv, python310, ["{python}", "-m", "pip", "install", "./client"],
+                       [REPO / "client", REPO / "contracts"])
