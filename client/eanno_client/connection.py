@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from eanno_contracts import AnswerError, full_size
+from eanno_contracts.answer import AnswerError, full_size
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from eanno_contracts import full_size
+from eanno_contracts.answer import full_size
 
 from eanno_serving.repository import ENSEMBLE
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from eanno_contracts import full_size
+from eanno_contracts.answer import full_size
 from eanno_postproc import load_rules
 from eanno_serving.annotate import annotate
 from eanno_serving.handoff import handoff
