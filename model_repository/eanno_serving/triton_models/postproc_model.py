@@ -7,6 +7,7 @@ import triton_python_backend_utils as pb_utils
 from eanno_postproc import load_rules
 
 from eanno_serving.annotate import annotate
+from eanno_serving.lifeline import exit_with_parent
 from eanno_serving.requests import RequestError
 from eanno_serving.window import check_spacing
 
@@ -23,6 +24,7 @@ class TritonPythonModel:
     """Threshold, the adaptive rules and the lesion report; one response per request."""
 
     def initialize(self, args):
+        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
         self.config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
         self.model = {"name": params["model_name"], "version": params["model_version"],

@@ -9,6 +9,7 @@ from eanno_postproc import load_rules
 
 from eanno_serving.annotate import request_rules
 from eanno_serving.handoff import handoff
+from eanno_serving.lifeline import exit_with_parent
 from eanno_serving.requests import RequestError, parse_affine, parse_threshold, parse_volume_request
 from eanno_serving.window import SlidingWindow, WindowSpec
 
@@ -24,6 +25,7 @@ class TritonPythonModel:
     """Clip, resample, tile, batch patches to the segmenter with several BLS requests in flight, stitch."""
 
     def initialize(self, args):
+        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         self.spec = WindowSpec.from_meta(json.loads(params["meta"]))
