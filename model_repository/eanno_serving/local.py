@@ -28,6 +28,8 @@ from importlib.util import find_spec
 from pathlib import Path
 from types import TracebackType
 
+from eanno_contracts.errors import EannoError, MissingDependency
+
 log = logging.getLogger(__name__)
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "triton_python_backend_shm_region_"
@@ -36,12 +38,16 @@ STATE_FILE = "server.json"
 GPU_NOISE = ("CudaDriverHelper", "NVML", "cuda", "CUDA")
 
 
-class ServerError(RuntimeError):
+class ServerError(EannoError, RuntimeError):
     """The local server could not be started, found or stopped; the message says why."""
 
 
 class PortInUseError(ServerError):
     """A requested port is already bound on the host."""
+
+
+class TritonNotInstalled(MissingDependency, ServerError):
+    """The tritonserver binary's wheel (nvidia-pytriton) is not installed here (exit code 5)."""
 
 
 @dataclass(frozen=True)
@@ -68,7 +74,7 @@ def triton_install() -> Path:
     """The wheel's tritonserver folder (pytriton/tritonserver), or ServerError saying what to install."""
     spec = find_spec("pytriton")
     if spec is None or not spec.submodule_search_locations:
-        raise ServerError("nvidia-pytriton is not installed: pip install nvidia-pytriton==0.7.0")
+        raise TritonNotInstalled("nvidia-pytriton is not installed: pip install nvidia-pytriton==0.7.0")
     root = Path(next(iter(spec.submodule_search_locations))) / "tritonserver"
     if not (root / "bin" / "tritonserver").is_file():
         raise ServerError(f"tritonserver binary not found under {root}")

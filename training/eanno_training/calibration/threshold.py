@@ -8,11 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from eanno_contracts.errors import EannoError
 
 from ..checkpoint import load_checkpoint
 
 
-class ThresholdError(ValueError):
+class ThresholdError(EannoError, ValueError):
     """The threshold cannot be written (bad value, unreadable checkpoint)."""
 
 
