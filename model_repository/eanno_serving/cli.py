@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import click
+from eanno_contracts.cli import ErrorGroup, add_version
 
 from eanno_serving.local import LocalServer, ServerError, default_run_dir, log_tail
 
@@ -15,7 +16,7 @@ RUN_DIR = click.option("--run-dir", type=click.Path(file_okay=False, path_type=P
                        default=None, help="Folder for the server's state, log and backends [~/.cache/eanno/server].")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Run the EfficientAnno Triton server on this machine (127.0.0.1, CPU, the wheel's tritonserver).
 
@@ -45,15 +46,12 @@ def start(grpc_port: int, http_port: int, metrics_port: int, host: str, reposito
           python: Path | None, run_dir: Path | None) -> None:
     """Start the server in the background and wait until it is ready."""
     run = run_dir or default_run_dir()
-    try:
-        if repository is None:
-            from eanno_serving.default import default_repository
+    if repository is None:
+        from eanno_serving.default import default_repository
 
-            repository = default_repository(run)
-        server = LocalServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port,
-                             host=host, run_dir=run, python=python).start()
-    except (ServerError, FileNotFoundError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+        repository = default_repository(run)
+    server = LocalServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port,
+                         host=host, run_dir=run, python=python).start()
     click.echo(f"ready: gRPC {server.urls['grpc']}  HTTP {server.urls['http']}  metrics {server.urls['metrics']}")
     click.echo(f"repository {server.repository}; log {server.state.log if server.state else '?'}")
 
@@ -62,11 +60,7 @@ def start(grpc_port: int, http_port: int, metrics_port: int, host: str, reposito
 @RUN_DIR
 def stop(run_dir: Path | None) -> None:
     """Stop the server and remove its shared-memory regions."""
-    try:
-        server = LocalServer.attach(run_dir)
-    except ServerError as e:
-        raise click.ClickException(str(e)) from e
-    server.stop()
+    LocalServer.attach(run_dir).stop()
     click.echo("stopped")
 
 
@@ -98,3 +92,6 @@ def logs(run_dir: Path | None, lines: int) -> None:
     if not path.is_file():
         raise click.ClickException(f"no server log at {path}")
     click.echo(log_tail(path, lines))
+
+
+add_version(main, "eanno-serving")  # --version on the command and every subcommand

@@ -6,11 +6,12 @@ import json
 from typing import Any
 
 import numpy as np
+from eanno_contracts.errors import EannoError
 
 from eanno_serving.window import check_spacing
 
 
-class RequestError(ValueError):
+class RequestError(EannoError, ValueError):
     """A request the server refuses (bad spacing, volume too large, malformed overrides)."""
 
 

@@ -19,6 +19,7 @@ from typing import Any
 import click
 import nibabel as nib
 import numpy as np
+from eanno_contracts.cli import add_version
 from eanno_contracts.labels import CLASS_NAMES
 
 from .errors import InputError, RulesError
@@ -256,3 +257,6 @@ def _summary_line(result: RefineResult, out_path: Path) -> str:
         f"{out_path}: {s['candidates']} candidates, {s['kept']} kept ({kept}), {s['removed']} removed, "
         f"{s['relabelled']} relabelled{notes}"
     )
+
+
+add_version(main, "eanno-postproc")  # --version on the command and every subcommand

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from eanno_postproc import Rules, refine
-from eanno_postproc.flags import scan_flags
+from eanno_serving.handoff import model_grid_flags
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.smoke import annotate_remote, connect
 from tritonclient.utils import InferenceServerException
 
-from .conftest import TINY_META, phantom
+from .conftest import TINY_META, inprocess_window, phantom
 from .server_fixtures import MAX_VOXELS, inprocess_probs, tiny_repository
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -58,8 +58,10 @@ def test_ensemble_labels_equal_the_inprocess_predictor_plus_refine(client, shape
     assert np.mean(served.removed != ref.removed) <= 0.001
     assert served.report["model"] == {"name": "tiny", "version": "test", "theta": TINY_META["theta"],
                                       "spacing": TINY_META["spacing"]}
-    # the whole-scan flags reach the client, as computed in-process on the same labels
-    assert served.report["flags"] == scan_flags(volume, ref.labels, spacing, meta=TINY_META)
+    # the whole-scan flags (judged by the window on the model grid) reach the client, as computed in-process
+    sw = inprocess_window(volume, spacing)
+    assert served.report["flags"] == model_grid_flags(sw, sw.coarse(np.float16), TINY_META["theta"], Rules.defaults(),
+                                                      np.diag([*spacing, 1.0]), TINY_META)
 
 
 def test_window_output_matches_the_inprocess_probabilities(client) -> None:
@@ -68,9 +70,12 @@ def test_window_output_matches_the_inprocess_probabilities(client) -> None:
     inputs = [grpcclient.InferInput("volume", list(shape), "INT16"), grpcclient.InferInput("spacing", [3], "FP32")]
     inputs[0].set_data_from_numpy(volume)
     inputs[1].set_data_from_numpy(np.asarray(spacing, np.float32))
-    probs = client.infer("eanno_window", inputs).as_numpy("probs")
-    assert probs.dtype == np.float16 and probs.shape == (6, *shape)
-    np.testing.assert_allclose(probs.astype(np.float32), inprocess_probs(volume, spacing), atol=5e-4)
+    result = client.infer("eanno_window", inputs)
+    probs, box = result.as_numpy("probs"), result.as_numpy("box")
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True))
+    assert probs.dtype == np.float16 and probs.shape == (6, *(s.stop - s.start for s in sl))  # region first
+    np.testing.assert_allclose(probs.astype(np.float32), inprocess_probs(volume, spacing)[(slice(None), *sl)],
+                               atol=5e-4)
 
 
 def test_report_agrees_with_the_labels(client) -> None:
@@ -140,3 +145,15 @@ def test_the_server_reports_theta_and_spacing_in_the_ensemble_config(client) -> 
 def test_segmenter_logged_its_providers(server) -> None:
     log = Path(server.state.log).read_text()
     assert "ONNX Runtime providers ['CPUExecutionProvider']" in log
+
+
+def test_no_pancreas_answers_an_empty_box_and_draws_outside_candidates_from_the_model_grid(client) -> None:
+    volume = np.full((40, 36, 20), 40, np.int16)
+    volume[5:10, 5:10, 5:10] = -100  # lesion-like, and no organ anywhere: nothing to refine at full size
+    served = annotate_remote(client, volume, (1.5, 1.5, 2.0))
+    assert (served.box[0] == served.box[1]).all()
+    assert not served.labels.any() and served.removed.any()
+    lesions = served.report["lesions"]
+    assert lesions and all(x["grid"] == "model" and x["decision"] == "removed_outside_pancreas" for x in lesions)
+    assert sum(x["voxels"] for x in lesions) == int((served.removed > 0).sum())
+    assert served.report["summary"]["pancreas_empty"]

@@ -8,13 +8,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from eanno_contracts.errors import EannoError
 from eanno_contracts.meta import DEFAULT_CLIP, DEFAULT_STEP, DEFAULT_THETA
 
 from .models import ModelConfig
 from .train import TrainConfig
 
 
-class SettingsError(ValueError):
+class SettingsError(EannoError, ValueError):
     """A configuration file or override that cannot be used; the message names the file and key."""
 
 

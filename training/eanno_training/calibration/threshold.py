@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from eanno_contracts.errors import EannoError
 from eanno_postproc import Rules
 
 from ..checkpoint import load_checkpoint
@@ -20,7 +21,7 @@ from ..seeds import CALIBRATION_SEED
 __all__ = ["CALIBRATION_SEED", "ThresholdError", "chosen_theta", "sweep_thetas", "write_theta"]
 
 
-class ThresholdError(ValueError):
+class ThresholdError(EannoError, ValueError):
     """The threshold cannot be written (bad value, unreadable checkpoint)."""
 
 

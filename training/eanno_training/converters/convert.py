@@ -9,6 +9,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from eanno_contracts.errors import EannoError
 
 from ..data.labels import LabelTable
 from ..phantoms.writer import atlas_masks, nifti
@@ -16,7 +17,7 @@ from ..phantoms.writer import atlas_masks, nifti
 log = logging.getLogger(__name__)
 
 
-class ConvertError(ValueError):
+class ConvertError(EannoError, ValueError):
     """A data set folder or file that cannot be converted; the message names it."""
 
 

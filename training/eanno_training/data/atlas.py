@@ -11,6 +11,7 @@ from typing import Literal
 
 import nibabel as nib
 import numpy as np
+from eanno_contracts.errors import EannoError
 
 from ..labelmap import CLASS_NAMES, LESION_LABELS
 from .labels import LESION_UNION_NAME, LabelTable, load_label_table
@@ -19,7 +20,7 @@ log = logging.getLogger(__name__)
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
-class DataError(ValueError):
+class DataError(EannoError, ValueError):
     """A case that cannot be read: missing file, unreadable NIfTI, label grid unlike the CT's."""
 
 

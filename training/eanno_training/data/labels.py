@@ -11,6 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import yaml
+from eanno_contracts.errors import EannoError
 
 from ..labelmap import CLASS_NAMES, LESION_LABELS, LESION_UNION_NAME
 
@@ -25,7 +26,7 @@ __all__ = [
 ]
 
 
-class LabelTableError(ValueError):
+class LabelTableError(EannoError, ValueError):
     """A conversion table that cannot be used (unknown target, bad id, unreadable file)."""
 
 

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import nibabel as nib
 import numpy as np
+from eanno_contracts.errors import EannoError
 
 from ..data.labels import CLASS_NAMES
 
@@ -20,7 +21,7 @@ log = logging.getLogger(__name__)
 NIFTI_SUFFIXES = (".nii.gz", ".nii")
 
 
-class CaseError(ValueError):
+class CaseError(EannoError, ValueError):
     """A case that cannot be read or does not fit its partner (missing file, wrong grid, bad labels)."""
 
 
