@@ -61,6 +61,8 @@ class CaseMatch:
     pred: dict[int, int] = field(default_factory=lambda: {c: 0 for c in LESION_CLASSES})
     # detected lesions whose class is right: that of the matching prediction sharing the most voxels
     right: dict[int, int] = field(default_factory=lambda: {c: 0 for c in LESION_CLASSES})
+    # candidates overlapping no true lesion, by the post-processing decision on them (froc.sweep_case)
+    fp_decisions: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_gt(self) -> int:
