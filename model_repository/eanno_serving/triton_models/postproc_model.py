@@ -43,8 +43,9 @@ class TritonPythonModel:
                            pb_utils.Tensor("removed", result.removed.astype(self.dtypes["removed"], copy=False)),
                            pb_utils.Tensor("report", result.report_bytes())]
                 responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
-            except RequestError as e:
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e))))
+            except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
+                responses.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)))
             except Exception as e:  # one bad request must not fail the others
                 log.exception("eanno_postproc failed")
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_postproc: {e}")))
