@@ -2,11 +2,11 @@
 
 import json
 import logging
+from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
-from eanno_postproc import load_rules
 
-from eanno_serving.annotate import annotate
+from eanno_serving.annotate import annotate, site_rules
 from eanno_serving.requests import RequestError, parse_volume_request
 
 log = logging.getLogger("eanno_postproc")
@@ -27,7 +27,10 @@ class TritonPythonModel:
         self.model = {"name": params["model_name"], "version": params["model_version"],
                       "theta": float(params["theta"]), "spacing": json.loads(params["spacing"])}
         self.max_voxels = int(params.get("max_voxels", 2**31))
-        self.rules = load_rules(None)
+        # A site's rules file written by `eanno-export repository --rules` (else the packaged defaults).
+        self.rules, self.rules_info = site_rules(Path(args["model_repository"]), params)
+        pb_utils.Logger.log_info(f"eanno_postproc: rules {self.rules_info['source']} "
+                                 f"(sha256 {self.rules_info['sha256'][:12]})")
         self.dtypes = {name: pb_utils.triton_string_to_numpy(
             pb_utils.get_output_config_by_name(self.config, name)["data_type"]) for name in ("labels", "removed")}
 
@@ -38,7 +41,8 @@ class TritonPythonModel:
                 volume, spacing = parse_volume_request(
                     _optional(request, "volume"), _optional(request, "spacing"), self.max_voxels)
                 result = annotate(volume, spacing, _optional(request, "probs"), self.model,
-                                  base_rules=self.rules, **{k: _optional(request, k) for k in OPTIONAL})
+                                  base_rules=self.rules, rules_info=self.rules_info,
+                                  **{k: _optional(request, k) for k in OPTIONAL})
                 outputs = [pb_utils.Tensor("labels", result.labels.astype(self.dtypes["labels"], copy=False)),
                            pb_utils.Tensor("removed", result.removed.astype(self.dtypes["removed"], copy=False)),
                            pb_utils.Tensor("report", result.report_bytes())]
