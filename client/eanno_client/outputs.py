@@ -14,7 +14,8 @@ import numpy as np
 
 from eanno_client.atomic import write_atomic, write_text_atomic
 from eanno_client.classes import CLASS_NAMES, LESION_IDS, LESION_UNION_NAME
-from eanno_client.orientation import Canonical, canonical_to_input_voxel, from_canonical
+from eanno_client.fastio import write_nifti
+from eanno_client.orientation import Canonical, canonical_to_input_voxel, from_canonical, nonzero_box
 from eanno_client.report import centroid_voxel, kept, lesion_class, remap_report, summary_text
 from eanno_client.viewers import itksnap_label_description, slicer_color_table, viewer_commands
 from eanno_client.volume import Volume
@@ -98,23 +99,26 @@ def save_nifti(path: Path, array: np.ndarray, affine: np.ndarray) -> Path:
     img.set_qform(affine, code=1)
     img.set_sform(affine, code=1)
     img.header.set_xyzt_units("mm")
-    return write_atomic(path, lambda p: nib.save(img, str(p)))
+    return write_atomic(path, lambda p: write_nifti(p, img))
 
 
 def abdomenatlas_masks(labels: np.ndarray) -> Iterator[tuple[str, np.ndarray]]:
     """(name, uint8 mask) in AbdomenAtlas naming: pancreas = whole organ (parenchyma, duct, lesions), each
     other class, and the lesion union. Each mask reuses one buffer: write it before taking the next."""
     # One reused buffer in the labels' (Fortran) memory order: no fresh 80 MB allocation per mask for a
-    # 512 x 512 x 300 case, and nibabel writes it without a transpose.
-    buf = np.empty(labels.shape, dtype=bool, order="F" if labels.flags.f_contiguous else "C")
+    # 512 x 512 x 300 case, and nibabel writes it without a transpose. Outside the labelled box every
+    # mask is 0, so only the box is computed (the server labels only around the pancreas).
+    buf = np.zeros(labels.shape, dtype=bool, order="F" if labels.flags.f_contiguous else "C")
     view = buf.view(np.uint8)
-    np.greater(labels, 0, out=buf)
+    box = nonzero_box(labels)
+    lab, out = labels[box], buf[box]
+    np.greater(lab, 0, out=out)
     yield "pancreas", view
     for cls in range(2, len(CLASS_NAMES)):
-        np.equal(labels, cls, out=buf)
+        np.equal(lab, cls, out=out)
         yield CLASS_NAMES[cls], view
     lo, hi = min(LESION_IDS), max(LESION_IDS)
-    np.logical_and(labels >= lo, labels <= hi, out=buf)
+    np.logical_and(lab >= lo, lab <= hi, out=out)
     yield LESION_UNION_NAME, view
 
 

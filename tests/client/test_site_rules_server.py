@@ -55,8 +55,10 @@ def decisions(report: dict) -> set[str]:
 
 def test_the_repository_rules_are_in_force_and_named(server, case, tmp_path) -> None:
     report = annotate(server, case, tmp_path / "out")
-    assert report["rules"] == {"source": "site.yaml", "sha256": hashlib.sha256(SITE_RULES.encode()).hexdigest(),
-                               "overrides": None}
+    named = {k: report["rules"][k] for k in ("source", "sha256", "overrides")}
+    assert named == {"source": "site.yaml", "sha256": hashlib.sha256(SITE_RULES.encode()).hexdigest(),
+                     "overrides": None}
+    assert report["rules"]["volume_ratio_limit"] == {"pdac": 0, "cyst": 0, "pnet": 0}  # the values in force
     assert report["lesions"] and decisions(report) == {"relabelled_volume_ratio"}, decisions(report)
 
 
