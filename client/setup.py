@@ -17,6 +17,6 @@ CONTRACTS = f"eanno-contracts @ {SIBLING.as_uri()}" if (
     (SIBLING / "pyproject.toml").is_file() and not os.environ.get("EANNO_CONTRACTS_BY_NAME")) else "eanno-contracts"
 
 setup(install_requires=[
-    CONTRACTS, "numpy<2", "nibabel>=5", "click>=8", "tritonclient[grpc]", "rich", "scipy",
+    CONTRACTS, "numpy<2", "nibabel>=5", "isal>=1.6", "click>=8", "tritonclient[grpc]", "rich", "scipy",
     "connected-components-3d", "prometheus-client>=0.17",
 ])

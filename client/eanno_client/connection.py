@@ -12,12 +12,14 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from eanno_contracts.answer import AnswerError, full_size
+
+from eanno_client.urls import DEFAULT_URL
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ENSEMBLE = "eanno_annotate"
 WINDOW_MODEL = "eanno_window"
-DEFAULT_URL = "localhost:8001"
 # 2 GiB - 1: gRPC's own ceiling. Set explicitly because passing any channel_args to tritonclient drops
 # its defaults and leaves gRPC's 4 MiB, far below one CT volume (shared/ENVIRONMENT.md).
 MAX_MESSAGE_BYTES = 2**31 - 1
@@ -77,6 +79,7 @@ class Connection:
         if (config.client_cert is None) != (config.client_key is None):
             raise ServerConnectionError("--client-cert and --client-key go together (mutual TLS needs both)")
         self.config = config
+        self.last_wire: dict[str, int] = {}  # bytes of the last annotate request and answer
         self._grpc = grpcclient
         self.client = grpcclient.InferenceServerClient(
             config.url, ssl=config.tls, root_certificates=_read(config.root_cert, "root certificate"),
@@ -138,17 +141,24 @@ class Connection:
             inp = g.InferInput(name, list(arr.shape), dtype)
             inp.set_data_from_numpy(arr)
             inputs.append(inp)
-        outputs = [g.InferRequestedOutput(n) for n in ("labels", "removed", "report")]
+        names = ("labels", "removed", "report", "box", "removed_outside")
+        outputs = [g.InferRequestedOutput(n) for n in names]
         result = self.call(f"annotate {list(volume.shape)}", lambda: self.client.infer(
             ENSEMBLE, inputs, outputs=outputs, **self._opts))
-        labels, removed, report = (result.as_numpy(n) for n in ("labels", "removed", "report"))
-        if labels is None or removed is None or report is None or report.size != 1:
-            raise ServerConnectionError("the server's answer lacks labels, removed or report")
-        if labels.shape != volume.shape or removed.shape != volume.shape:
-            raise ServerConnectionError(f"the server returned labels of shape {list(labels.shape)} for a volume of "
-                                   f"shape {list(volume.shape)}")
+        labels, removed, report, box, blocks = (result.as_numpy(n) for n in names)
+        if labels is None or removed is None or report is None or report.size != 1 or box is None:
+            raise ServerConnectionError("the server's answer lacks labels, removed, report or box")
+        # Tensor bytes each way (the payload, without gRPC framing): make bench-client prints them.
+        self.last_wire = {"request_bytes": sum(a.nbytes for _, a, _ in arrays),
+                          "response_bytes": sum(len(x) if isinstance(x, bytes) else x.nbytes for x in (
+                              labels, removed, box, report.reshape(-1)[0], *([] if blocks is None else [blocks])))}
+        try:  # region first: labels and removed cover the box; outside it only removed blocks
+            labels = full_size(volume.shape, box, labels.astype(np.uint8, copy=False))
+            removed = full_size(volume.shape, box, removed.astype(np.uint8, copy=False), blocks)
+        except AnswerError as e:
+            raise ServerConnectionError(str(e)) from e
         raw = report.reshape(-1)[0]
-        return labels.astype(np.uint8), removed.astype(np.uint8), json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+        return labels, removed, json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
     def health(self) -> dict[str, Any]:
         """Live, ready, the ensemble's readiness and versions, and the operating threshold the server reports."""

@@ -8,6 +8,7 @@ from pathlib import Path
 import nibabel as nib
 import numpy as np
 
+from eanno_client.fastio import load_nifti
 from eanno_client.sanity import check_request_size, check_shape, checked_hu
 from eanno_client.volume import InputError, Volume
 
@@ -34,15 +35,21 @@ def volume_kind(path: Path) -> str | None:
 
 def read_nifti(path: Path) -> Volume:
     """A NIfTI file's first 3D volume in HU (scl_slope/inter applied) with its affine."""
+    header_read = False
+
+    def check(img: nib.Nifti1Image) -> None:
+        nonlocal header_read
+        header_read = True
+        # Shape and size from the header alone: refuse before reading (or allocating) any voxel.
+        check_request_size(check_shape(img.shape, path), path)
+
     try:
-        img = nib.load(str(path))
-    except Exception as e:  # nibabel raises many types for damaged files
-        raise InputError(f"{path}: not a readable NIfTI file ({e})") from e
-    # Shape and size from the header alone: refuse before reading (or allocating) any voxel.
-    check_request_size(check_shape(img.shape, path), path)
-    try:
-        data = np.asanyarray(img.dataobj)
-    except Exception as e:  # truncated or corrupt data: EOFError, zlib errors, ValueError...
+        img, data = load_nifti(path, check)
+    except InputError:
+        raise
+    except Exception as e:  # nibabel raises many types for damaged files; zlib errors, EOFError for truncated data
+        if not header_read:
+            raise InputError(f"{path}: not a readable NIfTI file ({e})") from e
         raise InputError(f"{path}: NIfTI voxel data unreadable, truncated or corrupt ({type(e).__name__}: {e})") from e
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:

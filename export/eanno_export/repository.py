@@ -11,11 +11,14 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from eanno_serving.repository import Flavor, ServingSpec, write_repository
+from eanno_serving.window import SlidingWindow, WindowSpec
 from eanno_training.checkpoint import shipped_checkpoint_path
 
 from eanno_export.errors import ExportError
 from eanno_export.onnx_export import Parity, export_checkpoint
+from eanno_export.plan_check import CHECK_PATCHES
 from eanno_export.trt import build_plan, tensorrt_version
 
 log = logging.getLogger(__name__)
@@ -72,7 +75,20 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
             elif tensorrt_version() is not None:
                 model_file, how = build_plan(onnx_path, Path(tmp) / "model.plan", fp16=fp16), "plan built here"
             else:
-                how = "onnx kept; the plan is built on the target GPU at first start (docker/entrypoint.sh)"
+                how = "onnx kept; the plan builder (eanno-plan in docker/compose.yaml) builds the plan on the target GPU"
         spec = ServingSpec(meta, name=ckpt.stem, version=source["sha256"][:12])
         write_repository(spec, flavor, out, model_file, extra_files={SOURCE_FILE: json.dumps(source, indent=1)})
+    if how.startswith("onnx kept"):  # the plan builder checks its plan against ONNX Runtime on these
+        np.save(out / "eanno_segmenter" / CHECK_PATCHES, phantom_patches(meta))
     return out, parity, how
+
+
+def phantom_patches(meta: dict[str, Any], count: int = 8, seed: int = 2027) -> np.ndarray:
+    """Model-input patches cut by the serving window from a phantom: the `count` with the most structure."""
+    from eanno_training.phantoms import generate_phantom  # noqa: PLC0415
+
+    phantom = generate_phantom(seed, shape=(160, 128, 48), spacing=(1.5, 1.5, 3.0), orientation="RAS")
+    window = SlidingWindow(phantom.ct, phantom.spacing, WindowSpec.from_meta(meta))
+    patches = np.concatenate([batch for _, batch in window.batches(8)]).astype(np.float32)
+    keep = np.sort(np.argsort([-float(p.std()) for p in patches])[:count])
+    return np.ascontiguousarray(patches[keep])

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -22,6 +23,19 @@ def tensorrt_version() -> str | None:
     except ImportError:
         return None
     return str(trt.__version__)
+
+
+LIBRARY_DIRS = ("/usr/lib/x86_64-linux-gnu", "/usr/local/tensorrt/lib", "/opt/tensorrt/lib", "/usr/lib64")
+
+
+def tensorrt_library_version(dirs: Sequence[str] | None = None) -> str | None:
+    """TensorRT's version where only its libraries are (the Triton image): $TRT_VERSION or libnvinfer.so.X.Y.Z."""
+    if os.environ.get("TRT_VERSION"):
+        return os.environ["TRT_VERSION"]
+    search = list(dirs) if dirs is not None else [*LIBRARY_DIRS, *os.environ.get("LD_LIBRARY_PATH", "").split(":")]
+    found = sorted({m.group(1) for d in search if d and Path(d).is_dir()
+                    for f in Path(d).glob("libnvinfer.so.*") if (m := re.fullmatch(r"libnvinfer\.so\.(\d+\.\d+\.\d+)", f.name))})
+    return found[-1] if found else None
 
 
 def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *, fp16: bool = False,

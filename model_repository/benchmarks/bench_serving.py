@@ -26,12 +26,14 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
-from eanno_postproc import refine
+from eanno_postproc import load_rules, refine
+from eanno_serving.annotate import annotate
 from eanno_serving.default import default_repository
+from eanno_serving.handoff import handoff
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.onnx_session import onnx_meta, open_session
 from eanno_serving.smoke import annotate_remote, connect
-from eanno_serving.window import WindowSpec, sliding_window, usable_cores
+from eanno_serving.window import SlidingWindow, WindowSpec, usable_cores
 
 
 def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
@@ -97,11 +99,41 @@ class OnnxBaseline:
         return self.session.run(["probs"], {"image": batch})[0]
 
     def round(self) -> tuple[float, np.ndarray]:
-        """Seconds and labels of one window + refine."""
+        """Seconds and labels of one window + refine (full grid), and the region-first stages timed apart."""
         t0 = time.perf_counter()
-        probs = sliding_window(self.volume, self.spacing, self.spec, self._infer, batch_size=4, dtype=np.float16)
-        labels = refine(self.volume, probs=probs, theta=float(self.meta["theta"]), affine=np.diag([*self.spacing, 1.0])).labels
-        return time.perf_counter() - t0, labels
+        sw = SlidingWindow(self.volume, self.spacing, self.spec)
+        for starts, batch in sw.batches(4):
+            sw.add(starts, np.asarray(self._infer(batch), dtype=np.float32))
+        t1 = time.perf_counter()
+        probs = sw.result(np.float16)
+        t2 = time.perf_counter()
+        theta, affine = float(self.meta["theta"]), np.diag([*self.spacing, 1.0])
+        labels = refine(self.volume, probs=probs, theta=theta, affine=affine).labels
+        t3 = time.perf_counter()
+        del probs
+        h = handoff(sw, self.volume, np.float16, theta, load_rules(None), affine)
+        t4 = time.perf_counter()
+        model = {"name": "bench", "version": "", "theta": theta, "spacing": self.spec.spacing}
+        annotate(h.volume, np.asarray(self.spacing), h.probs, model, affine=affine, box=h.box, outside=h.outside)
+        t5 = time.perf_counter()
+        self.stages = {"window_result_full": t2 - t1, "postproc_full": t3 - t2, "window_result": t4 - t3,
+                       "postproc": t5 - t4}
+        return t3 - t0, labels
+
+
+def wire_figures(volume: np.ndarray, served) -> dict:
+    """Bytes each way and the shared memory one request's Python-backend tensors take (region first).
+
+    shm_peak_bytes: every tensor that crosses a Python model's shared memory for one request, counted as
+    if all were alive at once (an upper bound): the volume into the window; the window's outputs (box
+    probabilities float16, box CT int16, blocks) out of it and into post-processing; the answer.
+    """
+    box = served.box
+    box_voxels = int(np.prod(np.maximum(box[1] - box[0], 0)))
+    handoff = (6 * 2 + 2) * box_voxels + served.blocks_bytes
+    shm = volume.nbytes + 2 * handoff + served.response_bytes
+    return {"request_bytes": int(volume.nbytes + 4 * 3), "response_bytes": int(served.response_bytes),
+            "shm_peak_bytes": int(shm), "box": box.tolist(), "box_fraction": box_voxels / volume.size}
 
 
 def main() -> None:
@@ -120,6 +152,7 @@ def main() -> None:
           f"{usable_cores()} cores; {args.rounds} interleaved rounds", flush=True)
     volume = phantom(shape)
     times: dict[str, list[float]] = {"inprocess": [], "onnx": [], "served": []}
+    stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="eanno-bench-") as tmp:
         tmp = Path(tmp)
         np.save(tmp / "volume.npy", volume)
@@ -145,6 +178,10 @@ def main() -> None:
                     elif leg == "onnx" and onnx_leg is not None:
                         sec, onnx_labels = onnx_leg.round()
                         times["onnx"].append(sec)
+                        for k, v in onnx_leg.stages.items():
+                            stages.setdefault(k, []).append(v)
+                        print(f"round {r + 1}: stages " + ", ".join(f"{k} {v:.2f} s" for k, v in onnx_leg.stages.items()),
+                              flush=True)
                         print(f"round {r + 1}: in-process ONNX Runtime + numpy window + refine: {sec:.2f} s", flush=True)
                     elif leg == "served":
                         t0 = time.perf_counter()
@@ -159,6 +196,10 @@ def main() -> None:
                   + ("" if onnx_leg is None else f"; ONNX Runtime in-process vs torch: {float(np.mean(onnx_labels != ref)):.5%}"),
                   flush=True)
             del onnx_leg
+            wire = wire_figures(volume, served)
+            print(f"wire: request {wire['request_bytes'] / 1e6:.1f} MB, answer {wire['response_bytes'] / 1e6:.3f} MB; "
+                  f"shared memory per request {wire['shm_peak_bytes'] / 1e9:.3f} GB (tensors the Python models "
+                  f"exchange); box {wire['box_fraction']:.1%} of the volume", flush=True)
             served_s = statistics.median(times["served"])
             throughput = {"1": 1 / served_s}
             for c in args.concurrency:
@@ -185,7 +226,9 @@ def main() -> None:
                       "inprocess_onnx_seconds": None if onnx_s is None else round(onnx_s, 3),
                       "overhead_same_runtime": None if same is None else round(same, 4),
                       "rounds": {k: [round(v, 3) for v in vs] for k, vs in times.items()},
-                      "labels_differing_fraction": differ, "shape": list(shape), "spacing": list(spacing)}))
+                      "labels_differing_fraction": differ, "shape": list(shape), "spacing": list(spacing),
+                      **wire, **{f"{k}_seconds": round(statistics.median(v), 3) for k, v in stages.items()},
+                      "stage_rounds": {k: [round(x, 3) for x in v] for k, v in stages.items()}}))
 
 
 if __name__ == "__main__":

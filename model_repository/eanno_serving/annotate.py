@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 from eanno_postproc import Rules, load_rules, refine
+from eanno_postproc.report import summarise
 
 from eanno_serving.requests import RequestError, parse_affine, parse_rules_json, parse_threshold
 
@@ -36,16 +37,80 @@ class Annotation:
         return np.array([json.dumps(self.report).encode()], dtype=np.object_)
 
 
+def request_rules(base: Rules | None, rules: np.ndarray | None) -> Rules:
+    """The rules a request runs under: the rules file (or `base`) with the request's JSON overrides."""
+    return rules_with_overrides(base if base is not None else load_rules(None), parse_rules_json(rules))
+
+
 def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: Mapping[str, Any], *,
              affine: np.ndarray | None = None, threshold: np.ndarray | None = None,
-             rules: np.ndarray | None = None, base_rules: Rules | None = None) -> Annotation:
-    """Refine the window's probabilities into labels, removed candidates and the report (+ model info)."""
-    if probs.shape[1:] != volume.shape:
-        raise RequestError(f"probs {list(probs.shape)} do not match volume {list(volume.shape)}")
-    base = base_rules if base_rules is not None else load_rules(None)
+             rules: np.ndarray | None = None, base_rules: Rules | None = None,
+             box: np.ndarray | None = None, outside: Mapping[str, Any] | None = None) -> Annotation:
+    """Refine the window's probabilities into labels, removed candidates and the report (+ model info).
+
+    Without `box`, `volume` and `probs` cover the whole volume. With `box` (2, 3: start, stop), both cover
+    that box only (region first, eanno_serving.region): labels and removed come back for the box, refine
+    runs on it alone, its records are moved to whole-volume voxel coordinates, and `outside` (the window's
+    {"shape": whole volume, "lesions": records of the candidates outside the box}) completes the report.
+    """
     theta = parse_threshold(threshold, float(model["theta"]))
-    res = refine(volume, probs=probs, theta=theta, affine=parse_affine(affine, spacing),
-                 rules=rules_with_overrides(base, parse_rules_json(rules)))
-    report = dict(res.report)
-    report["model"] = dict(model)
-    return Annotation(res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False), report)
+    the_rules = request_rules(base_rules, rules)
+    the_affine = parse_affine(affine, spacing)
+    if box is None:
+        if probs.shape[1:] != volume.shape:
+            raise RequestError(f"probs {list(probs.shape)} do not match volume {list(volume.shape)}")
+        res = refine(volume, probs=probs, theta=theta, affine=the_affine, rules=the_rules)
+        report = dict(res.report)
+        report["model"] = dict(model)
+        return Annotation(res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False), report)
+    if outside is None or "shape" not in outside:
+        raise RequestError("a box needs the window's outside report with the whole volume's shape")
+    return _annotate_box(volume, tuple(int(n) for n in outside["shape"]), probs,
+                         np.asarray(box, dtype=np.int64).reshape(2, 3), model, theta, the_rules, the_affine,
+                         list(outside.get("lesions", [])))
+
+
+def _annotate_box(ct: np.ndarray, shape: tuple[int, ...], probs: np.ndarray, box: np.ndarray,
+                  model: Mapping[str, Any], theta: float, rules: Rules, affine: np.ndarray,
+                  outside: list[dict[str, Any]]) -> Annotation:
+    """Refine the box's CT; whole-volume report (box records moved, outside records added, ids renumbered)."""
+    start, stop = (tuple(int(v) for v in row) for row in box)
+    if len(shape) != 3 or any(not 0 <= a <= b <= n for a, b, n in zip(start, stop, shape, strict=True)):
+        raise RequestError(f"box {box.tolist()} is not inside the volume {list(shape)}")
+    empty = any(b == a for a, b in zip(start, stop, strict=True))
+    size = tuple(b - a for a, b in zip(start, stop, strict=True))
+    if not empty and (probs.shape[1:] != size or ct.shape != size):
+        raise RequestError(f"probs {list(probs.shape)} or CT {list(ct.shape)} do not match the box {box.tolist()}")
+    if empty:  # no voxel can be pancreas: only outside candidates, nothing to refine at full resolution
+        labels = removed = np.zeros((0, 0, 0), np.uint8)
+        parenchyma = duct = 0
+        lesions: list[dict[str, Any]] = []
+        base = refine(np.zeros((1, 1, 1), np.int16), labels=np.zeros((1, 1, 1), np.uint8), affine=affine,
+                      rules=rules).report
+        base["input"], base["theta"] = "probs", theta
+        base["rules"]["theta"] = theta
+    else:
+        shift = np.eye(4)
+        shift[:3, 3] = start
+        res = refine(ct, probs=probs, theta=theta, affine=affine @ shift, rules=rules)
+        labels, removed = res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False)
+        base = res.report
+        parenchyma, duct = base["summary"]["pancreas_voxels"], base["summary"]["duct_voxels"]
+        lesions = [_moved(rec, start) for rec in base["lesions"]]
+    lesions += outside
+    for i, rec in enumerate(lesions, start=1):
+        rec["id"] = i
+    report = dict(base)
+    report.update(shape=[int(n) for n in shape], lesions=lesions,
+                  summary=summarise(lesions, parenchyma, duct), model=dict(model),
+                  region={"start": list(start), "stop": list(stop), "outside_candidates": len(outside)})
+    return Annotation(labels, removed, report)
+
+
+def _moved(rec: dict[str, Any], start: tuple[int, ...]) -> dict[str, Any]:
+    """A box record in whole-volume voxel coordinates (its mm figures are already right: shifted affine)."""
+    rec = dict(rec)
+    rec["centroid_voxel"] = [c + s for c, s in zip(rec["centroid_voxel"], start, strict=True)]
+    rec["bbox_voxel"] = {k: [v + s for v, s in zip(rec["bbox_voxel"][k], start, strict=True)]
+                         for k in ("min", "max")}
+    return rec

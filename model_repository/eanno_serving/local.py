@@ -7,6 +7,7 @@ stopping cleans exactly this server's /dev/shm regions and nobody else's.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -115,7 +116,11 @@ def prepare_backends(triton: Path, run_dir: Path, version: str | None = None) ->
     for item in (triton / "backends" / "python").iterdir():
         if item.is_file() and item.name != stub.name:
             shutil.copy2(item, python / item.name)
-    shutil.copy2(stub, python / stub.name)
+    # Copied beside and renamed over: a stub left running by a server that died hard keeps the old file
+    # busy, and writing into a running executable fails ("Text file busy"); a rename does not.
+    tmp = python / f".{stub.name}.{os.getpid()}"
+    shutil.copy2(stub, tmp)
+    os.replace(tmp, python / stub.name)
     return backends
 
 
@@ -166,6 +171,20 @@ def failure_lines(path: str | Path, tail: int = 8, most: int = 30) -> str:
     errors = [line for line in lines[:-tail] if re.search(r"^E\d{4} |ERROR|^error", line)
               and not any(noise in line for noise in GPU_NOISE)]
     return "\n".join((errors[-(most - tail):] if errors else []) + lines[-tail:])
+
+
+def orphan_stubs(shm_prefix: str) -> list[int]:
+    """Pids of Python-backend stubs of the server whose shared-memory prefix is `shm_prefix` (their command
+    line names their region), so only that server's stubs are ever matched."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile, or not ours to read
+        if b"triton_python_backend_stub" in cmdline and shm_prefix.encode() in cmdline:
+            found.append(int(proc.name))
+    return found
 
 
 def _alive(pid: int) -> bool:
@@ -268,6 +287,11 @@ class LocalServer:
         if running is not None and _alive(running.pid):
             raise ServerError(f"a server already runs from {self.run_dir} (pid {running.pid}, gRPC port "
                               f"{running.grpc_port}); stop it first (eanno-server stop) or use another --run-dir")
+        if running is not None:  # recorded but dead: it died hard; clear what it left before starting anew
+            log.warning("the server recorded in %s (pid %d) died without stopping; removing what it left",
+                        self.run_dir, running.pid)
+            self.state = running
+            self._forget()
         for name, port in self.ports.items():
             if not port_free(self.host, port):
                 raise PortInUseError(f"{name} port {port} on {self.host} is already in use; "
@@ -327,7 +351,12 @@ class LocalServer:
         return _alive(pid)
 
     def _forget(self) -> None:
+        """Remove what the stopped (or dead) server leaves: orphan processes of its group, its shm, its state."""
         if self.state is not None:
+            for pid in orphan_stubs(self.state.shm_prefix):
+                log.warning("killing Python-backend stub %d left by server %d", pid, self.state.pid)
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pid, signal.SIGKILL)  # stubs ignore SIGTERM
             for region in SHM_DIR.glob(f"{self.state.shm_prefix}*"):
                 region.unlink(missing_ok=True)
         (self.run_dir / STATE_FILE).unlink(missing_ok=True)

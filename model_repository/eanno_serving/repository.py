@@ -84,8 +84,13 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
     vol, spc = _io("volume", "TYPE_INT16", [-1, -1, -1]), _io("spacing", "TYPE_FP32", [3])
     optional = [_io("affine", "TYPE_FP32", [4, 4], True), _io("threshold", "TYPE_FP32", [1], True),
                 _io("rules", "TYPE_STRING", [1], True)]
+    # Region first (eanno_serving.region): labels and removed cover `box` (start, stop on the input grid);
+    # removed_outside: rows (class, start0, stop0, start1, stop1, start2, stop2) of removed candidates
+    # outside it, drawn from the model grid. The client writes full-size files from these.
     outputs = [_io("labels", "TYPE_UINT8", [-1, -1, -1]), _io("removed", "TYPE_UINT8", [-1, -1, -1]),
                _io("report", "TYPE_STRING", [1])]
+    box, blocks = _io("box", "TYPE_INT64", [2, 3]), _io("removed_outside", "TYPE_INT32", [-1, 7])
+    outside = _io("outside_report", "TYPE_STRING", [1])
     probs = _io("probs", spec.probs_dtype, [nc, -1, -1, -1])
     window_params = {**params, "segmenter": SEGMENTER, "window_batch": str(spec.window_batch),
                      "in_flight": str(spec.in_flight)}
@@ -107,20 +112,23 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
     dicts: dict[str, dict[str, Any]] = {
         ENSEMBLE: {
             "name": ENSEMBLE, "platform": "ensemble", "max_batch_size": 0,
-            "input": [vol, spc, *optional], "output": outputs, "parameters": _params(params),
+            "input": [vol, spc, *optional], "output": [*outputs, box, blocks], "parameters": _params(params),
             "ensemble_scheduling": {"step": [
                 {"model_name": WINDOW, "model_version": -1,
-                 "input_map": {"volume": "volume", "spacing": "spacing"}, "output_map": {"probs": "probs"}},
+                 "input_map": {k: k for k in ("volume", "spacing", "affine", "threshold", "rules")},
+                 "output_map": {k: k for k in ("probs", "volume_box", "box", "removed_outside", "outside_report")}},
                 {"model_name": POSTPROC, "model_version": -1,
-                 "input_map": {k: k for k in ("volume", "spacing", "probs", "affine", "threshold", "rules")},
+                 "input_map": {"volume": "volume_box", **{k: k for k in (
+                     "spacing", "probs", "box", "outside_report", "affine", "threshold", "rules")}},
                  "output_map": {k: k for k in ("labels", "removed", "report")}},
             ]},
         },
-        WINDOW: {"name": WINDOW, "backend": "python", "max_batch_size": 0, "input": [vol, spc], "output": [probs],
+        WINDOW: {"name": WINDOW, "backend": "python", "max_batch_size": 0, "input": [vol, spc, *optional],
+                 "output": [probs, _io("volume_box", "TYPE_INT16", [-1, -1, -1]), box, blocks, outside],
                  "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(window_params)},
         SEGMENTER: seg,
         POSTPROC: {"name": POSTPROC, "backend": "python", "max_batch_size": 0,
-                   "input": [vol, spc, probs, *optional], "output": outputs,
+                   "input": [vol, spc, probs, box, outside, *optional], "output": outputs,
                    "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(params)},
     }
     return {name: json_format.ParseDict(d, model_config_pb2.ModelConfig()) for name, d in dicts.items()}

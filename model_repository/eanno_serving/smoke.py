@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
+from eanno_contracts.answer import full_size
 
 from eanno_serving.repository import ENSEMBLE
 
@@ -27,6 +28,9 @@ class Served:
     labels: np.ndarray
     removed: np.ndarray
     report: dict[str, Any]
+    box: np.ndarray  # (2, 3) start, stop: where labels were computed at full resolution
+    response_bytes: int  # the answer's tensors as sent (labels and removed of the box, blocks, report)
+    blocks_bytes: int = 0  # of which removed_outside
 
 
 def connect(url: str) -> grpcclient.InferenceServerClient:
@@ -53,12 +57,19 @@ def annotate_remote(client: grpcclient.InferenceServerClient, volume: np.ndarray
     if rules is not None:
         inputs.append(_tensor("rules", np.array([json.dumps(rules).encode()], dtype=np.object_), "BYTES"))
     result = client.infer(model, inputs)
+    box, blocks = result.as_numpy("box"), result.as_numpy("removed_outside")
+    if box is None or box.shape != (2, 3) or blocks is None or blocks.ndim != 2 or blocks.shape[1] != 7:
+        raise AssertionError(f"box / removed_outside missing or malformed: {box!r}")
+    expected = tuple(int(max(0, b - a)) for a, b in zip(box[0], box[1], strict=True))
     labels, removed = result.as_numpy("labels"), result.as_numpy("removed")
     for name, out in (("labels", labels), ("removed", removed)):
-        if out is None or out.shape != volume.shape or out.dtype != np.uint8:
+        if out is None or out.shape != expected or out.dtype != np.uint8:
             got = None if out is None else (out.shape, out.dtype)
-            raise AssertionError(f"{name}: expected uint8 {volume.shape}, got {got}")
-    report = json.loads(result.as_numpy("report").reshape(-1)[0])
+            raise AssertionError(f"{name}: expected uint8 {expected} (the box), got {got}")
+    raw = result.as_numpy("report")
+    report = json.loads(raw.reshape(-1)[0])
     if "lesions" not in report or "model" not in report:
         raise AssertionError(f"report lacks lesions/model: {sorted(report)}")
-    return Served(labels, removed, report)
+    size = sum(a.nbytes for a in (box, blocks, labels, removed)) + len(raw.reshape(-1)[0])
+    return Served(full_size(volume.shape, box, labels), full_size(volume.shape, box, removed, blocks), report,
+                  box, size, blocks.nbytes)

@@ -68,17 +68,22 @@ def check_spacing(spacing: Any) -> np.ndarray:
     return s
 
 
-def _lerp_axis(x: np.ndarray, n_out: int, axis: int) -> np.ndarray:
-    """Linear resampling of one axis with align_corners=True semantics (float32 out)."""
+def _lerp_axis(x: np.ndarray, n_out: int, axis: int, part: slice | None = None) -> np.ndarray:
+    """Linear resampling of one axis with align_corners=True semantics (float32 out).
+
+    `part`: only these output indices (same values as the full call's, bit for bit); the input is read
+    only where they need it.
+    """
     n_in = x.shape[axis]
+    part = slice(0, n_out) if part is None else part
     if n_out == n_in:
-        return x
+        return x if (part.start, part.stop) == (0, n_out) else np.take(x, np.arange(part.start, part.stop), axis=axis)
     if n_in == 1:
-        return np.repeat(x, n_out, axis=axis)
-    pos = np.arange(n_out, dtype=np.float64) * ((n_in - 1) / max(n_out - 1, 1))
+        return np.repeat(x, part.stop - part.start, axis=axis)
+    pos = (np.arange(n_out, dtype=np.float64) * ((n_in - 1) / max(n_out - 1, 1)))[part]
     lo = np.minimum(np.floor(pos).astype(np.intp), n_in - 2)
     shape = [1] * x.ndim
-    shape[axis] = n_out
+    shape[axis] = len(pos)
     w = (pos - lo).astype(np.float32).reshape(shape)
     a = np.take(x, lo, axis=axis)
     b = np.take(x, lo + 1, axis=axis)
@@ -128,8 +133,12 @@ def _store_fp16_normal(a: np.ndarray, out: np.ndarray) -> None:
 
 
 def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None = None,
-                    threads: int | None = None, clip: tuple[float, float] | None = None) -> np.ndarray:
+                    threads: int | None = None, clip: tuple[float, float] | None = None,
+                    part: Sequence[slice] | None = None) -> np.ndarray:
     """Trilinear resampling of a 3D array to `shape`, align_corners=True (= scipy zoom order=1, grid_mode=False).
+
+    `part` (slices of the output grid with explicit start and stop): only that box of the output is
+    computed, bit for bit what the whole call would give there (region-first, eanno_serving.region).
 
     `x` may be any real dtype (an int16 CT is read as float32 slab by slab, never copied whole), and
     `clip` limits its values before interpolation (the window's HU clip).
@@ -149,28 +158,32 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     shape = tuple(int(n) for n in shape)
     if x.ndim != 3 or len(shape) != 3 or min(shape) < 1 or min(x.shape) < 1:
         raise ValueError(f"resample_linear needs a 3D array and 3 sizes >= 1, got {x.shape} -> {shape}")
+    part = tuple(slice(0, n) for n in shape) if part is None else tuple(part)
+    if len(part) != 3 or any(not 0 <= p.start < p.stop <= n for p, n in zip(part, shape, strict=True)):
+        raise ValueError(f"part {part} is not a non-empty box of the output grid {shape}")
+    out_shape = tuple(p.stop - p.start for p in part)
     if out is None:
-        out = np.empty(shape, dtype=np.float32)
-    elif out.shape != shape:
-        raise ValueError(f"out has shape {out.shape}, expected {shape}")
+        out = np.empty(out_shape, dtype=np.float32)
+    elif out.shape != out_shape:
+        raise ValueError(f"out has shape {out.shape}, expected {out_shape}")
     flush = out.dtype == np.float16
     # Interpolation stays within the input's range, so one check on the (small) input decides whether
     # every output value is finite, >= 0 and float16-representable: then the 2x faster store applies.
     fast_fp16 = flush and x.size > 0 and np.issubdtype(x.dtype, np.floating) and clip is None and (
         bool(np.isfinite(x).all()) and float(x.min()) >= 0 and float(x.max()) < 65504)
-    lo, hi, w = _axis_weights(x.shape[0], shape[0])
+    lo, hi, w = (v[part[0]] for v in _axis_weights(x.shape[0], shape[0]))
     inner = sorted((1, 2), key=lambda a: shape[a] / x.shape[a])  # smallest growth first: smaller temporaries
     # Sized by the larger of an output row and an input row: downsampling reads bigger rows than it writes.
-    rows_per_slab = max(1, _SLAB_VOXELS // max(shape[1] * shape[2], x.shape[1] * x.shape[2]))
+    rows_per_slab = max(1, _SLAB_VOXELS // max(out_shape[1] * out_shape[2], x.shape[1] * x.shape[2]))
 
     def slab(i0: int) -> None:
-        i1 = min(i0 + rows_per_slab, shape[0])
+        i1 = min(i0 + rows_per_slab, out_shape[0])
         rows, pick = np.unique(np.concatenate([lo[i0:i1], hi[i0:i1]]), return_inverse=True)
         y = x[rows].astype(np.float32, copy=False)  # x[rows] is a copy already: safe to clip in place
         if clip is not None:
             np.clip(y, np.float32(clip[0]), np.float32(clip[1]), out=y)
         for axis in inner:
-            y = _lerp_axis(y, shape[axis], axis)
+            y = _lerp_axis(y, shape[axis], axis, part[axis])
         a, b = y[pick[: i1 - i0]], y[pick[i1 - i0 :]]
         b -= a
         b *= w[i0:i1, None, None]
@@ -183,7 +196,7 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
         else:
             np.copyto(out[i0:i1], a, casting="same_kind")
 
-    starts = range(0, shape[0], rows_per_slab)
+    starts = range(0, out_shape[0], rows_per_slab)
     workers = min(len(starts), threads or usable_cores())
     if workers <= 1:
         for i0 in starts:
@@ -209,6 +222,7 @@ class SlidingWindow:
         self.model_shape = target_shape(self.input_shape, check_spacing(spacing), spec.spacing)
         # Clipped while resampled, slab by slab: no float32 copy of the whole input volume is made.
         x = resample_linear(volume, self.model_shape, clip=spec.clip)
+        self.hu = x.copy()  # clipped HU on the model grid: what candidates outside the region are measured on
         x -= np.float32(spec.mean)
         x /= np.float32(spec.std)
         air = (spec.clip[0] - spec.mean) / spec.std
@@ -241,17 +255,27 @@ class SlidingWindow:
             self.acc[every_class] += p * self.weight
             self.wsum[win] += self.weight
 
-    def result(self, dtype: type = np.float32) -> np.ndarray:
-        """Stitched probabilities (C, *input shape) in `dtype`, resampled back to the input grid."""
-        out = np.empty((self.spec.num_classes, *self.input_shape), dtype=dtype)
-        wsum = self.wsum[self.crop]
+    def coarse(self, dtype: type = np.float32) -> np.ndarray:
+        """Stitched probabilities (C, *model shape), float32: the values `result(dtype)` resamples."""
+        every_class = (slice(None), *self.crop)  # named: mypy misreads a starred subscript before 3.11
+        probs = self.acc[every_class] / self.wsum[self.crop]
+        if np.dtype(dtype) == np.float16:
+            # Float16 stores nothing below 2**-14 exactly anyway; zeros keep the float32 arithmetic
+            # of the resampling off denormal numbers (several times slower on x86).
+            np.putmask(probs, np.abs(probs) < _FP16_NORMAL, np.float32(0))
+        return probs
+
+    def result(self, dtype: type = np.float32, part: Sequence[slice] | None = None,
+               coarse: np.ndarray | None = None) -> np.ndarray:
+        """Stitched probabilities (C, *input shape) in `dtype`, resampled back to the input grid.
+
+        `part`: only that box of the input grid (region-first); `coarse`: `self.coarse(dtype)` if made already.
+        """
+        coarse = self.coarse(dtype) if coarse is None else coarse
+        part = tuple(slice(0, n) for n in self.input_shape) if part is None else tuple(part)
+        out = np.empty((self.spec.num_classes, *(p.stop - p.start for p in part)), dtype=dtype)
         for c in range(self.spec.num_classes):
-            probs = self.acc[c][self.crop] / wsum
-            if out.dtype == np.float16:
-                # Float16 stores nothing below 2**-14 exactly anyway; zeros keep the float32 arithmetic
-                # of the resampling off denormal numbers (several times slower on x86).
-                np.putmask(probs, np.abs(probs) < _FP16_NORMAL, np.float32(0))
-            resample_linear(probs, self.input_shape, out=out[c])
+            resample_linear(coarse[c], self.input_shape, out=out[c], part=part)
         return out
 
 

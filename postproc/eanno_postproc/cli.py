@@ -19,7 +19,7 @@ from typing import Any
 import click
 import nibabel as nib
 import numpy as np
-from eanno_contracts.cli import ErrorGroup
+from eanno_contracts.cli import ErrorGroup, add_version
 from eanno_contracts.labels import CLASS_NAMES
 
 from .pipeline import RefineResult, refine
@@ -250,3 +250,6 @@ def _summary_line(result: RefineResult, out_path: Path) -> str:
         f"{out_path}: {s['candidates']} candidates, {s['kept']} kept ({kept}), {s['removed']} removed, "
         f"{s['relabelled']} relabelled{notes}"
     )
+
+
+add_version(main, "eanno-postproc")  # --version on the command and every subcommand

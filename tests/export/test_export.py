@@ -83,11 +83,11 @@ def test_plan_key_changes_with_gpu_tensorrt_model_and_precision(tmp_path) -> Non
     a, b = tmp_path / "a.onnx", tmp_path / "b.onnx"
     a.write_bytes(b"model a")
     b.write_bytes(b"model b")
-    base = plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", True)
-    assert base == plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", True)
-    others = {plan_key(b, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", True),
-              plan_key(a, "NVIDIA L40S, 8.9", "10.5.0", True), plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.6.0", True),
-              plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", False)}
+    base = plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp16")
+    assert base == plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0.18", "fp16")  # the build number does not count
+    others = {plan_key(b, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp16"),
+              plan_key(a, "NVIDIA L40S, 8.9", "10.5.0", "fp16"), plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.6.0", "fp16"),
+              plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp32")}
     assert base not in others and len(others) == 4
 
 
@@ -97,5 +97,5 @@ def test_deploy_without_tensorrt_exits_5_with_the_message(tmp_path) -> None:
 
     (tmp_path / "repo" / "eanno_segmenter").mkdir(parents=True)
     (tmp_path / "repo" / "eanno_segmenter" / "model.onnx").write_bytes(b"x")
-    result = CliRunner().invoke(deploy, ["--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "c")])
+    result = CliRunner().invoke(deploy, ["build", "--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "c")])
     assert result.exit_code == ExitCode.MISSING_DEPENDENCY and NO_TENSORRT in result.output

@@ -65,9 +65,12 @@ def test_window_output_matches_the_inprocess_probabilities(client) -> None:
     inputs = [grpcclient.InferInput("volume", list(shape), "INT16"), grpcclient.InferInput("spacing", [3], "FP32")]
     inputs[0].set_data_from_numpy(volume)
     inputs[1].set_data_from_numpy(np.asarray(spacing, np.float32))
-    probs = client.infer("eanno_window", inputs).as_numpy("probs")
-    assert probs.dtype == np.float16 and probs.shape == (6, *shape)
-    np.testing.assert_allclose(probs.astype(np.float32), inprocess_probs(volume, spacing), atol=5e-4)
+    result = client.infer("eanno_window", inputs)
+    probs, box = result.as_numpy("probs"), result.as_numpy("box")
+    sl = tuple(slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True))
+    assert probs.dtype == np.float16 and probs.shape == (6, *(s.stop - s.start for s in sl))  # region first
+    np.testing.assert_allclose(probs.astype(np.float32), inprocess_probs(volume, spacing)[(slice(None), *sl)],
+                               atol=5e-4)
 
 
 def test_report_agrees_with_the_labels(client) -> None:
@@ -137,3 +140,15 @@ def test_the_server_reports_theta_and_spacing_in_the_ensemble_config(client) -> 
 def test_segmenter_logged_its_providers(server) -> None:
     log = Path(server.state.log).read_text()
     assert "ONNX Runtime providers ['CPUExecutionProvider']" in log
+
+
+def test_no_pancreas_answers_an_empty_box_and_draws_outside_candidates_from_the_model_grid(client) -> None:
+    volume = np.full((40, 36, 20), 40, np.int16)
+    volume[5:10, 5:10, 5:10] = -100  # lesion-like, and no organ anywhere: nothing to refine at full size
+    served = annotate_remote(client, volume, (1.5, 1.5, 2.0))
+    assert (served.box[0] == served.box[1]).all()
+    assert not served.labels.any() and served.removed.any()
+    lesions = served.report["lesions"]
+    assert lesions and all(x["grid"] == "model" and x["decision"] == "removed_outside_pancreas" for x in lesions)
+    assert sum(x["voxels"] for x in lesions) == int((served.removed > 0).sum())
+    assert served.report["summary"]["pancreas_empty"]

@@ -7,7 +7,9 @@ import triton_python_backend_utils as pb_utils
 from eanno_postproc import load_rules
 
 from eanno_serving.annotate import annotate
-from eanno_serving.requests import RequestError, parse_volume_request
+from eanno_serving.lifeline import exit_with_parent
+from eanno_serving.requests import RequestError
+from eanno_serving.window import check_spacing
 
 log = logging.getLogger("eanno_postproc")
 OPTIONAL = ("affine", "threshold", "rules")
@@ -22,6 +24,7 @@ class TritonPythonModel:
     """Threshold, the adaptive rules and the lesion report; one response per request."""
 
     def initialize(self, args):
+        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
         self.config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
         self.model = {"name": params["model_name"], "version": params["model_version"],
@@ -35,10 +38,17 @@ class TritonPythonModel:
         responses = []
         for request in requests:
             try:
-                volume, spacing = parse_volume_request(
-                    _optional(request, "volume"), _optional(request, "spacing"), self.max_voxels)
+                # Region first: `volume` is the CT inside the box the window chose (empty: no pancreas).
+                volume = _optional(request, "volume")
+                try:
+                    spacing = check_spacing(_optional(request, "spacing"))
+                except ValueError as e:
+                    raise RequestError(str(e)) from e
+                raw = _optional(request, "outside_report").reshape(-1)[0]
                 result = annotate(volume, spacing, _optional(request, "probs"), self.model,
-                                  base_rules=self.rules, **{k: _optional(request, k) for k in OPTIONAL})
+                                  base_rules=self.rules, box=_optional(request, "box"),
+                                  outside=json.loads(raw.decode() if isinstance(raw, bytes) else raw),
+                                  **{k: _optional(request, k) for k in OPTIONAL})
                 outputs = [pb_utils.Tensor("labels", result.labels.astype(self.dtypes["labels"], copy=False)),
                            pb_utils.Tensor("removed", result.removed.astype(self.dtypes["removed"], copy=False)),
                            pb_utils.Tensor("report", result.report_bytes())]

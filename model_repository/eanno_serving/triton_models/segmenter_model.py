@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
+from eanno_serving.lifeline import exit_with_parent
 from eanno_serving.onnx_session import open_session
 from eanno_serving.window import usable_cores
 
@@ -17,6 +18,7 @@ class TritonPythonModel:
     """Concatenate the batched requests, run the session once, split the answer back per request."""
 
     def initialize(self, args):
+        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
         config = json.loads(args["model_config"])
         path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}

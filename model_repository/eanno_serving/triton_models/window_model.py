@@ -5,17 +5,27 @@ import json
 import logging
 
 import triton_python_backend_utils as pb_utils
+from eanno_postproc import load_rules
 
-from eanno_serving.requests import RequestError, parse_volume_request
+from eanno_serving.annotate import request_rules
+from eanno_serving.handoff import handoff
+from eanno_serving.lifeline import exit_with_parent
+from eanno_serving.requests import RequestError, parse_affine, parse_threshold, parse_volume_request
 from eanno_serving.window import SlidingWindow, WindowSpec
 
 log = logging.getLogger("eanno_window")
+
+
+def _optional(request, name):
+    tensor = pb_utils.get_input_tensor_by_name(request, name)
+    return None if tensor is None else tensor.as_numpy()
 
 
 class TritonPythonModel:
     """Clip, resample, tile, batch patches to the segmenter with several BLS requests in flight, stitch."""
 
     def initialize(self, args):
+        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         self.spec = WindowSpec.from_meta(json.loads(params["meta"]))
@@ -25,6 +35,8 @@ class TritonPythonModel:
         self.max_voxels = int(params["max_voxels"])
         out = pb_utils.get_output_config_by_name(config, "probs")
         self.probs_dtype = pb_utils.triton_string_to_numpy(out["data_type"])
+        self.theta = float(params["theta"])
+        self.rules = load_rules(None)
 
     async def _infer(self, batch):
         # A TensorRT (or ONNX Runtime backend, KIND_AUTO) segmenter on a GPU answers in GPU memory, where
@@ -45,7 +57,7 @@ class TritonPythonModel:
             raise RuntimeError(f"{self.segmenter} returned an empty probs tensor")
         return probs
 
-    async def _window(self, volume, spacing):
+    async def _window(self, volume, spacing, request):
         sw = SlidingWindow(volume, spacing, self.spec)
 
         async def one(starts, batch):
@@ -60,7 +72,10 @@ class TritonPythonModel:
                     task.result()
             pending.add(asyncio.ensure_future(one(starts, batch)))
         await asyncio.gather(*pending)
-        return sw.result(self.probs_dtype)
+        # Region first: the box where the pancreas can be, probabilities resampled inside it only.
+        return handoff(sw, volume, self.probs_dtype, parse_threshold(_optional(request, "threshold"), self.theta),
+                       request_rules(self.rules, _optional(request, "rules")),
+                       parse_affine(_optional(request, "affine"), spacing))
 
     async def execute(self, requests):
         responses = []
@@ -71,8 +86,10 @@ class TritonPythonModel:
                     pb_utils.get_input_tensor_by_name(request, "spacing").as_numpy(),
                     self.max_voxels,
                 )
-                probs = await self._window(volume, spacing)
-                responses.append(pb_utils.InferenceResponse(output_tensors=[pb_utils.Tensor("probs", probs)]))
+                h = await self._window(volume, spacing, request)
+                responses.append(pb_utils.InferenceResponse(output_tensors=[
+                    pb_utils.Tensor("probs", h.probs), pb_utils.Tensor("volume_box", h.volume), pb_utils.Tensor("box", h.box),
+                    pb_utils.Tensor("removed_outside", h.blocks), pb_utils.Tensor("outside_report", h.outside_bytes())]))
             except RequestError as e:
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e))))
             except Exception as e:  # one bad request must not fail the others

@@ -1,0 +1,97 @@
+"""The window's hand-off to post-processing, region first: probabilities inside the pancreas box only,
+the box, and the candidates outside it (rule-1 removals) measured on the model grid.
+
+Outside candidates are measured by `eanno_postproc.refine` on the model grid (with no pancreas there, so
+each is "removed: outside the pancreas", as rule 1 decides on the full grid) and drawn on the input grid as
+nearest-neighbour blocks of their model voxels: rows (class, start0, stop0, start1, stop1, start2, stop2)
+that the client paints into `removed`. Their records say `"grid": "model"`: voxel counts, centroid and box
+are those of the drawn blocks; HU figures, diameter and centroid in mm come from the model grid.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import cc3d
+import numpy as np
+from eanno_postproc import Rules, refine
+from eanno_postproc.inputs import labels_from_probs
+
+from eanno_serving.region import FIRST_LESION, Region, find_region, nearest_blocks, steps
+from eanno_serving.window import SlidingWindow
+
+
+@dataclass(frozen=True)
+class Handoff:
+    """What eanno_window sends on: box probabilities, the box, outside blocks and their records."""
+
+    probs: np.ndarray  # (C, *box shape)
+    volume: np.ndarray  # the CT inside the box (all post-processing reads of it)
+    box: np.ndarray  # int64 (2, 3): start, stop on the input grid; start == stop: no pancreas anywhere
+    blocks: np.ndarray  # int32 (k, 7)
+    outside: dict[str, Any]  # {"shape": the whole volume's, "lesions": records of candidates outside the box}
+
+    def outside_bytes(self) -> np.ndarray:
+        """`outside` as a BYTES [1] tensor."""
+        return np.array([json.dumps(self.outside).encode()], dtype=np.object_)
+
+
+def model_affine(affine: np.ndarray, model_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> np.ndarray:
+    """Voxel -> world of the model grid (input voxel i = model voxel m x (n - 1) / (m - 1), align_corners)."""
+    scale = [1 / s if s > 0 else n / m for s, m, n in zip(steps(model_shape, input_shape), model_shape,
+                                                            input_shape, strict=True)]
+    return affine @ np.diag([*scale, 1.0])
+
+
+def outside_candidates(sw: SlidingWindow, coarse: np.ndarray, region: Region, theta: float, rules: Rules,
+                       affine: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+    """Blocks (k, 7) and report records of the lesion candidates in `region.outside`, from the model grid."""
+    lab = labels_from_probs(coarse, theta)
+    lab[~region.outside | (lab < FIRST_LESION)] = 0
+    if not lab.any():
+        return np.zeros((0, 7), np.int32), []
+    m_affine = model_affine(affine, sw.model_shape, sw.input_shape)
+    res = refine(sw.hu, labels=lab, affine=m_affine, rules=rules)
+    records = res.report["lesions"]
+    # cc3d numbers components in raster order of their first voxel, as refine orders its records.
+    cc, n = cc3d.connected_components(lab, connectivity=res.report["connectivity"], return_N=True)
+    if n != len(records):
+        raise RuntimeError(f"outside candidates: {n} components but {len(records)} records")
+    coords = np.nonzero(lab)
+    ids = cc[coords].astype(np.int64)
+    blocks = nearest_blocks(coords, sw.model_shape, sw.input_shape)
+    size = np.prod((blocks[:, 1::2] - blocks[:, 0::2]).astype(np.int64), axis=1)
+    drawn = np.bincount(ids, weights=size, minlength=n + 1).astype(np.int64)
+    visible = size > 0
+    lo = np.full((n + 1, 3), np.iinfo(np.int64).max)
+    hi = np.full((n + 1, 3), -1)
+    np.minimum.at(lo, ids[visible], blocks[visible][:, 0::2])
+    np.maximum.at(hi, ids[visible], blocks[visible][:, 1::2] - 1)
+    voxel_ml = abs(float(np.linalg.det(affine[:3, :3]))) / 1000.0
+    scale = np.array([1 / max(s, 1e-12) if s > 0 else 0.0 for s in steps(sw.model_shape, sw.input_shape)])
+    for k, rec in enumerate(records, start=1):
+        centroid = [float(c * s) for c, s in zip(rec["centroid_voxel"], scale, strict=True)]
+        first = lo[k] if drawn[k] else np.rint(centroid).astype(np.int64)
+        last = hi[k] if drawn[k] else first
+        rec.update(voxels=int(drawn[k]), volume_ml=int(drawn[k]) * voxel_ml, centroid_voxel=centroid,
+                   bbox_voxel={"min": [int(v) for v in first], "max": [int(v) for v in last]}, grid="model")
+    rows = np.concatenate([lab[coords][visible, None].astype(np.int32), blocks[visible]], axis=1)
+    return rows, records
+
+
+def handoff(sw: SlidingWindow, volume: np.ndarray, dtype: type, theta: float, rules: Rules,
+            affine: np.ndarray) -> Handoff:
+    """Region first: find the pancreas box, resample inside it only, measure what lies outside."""
+    coarse = sw.coarse(dtype)
+    region = find_region(coarse, sw.input_shape, theta, rules.pancreas_dilation_voxels)
+    blocks, outside = outside_candidates(sw, coarse, region, theta, rules, affine)
+    if region.empty:  # no pancreas anywhere: nothing at full resolution
+        probs = np.zeros((sw.spec.num_classes, 0, 0, 0), dtype=dtype)
+        ct = np.zeros((0, 0, 0), dtype=volume.dtype)
+    else:
+        probs = sw.result(dtype, part=region.slices, coarse=coarse)
+        ct = np.ascontiguousarray(volume[region.slices])
+    box = np.array([region.start, region.stop], dtype=np.int64)
+    return Handoff(probs, ct, box, blocks, {"shape": list(sw.input_shape), "lesions": outside})
