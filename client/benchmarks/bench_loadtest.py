@@ -28,6 +28,7 @@ from contextlib import ExitStack
 from pathlib import Path
 
 from bench_server import local_server
+
 from eanno_client.connection import ConnectionConfig
 from eanno_client.loadstats import relative_difference
 from eanno_client.loadtest import LoadOptions, Payload, parse_shape, run_load, synthetic_payload

@@ -14,11 +14,12 @@ from typing import Any, TypeVar
 import numpy as np
 from eanno_contracts.answer import AnswerError, full_size
 
+from eanno_client.urls import DEFAULT_URL
+
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ENSEMBLE = "eanno_annotate"
 WINDOW_MODEL = "eanno_window"
-DEFAULT_URL = "localhost:8001"
 # 2 GiB - 1: gRPC's own ceiling. Set explicitly because passing any channel_args to tritonclient drops
 # its defaults and leaves gRPC's 4 MiB, far below one CT volume (shared/ENVIRONMENT.md).
 MAX_MESSAGE_BYTES = 2**31 - 1

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import click
-from eanno_contracts.cli import ErrorGroup
+from eanno_contracts.cli import ErrorGroup, add_version
 
 from eanno_export.trt import build_plan
 
@@ -93,6 +93,9 @@ def repository(flavor: str, out: Path, checkpoint: Path | None, plan: Path | Non
     click.echo(f"repository {path} ({flavor}; segmenter: {how}; rules: {rules or 'packaged defaults'})")
     if parity is not None:
         click.echo(f"parity max |torch - onnxruntime|: random {parity.random:.2e}, phantom {parity.phantom:.2e}")
+
+
+add_version(main, "eanno-export")  # --version on the command and every subcommand
 
 
 if __name__ == "__main__":

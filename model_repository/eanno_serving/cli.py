@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import click
-from eanno_contracts.cli import ErrorGroup
+from eanno_contracts.cli import ErrorGroup, add_version
 
 from eanno_serving.local import LocalServer, ServerError, default_run_dir, log_tail, restricted_args
 
@@ -109,3 +109,6 @@ def logs(run_dir: Path | None, lines: int) -> None:
     if not path.is_file():
         raise click.ClickException(f"no server log at {path}")
     click.echo(log_tail(path, lines))
+
+
+add_version(main, "eanno-serving")  # --version on the command and every subcommand

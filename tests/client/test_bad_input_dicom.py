@@ -126,7 +126,7 @@ def test_batch_of_bad_series_writes_nothing(tmp_path) -> None:
         build(cases / name)
     out = tmp_path / "out"
     r = CliRunner().invoke(main, ["annotate", str(cases), "--out", str(out), "--url", "127.0.0.1:9",
-                                  "--retries", "0", "--json"])
+                                  "--retries", "0", "--no-check", "--json"])
     assert r.exit_code == 1, r.output
     summary = json.loads(r.stdout)
     assert summary["failed"] == len(BAD)
