@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 import numpy as np
 from eanno_contracts.answer import AnswerError, full_size
+from eanno_contracts.errors import EannoError
 
 from eanno_client.urls import DEFAULT_URL
 
@@ -30,7 +31,7 @@ RESTRICTED = "protocol is restricted"
 SERVED_MODELS = (ENSEMBLE, WINDOW_MODEL, "eanno_segmenter", "eanno_postproc")
 
 
-class ServerConnectionError(RuntimeError):
+class ServerConnectionError(EannoError, RuntimeError):
     """The server could not be reached or refused a request; the message says which and why."""
 
 
