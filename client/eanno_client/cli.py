@@ -164,8 +164,9 @@ def main(verbose: int, url: tuple[str, ...]) -> None:
               "(default: the CT series with most slices).")
 @click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
               help="Lesion candidate threshold (default: the model's calibrated theta).")
-@click.option("--rules", "rules_json", help="JSON object overriding post-processing rules, e.g. "
-              "'{\"connectivity\": 6}'.")
+@click.option("--rules", "rules_json", metavar="FILE|JSON", help="Post-processing rules to override: a YAML or "
+              "JSON file (e.g. site_rules.yaml) or an inline JSON object, e.g. '{\"connectivity\": 6}'. The "
+              "server's own rules (eanno-export repository --rules) apply underneath; report.json names both.")
 @click.option("--concurrency", "-j", type=click.IntRange(min=1), default=2, show_default=True,
               help="Cases between reading and writing at once (the next case is read while one is in flight).")
 @click.option("--continue", "resume", is_flag=True, help="Skip cases whose outputs are all present.")
@@ -205,17 +206,16 @@ def annotate(inputs: tuple[Path, ...], out: Path, url: tuple[str, ...], root_cer
     from eanno_client.outputs import OutputOptions
     from eanno_client.progress import batch_progress
     from eanno_client.rank_cli import ranked, ranking_text
+    from eanno_client.rules_option import RulesOptionError, read_rules_option
     from eanno_client.volume import InputError
 
     configs = make_configs(url, root_cert, client_cert, client_key, headers, timeout, retries)
     if rank_after and layout != "case":
         raise click.UsageError("--rank reads OUT/<case>/report.json: use it with --layout case")
     try:
-        rules = json.loads(rules_json) if rules_json else None
-    except json.JSONDecodeError as e:
-        raise click.BadParameter(f"not valid JSON: {e}", param_hint="--rules") from e
-    if rules is not None and not isinstance(rules, dict):
-        raise click.BadParameter("must be a JSON object", param_hint="--rules")
+        rules = read_rules_option(rules_json) if rules_json else None
+    except RulesOptionError as e:
+        raise click.BadParameter(str(e), param_hint="--rules") from e
     try:
         cases = expand_inputs(list(inputs))
     except InputError as e:

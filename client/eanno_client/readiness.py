@@ -7,7 +7,14 @@ import logging
 from dataclasses import dataclass, replace
 from typing import Any
 
-from eanno_client.connection import ENSEMBLE, Connection, ConnectionConfig, ServerConnectionError
+from eanno_client.connection import (
+    ENSEMBLE,
+    RESTRICTED,
+    SERVED_MODELS,
+    Connection,
+    ConnectionConfig,
+    ServerConnectionError,
+)
 
 log = logging.getLogger(__name__)
 MODEL_PREFIX = "eanno_"  # every model of the EfficientAnno repository (the ensemble and what it calls)
@@ -52,6 +59,8 @@ def explain(url: str, status: str, message: str, tls: bool = False) -> str:
     if any(w in low for w in ("dns", "domain name", "resolv", "lookup", "name or service not known")):
         host = url.rsplit(":", 1)[0]
         return f"cannot find the host {host!r} of {url} (DNS): check the name, or give its IP address"
+    if RESTRICTED in low:  # Triton answers UNAVAILABLE here too, but the server is up and refuses
+        return f"{url}: {message.strip()}: pass that header with --header 'NAME: VALUE'"
     if "DEADLINE" in status:
         return (f"no answer from {url} within {PROBE_TIMEOUT_S:g} s: check the host and port, a firewall, "
                 f"or whether the server is still starting (eanno-client health --url {url})")
@@ -100,6 +109,26 @@ def _probe(conn: Connection, what: str, fn: Any) -> Any:
         raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or what, conn.config.tls)) from e
 
 
+def _model_states(conn: Connection, opts: dict[str, Any]) -> list[dict[str, Any]]:
+    """The repository index's models; where the server restricts that protocol (the image does, by default),
+    the ensemble's models one by one through the health protocol, which stays open."""
+    from tritonclient.utils import InferenceServerException
+
+    c = conn.client
+    try:
+        return list(c.get_model_repository_index(as_json=True, **opts).get("models", []))
+    except InferenceServerException as e:
+        if RESTRICTED not in str(e.message()):
+            raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or "repository index",
+                                         conn.config.tls)) from e
+
+    def state(model: str) -> str:
+        ready = _probe(conn, f"{model} ready", lambda: c.is_model_ready(model, **opts))
+        return "READY" if ready else "UNAVAILABLE"
+
+    return [{"name": m, "version": "", "state": state(m)} for m in SERVED_MODELS]
+
+
 def not_ready_models(index: list[dict[str, Any]]) -> list[str]:
     """'name vN STATE: reason' for every model in the repository index that is not READY."""
     return [f"{m.get('name', '?')} v{m.get('version') or '-'} {m.get('state') or 'UNLOADED'}"
@@ -115,8 +144,7 @@ def check_ready(config: ConnectionConfig, timeout_s: float = PROBE_TIMEOUT_S) ->
         c = conn.client
         if not _probe(conn, "server live", lambda: c.is_server_live(**opts)):
             raise NotReadyError(f"{config.url}: the server answers but is not live (shutting down?)")
-        index = _probe(conn, "repository index", lambda: c.get_model_repository_index(as_json=True, **opts))
-        models = index.get("models", [])
+        models = _model_states(conn, opts)
         ensemble = [m for m in models if m.get("name") == ENSEMBLE]
         if not ensemble:
             names = ", ".join(sorted({m.get("name", "?") for m in models})) or "none"

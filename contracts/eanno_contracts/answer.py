@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .errors import EannoError
 
-class AnswerError(ValueError):
+
+class AnswerError(EannoError, ValueError):
     """The server's answer does not fit the volume that was sent."""
 
 

@@ -2,11 +2,11 @@
 
 import json
 import logging
+from pathlib import Path
 
 import triton_python_backend_utils as pb_utils
-from eanno_postproc import load_rules
 
-from eanno_serving.annotate import annotate
+from eanno_serving.annotate import annotate, site_rules
 from eanno_serving.lifeline import exit_with_parent
 from eanno_serving.requests import RequestError
 from eanno_serving.window import check_spacing
@@ -30,7 +30,10 @@ class TritonPythonModel:
         self.model = {"name": params["model_name"], "version": params["model_version"],
                       "theta": float(params["theta"]), "spacing": json.loads(params["spacing"])}
         self.max_voxels = int(params.get("max_voxels", 2**31))
-        self.rules = load_rules(None)
+        # A site's rules file written by `eanno-export repository --rules` (else the packaged defaults).
+        self.rules, self.rules_info = site_rules(Path(args["model_repository"]), params)
+        pb_utils.Logger.log_info(f"eanno_postproc: rules {self.rules_info['source']} "
+                                 f"(sha256 {self.rules_info['sha256'][:12]})")
         self.dtypes = {name: pb_utils.triton_string_to_numpy(
             pb_utils.get_output_config_by_name(self.config, name)["data_type"]) for name in ("labels", "removed")}
 
@@ -46,15 +49,16 @@ class TritonPythonModel:
                     raise RequestError(str(e)) from e
                 raw = _optional(request, "outside_report").reshape(-1)[0]
                 result = annotate(volume, spacing, _optional(request, "probs"), self.model,
-                                  base_rules=self.rules, box=_optional(request, "box"),
+                                  base_rules=self.rules, rules_info=self.rules_info, box=_optional(request, "box"),
                                   outside=json.loads(raw.decode() if isinstance(raw, bytes) else raw),
                                   **{k: _optional(request, k) for k in OPTIONAL})
                 outputs = [pb_utils.Tensor("labels", result.labels.astype(self.dtypes["labels"], copy=False)),
                            pb_utils.Tensor("removed", result.removed.astype(self.dtypes["removed"], copy=False)),
                            pb_utils.Tensor("report", result.report_bytes())]
                 responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
-            except RequestError as e:
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e))))
+            except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
+                responses.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)))
             except Exception as e:  # one bad request must not fail the others
                 log.exception("eanno_postproc failed")
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_postproc: {e}")))
