@@ -20,7 +20,7 @@ from eanno_client.orientation import to_canonical
 from eanno_client.outputs import CasePaths, OutputOptions, write_case
 from eanno_client.readers import read_volume
 from eanno_client.report import kept
-from eanno_client.sanity import check_ct_like
+from eanno_client.sanity import check_ct_like, check_extent
 from eanno_client.volume import InputError
 
 log = logging.getLogger(__name__)
@@ -95,6 +95,10 @@ def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOpt
     start = time.perf_counter()
     volume = read_volume(case.path, options.series_uid)
     warning = check_ct_like(volume.data, case.path, options.force)
+    flag = check_extent(volume.data.shape, volume.spacing, case.path)
+    if flag:
+        log.warning("%s: %s", case.path, flag)
+        volume.note = f"{volume.note}; {flag}" if volume.note else flag
     if warning:
         log.warning("%s: %s", case.path, warning)
         volume.note = f"{volume.note}; {warning}" if volume.note else warning

@@ -282,7 +282,7 @@ def health(url: tuple[str, ...], root_cert: Path | None, client_cert: Path | Non
             try:
                 infos.append(conn.health())
             except ServerConnectionError as e:
-                raise click.ClickException(explain_error(config.url, e)) from e
+                raise click.ClickException(explain_error(config.url, e, config.tls)) from e
     if as_json:
         click.echo(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2))
     for info in [] if as_json else infos:
@@ -310,7 +310,7 @@ def models(url: tuple[str, ...], root_cert: Path | None, client_cert: Path | Non
         try:
             listed = conn.models()
         except ServerConnectionError as e:
-            raise click.ClickException(explain_error(config.url, e)) from e
+            raise click.ClickException(explain_error(config.url, e, config.tls)) from e
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return
