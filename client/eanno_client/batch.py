@@ -20,7 +20,7 @@ from eanno_client.orientation import to_canonical
 from eanno_client.outputs import CasePaths, OutputOptions, write_case
 from eanno_client.readers import read_volume
 from eanno_client.report import kept
-from eanno_client.sanity import check_ct_like
+from eanno_client.sanity import check_ct_like, check_extent
 from eanno_client.volume import InputError
 
 log = logging.getLogger(__name__)
@@ -54,6 +54,7 @@ class CaseResult:
     output: str = ""
     note: str = ""
     error: str = ""
+    flags: list[str] = field(default_factory=list)  # the report's reasons to distrust this case
     endpoint: str = ""  # the server that answered (with several --url)
 
 
@@ -94,6 +95,10 @@ def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOpt
     start = time.perf_counter()
     volume = read_volume(case.path, options.series_uid)
     warning = check_ct_like(volume.data, case.path, options.force)
+    flag = check_extent(volume.data.shape, volume.spacing, case.path)
+    if flag:
+        log.warning("%s: %s", case.path, flag)
+        volume.note = f"{volume.note}; {flag}" if volume.note else flag
     if warning:
         log.warning("%s: %s", case.path, warning)
         volume.note = f"{volume.note}; {warning}" if volume.note else warning
@@ -105,7 +110,7 @@ def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOpt
     n_kept = sum(1 for x in lesions if kept(x))
     return CaseResult(case.name, str(case.path), "done", round(time.perf_counter() - start, 3), n_kept,
                       len(lesions) - n_kept, output_of(case, options), volume.note,
-                      endpoint=url)
+                      endpoint=url, flags=list(out.get("flags") or []))
 
 
 def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:

@@ -263,7 +263,8 @@ def _line(r: CaseResult) -> str:
     if r.status == "skipped":
         return f"skipped {r.case}: outputs already present"
     note = f" [{r.note}]" if r.note else ""
-    return f"{r.case}: {r.lesions} lesion(s), {r.candidates_removed} candidate(s) removed, {r.seconds:.1f} s{note}"
+    flags = "".join(f"\n  FLAG: {f}" for f in r.flags)  # reasons to distrust this case, from the report
+    return f"{r.case}: {r.lesions} lesion(s), {r.candidates_removed} candidate(s) removed, {r.seconds:.1f} s{note}{flags}"
 
 
 @main.command()
@@ -281,7 +282,7 @@ def health(url: tuple[str, ...], root_cert: Path | None, client_cert: Path | Non
             try:
                 infos.append(conn.health())
             except ServerConnectionError as e:
-                raise click.ClickException(explain_error(config.url, e)) from e
+                raise click.ClickException(explain_error(config.url, e, config.tls)) from e
     if as_json:
         click.echo(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2))
     for info in [] if as_json else infos:
@@ -309,7 +310,7 @@ def models(url: tuple[str, ...], root_cert: Path | None, client_cert: Path | Non
         try:
             listed = conn.models()
         except ServerConnectionError as e:
-            raise click.ClickException(explain_error(config.url, e)) from e
+            raise click.ClickException(explain_error(config.url, e, config.tls)) from e
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return

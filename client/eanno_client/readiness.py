@@ -34,38 +34,68 @@ class Ready:
     model_version: str | None
 
 
-def explain(url: str, status: str, message: str) -> str:
-    """A gRPC failure in plain words: what is wrong at `url` and what to try."""
+def explain(url: str, status: str, message: str, tls: bool = False) -> str:
+    """A gRPC failure in plain words: what is wrong at `url` and what to try (`tls`: certificates were given)."""
     low = message.lower()
-    # something accepted the connection, then spoke HTTP/1 (Failed parsing HTTP/2) or hung up (Triton's
-    # HTTP and metrics ports close a gRPC connection: "Socket closed")
-    if "http/2" in low or "settings frame" in low or "socket closed" in low:
+    if "certificate_verify_failed" in low or "certificate verify failed" in low:
+        return (f"{url}: the server's certificate is not signed by the --root-cert given (CERTIFICATE_VERIFY_FAILED): "
+                "give the CA certificate that signed the server's")
+    if "ssl" in low or "handshake" in low or "tls" in low or "certificate" in low:
+        return (f"{url}: the TLS handshake failed: check --root-cert, and --client-cert/--client-key if the server "
+                "requires a client certificate")
+    if "http/2" in low or "settings frame" in low:  # an HTTP/1 server answered the gRPC preface
         return (f"{url} answers, but not with gRPC (is it Triton's HTTP port 8000 or metrics port 8002? gRPC is "
                 f"8001 by default): try --url with the gRPC port")
+    if "socket closed" in low:  # accepted, then hung up: a TLS server met in plain text, or an HTTP port
+        http = http_kind(url)
+        if http:
+            return (f"{url} is {http}, not gRPC (it answered over HTTP/1): give Triton's gRPC port "
+                    "(8001 by default; `eanno-server status` prints it)")
+        if tls:
+            return (f"{url} closed the connection during the TLS handshake: does it require a client certificate "
+                    "(--client-cert and --client-key)?")
+        return (f"{url} answers, but closed the gRPC connection: is it a TLS server (give --root-cert PEM) or "
+                "Triton's HTTP port 8000 / metrics port 8002 (gRPC is 8001 by default)?")
     if any(w in low for w in ("dns", "domain name", "resolv", "lookup", "name or service not known")):
         host = url.rsplit(":", 1)[0]
         return f"cannot find the host {host!r} of {url} (DNS): check the name, or give its IP address"
-    if "ssl" in low or "handshake" in low or "tls" in low or "certificate" in low:
-        return (f"{url}: the TLS handshake failed ({message.strip()}): a TLS server needs --root-cert PEM, "
-                "a plain one must be reached without it")
     if RESTRICTED in low:  # Triton answers UNAVAILABLE here too, but the server is up and refuses
         return f"{url}: {message.strip()}: pass that header with --header 'NAME: VALUE'"
     if "DEADLINE" in status:
         return (f"no answer from {url} within {PROBE_TIMEOUT_S:g} s: check the host and port, a firewall, "
                 f"or whether the server is still starting (eanno-client health --url {url})")
     if "UNAVAILABLE" in status:
-        return (f"nothing answers at {url} (connection refused or closed): is the server running? Start it "
+        return (f"nothing answers at {url} (connection refused): is the server running? Start it "
                 f"(eanno-server start, or docker compose up in docker/), check the host and the gRPC port "
                 f"(8001 by default), then try eanno-client health --url {url}")
     return f"{url}: {status} {message.strip()}"
 
 
-def explain_error(url: str, error: ServerConnectionError) -> str:
+def http_kind(url: str, timeout_s: float = 1.0) -> str | None:
+    """'Triton's HTTP port' / 'Triton's metrics port' / 'an HTTP server' when `url` answers plain HTTP, else None."""
+    import urllib.error
+    import urllib.request
+
+    # the metrics port answers any path with its exposition text, so it is asked first and recognised by it
+    for path, kind in (("/metrics", "Triton's metrics port"), ("/v2/health/live", "Triton's HTTP port")):
+        try:
+            with urllib.request.urlopen(f"http://{url}{path}", timeout=timeout_s) as r:
+                body = r.read(4096)
+                if r.status == 200 and (path != "/metrics" or b"nv_" in body or b"# HELP" in body):
+                    return kind
+        except urllib.error.HTTPError:
+            continue  # an HTTP answer, just not this path
+        except (OSError, ValueError):
+            return None  # no HTTP at all (a TLS server, or nothing)
+    return "an HTTP server"
+
+
+def explain_error(url: str, error: ServerConnectionError, tls: bool = False) -> str:
     """A ServerConnectionError from a gRPC failure in plain words (its own text when it is not one)."""
     cause = error.__cause__
     status, message = getattr(cause, "status", None), getattr(cause, "message", None)
     if callable(status) and callable(message):
-        return explain(url, str(status()), str(message() or ""))
+        return explain(url, str(status()), str(message() or ""), tls)
     return str(error)
 
 
@@ -76,7 +106,7 @@ def _probe(conn: Connection, what: str, fn: Any) -> Any:
     try:
         return fn()
     except InferenceServerException as e:
-        raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or what)) from e
+        raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or what, conn.config.tls)) from e
 
 
 def _model_states(conn: Connection, opts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -89,7 +119,8 @@ def _model_states(conn: Connection, opts: dict[str, Any]) -> list[dict[str, Any]
         return list(c.get_model_repository_index(as_json=True, **opts).get("models", []))
     except InferenceServerException as e:
         if RESTRICTED not in str(e.message()):
-            raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or "repository index")) from e
+            raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or "repository index",
+                                         conn.config.tls)) from e
 
     def state(model: str) -> str:
         ready = _probe(conn, f"{model} ready", lambda: c.is_model_ready(model, **opts))

@@ -56,7 +56,10 @@ def test_ready_server_version_and_http_port_hint(server, tmp_path):
     r = CliRunner().invoke(main, ["annotate", str(path), "--out", str(tmp_path / "o"), "--url", http])
     assert r.exit_code == 1, r.output
     assert "taking http://HOST:PORT as the gRPC address" in r.output
-    assert "answers, but not with gRPC" in r.output and "8001" in r.output, r.output
+    assert "is Triton's HTTP port, not gRPC" in r.output and "8001" in r.output, r.output
+    metrics = server.urls["metrics"].split("//")[1].split("/")[0]
+    r = CliRunner().invoke(main, ["annotate", str(path), "--out", str(tmp_path / "o"), "--url", metrics])
+    assert r.exit_code == 1 and "is Triton's metrics port, not gRPC" in r.output, r.output
 
 
 def test_flat_layout_with_nnunet_names_on_a_real_server(server, tmp_path):
@@ -137,3 +140,25 @@ def test_two_endpoints_one_killed_mid_batch(server, tmp_path):
     assert served[b_url]["failed_over"] >= 1 and "stopped answering; sending it to another endpoint" in stderr
     assert check_outputs_whole(out) == len(CODES) and partial_files(out) == []
     assert not (out / "failures.jsonl").exists()
+
+
+def test_open_loop_range_csv_and_capacity_on_a_real_server(server, tmp_path):
+    """Poisson arrivals at a stated rate, perf_analyzer's range spelling, CSV beside JSON, CTs/hour at p95."""
+    base = ["loadtest", "--url", server.urls["grpc"], "--synthetic", "40x36x20", "--spacing", "1.5,1.5,2.0",
+            "--warmup", "1", "--no-metrics"]
+    out, csv_path = tmp_path / "open.json", tmp_path / "open.csv"
+    r = CliRunner().invoke(main, [*base, "--request-rate", "2,4", "--requests", "4", "--p95", "600",
+                                  "--json", str(out), "--csv", str(csv_path)])
+    assert r.exit_code == 0, r.output
+    result = json.loads(out.read_text())
+    assert [(s["mode"], s["request_rate"], s["ok"]) for s in result["steps"]] == [("open", 2.0, 4), ("open", 4.0, 4)]
+    for s in result["steps"]:
+        assert s["latency_ms"]["p95"] > 0 and s["cts_per_hour"] > 0
+    cap = result["capacity"]
+    assert cap["step"]["mode"] == "open" and cap["cts_per_hour"] == max(s["cts_per_hour"] for s in result["steps"])
+    assert "CTs/hour with p95" in r.output
+    rows = csv_path.read_text().splitlines()
+    assert len(rows) == 3 and rows[1].startswith("open,,2.0,4,4,0,")
+    r = CliRunner().invoke(main, [*base, "--concurrency-range", "1:2", "--requests", "2", "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert [(s["mode"], s["concurrency"]) for s in json.loads(out.read_text())["steps"]] == [("closed", 1), ("closed", 2)]

@@ -30,6 +30,7 @@ class TritonPythonModel:
         self.model = {"name": params["model_name"], "version": params["model_version"],
                       "theta": float(params["theta"]), "spacing": json.loads(params["spacing"])}
         self.max_voxels = int(params.get("max_voxels", 2**31))
+        self.meta = json.loads(params["meta"]) if "meta" in params else None  # flags: is it phantom-only?
         # A site's rules file written by `eanno-export repository --rules` (else the packaged defaults).
         self.rules, self.rules_info = site_rules(Path(args["model_repository"]), params)
         pb_utils.Logger.log_info(f"eanno_postproc: rules {self.rules_info['source']} "
@@ -49,7 +50,7 @@ class TritonPythonModel:
                     raise RequestError(str(e)) from e
                 raw = _optional(request, "outside_report").reshape(-1)[0]
                 result = annotate(volume, spacing, _optional(request, "probs"), self.model,
-                                  base_rules=self.rules, rules_info=self.rules_info, box=_optional(request, "box"),
+                                  base_rules=self.rules, rules_info=self.rules_info, meta=self.meta, box=_optional(request, "box"),
                                   outside=json.loads(raw.decode() if isinstance(raw, bytes) else raw),
                                   **{k: _optional(request, k) for k in OPTIONAL})
                 outputs = [pb_utils.Tensor("labels", result.labels.astype(self.dtypes["labels"], copy=False)),
