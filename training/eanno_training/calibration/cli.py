@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import click
-from eanno_contracts.cli import add_version
+from eanno_contracts.cli import ErrorGroup, add_version
 from eanno_postproc import Rules, RulesError, load_rules
 
 from ..evaluation.cases import CaseError
@@ -23,7 +23,7 @@ from .threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
 log = logging.getLogger(__name__)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def main(verbose: bool) -> None:
     """Calibrate EfficientAnno on your own labelled cases.
@@ -70,10 +70,8 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
     try:
         provenance = {**chosen_theta(ev, rules), "cases": source.description}
         write_theta(checkpoint, out, provenance["theta"], provenance)
-    except ThresholdError as e:
-        raise click.ClickException(f"{source.description}: {e}") from e
-    except CheckpointError as e:
-        raise click.ClickException(str(e)) from e
+    except ThresholdError as e:  # said with the cases it was chosen on; CheckpointError passes to ErrorGroup
+        raise ThresholdError(f"{source.description}: {e}") from e
     if as_json:
         click.echo(json.dumps({"checkpoint": str(out), **provenance}))
     else:

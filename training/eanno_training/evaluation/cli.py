@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from eanno_contracts.cli import add_version
+from eanno_contracts.cli import ErrorGroup, add_version
+from eanno_contracts.errors import MissingDependency
 from eanno_postproc import Rules
 
 from .cases import CaseError, find_prediction, read_label_prediction
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 CARD_BEGIN, CARD_END = "<!-- eanno-eval:begin -->", "<!-- eanno-eval:end -->"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def main(verbose: bool) -> None:
     """Evaluate lesion predictions: FROC (sensitivity vs FP components per scan, before and after
@@ -138,7 +139,7 @@ def _plot(ev: Evaluation, out: Path) -> None:
 
         plot_froc(ev.froc, out / "froc.png", star=ev.star if ev.star.get("reached") else None)
     except ImportError as e:
-        raise click.ClickException(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
+        raise MissingDependency(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
 
 
 def _describe(s: dict[str, Any]) -> str:
