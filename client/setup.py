@@ -18,5 +18,5 @@ CONTRACTS = f"eanno-contracts @ {SIBLING.as_uri()}" if (
 
 setup(install_requires=[
     CONTRACTS, "numpy<2", "nibabel>=5", "isal>=1.6", "click>=8", "tritonclient[grpc]", "rich", "scipy",
-    "connected-components-3d", "prometheus-client>=0.17",
+    "connected-components-3d", "prometheus-client>=0.17", "PyYAML>=6",
 ])

@@ -155,6 +155,7 @@ def soak_local(repository: Path | None, seconds: float, clients: int, run_dir: P
     server = LocalServer(repository, grpc_port=ports[0], http_port=ports[1], metrics_port=ports[2],
                          run_dir=run_dir / "server")
     with server:
+        assert server.state is not None  # set by start()
         prefix = server.state.shm_prefix
         figures = run_soak(server, seconds, clients, cases)
     figures["shm_left_after_stop"] = [str(p) for p in server.leftover_shm(prefix)]

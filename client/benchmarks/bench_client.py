@@ -29,6 +29,7 @@ from typing import Any
 import nibabel as nib
 import numpy as np
 from bench_server import local_server
+
 from eanno_client.batch import BatchOptions, run_batch
 from eanno_client.cases import expand_inputs
 from eanno_client.connection import Connection, ConnectionConfig

@@ -16,6 +16,7 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
 from eanno_client.loadtest import synthetic_payload
 from eanno_client.orientation import to_canonical
 from eanno_client.readers import read_volume

@@ -12,6 +12,7 @@ import time
 from unittest import mock
 
 import numpy as np
+
 from eanno_client import review
 
 

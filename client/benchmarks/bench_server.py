@@ -28,7 +28,8 @@ def local_server(repository: Path | None, run_dir: Path, hint: str = "") -> Iter
     grpc, http, metrics = free_ports()
     exe = str(Path(sys.executable).parent / "eanno-server")
     cmd = [exe, "start", "--grpc-port", str(grpc), "--http-port", str(http), "--metrics-port", str(metrics),
-           "--run-dir", str(run_dir)] + (["--repository", str(repository)] if repository else [])
+           "--run-dir", str(run_dir), "--unrestricted",  # perf_analyzer reads the statistics protocol
+           ] + (["--repository", str(repository)] if repository else [])
     if subprocess.run(cmd, check=False).returncode != 0:
         raise SystemExit("eanno-server start failed (above); without the shipped checkpoint pass "
                          f"--repository DIR{hint}")

@@ -14,12 +14,14 @@ from typing import Any
 
 from eanno_client.atomic import write_text_atomic
 from eanno_client.cases import Case
-from eanno_client.connection import Connection
+from eanno_client.connection import Connection, ServerConnectionError
+from eanno_client.endpoints import EndpointPool
 from eanno_client.orientation import to_canonical
 from eanno_client.outputs import CasePaths, OutputOptions, write_case
 from eanno_client.readers import read_volume
 from eanno_client.report import kept
-from eanno_client.sanity import check_ct_like
+from eanno_client.sanity import check_ct_like, check_extent
+from eanno_client.volume import InputError
 
 log = logging.getLogger(__name__)
 FAILURE_LOG = "failures.jsonl"
@@ -52,32 +54,62 @@ class CaseResult:
     output: str = ""
     note: str = ""
     error: str = ""
+    endpoint: str = ""  # the server that answered (with several --url)
+
+
+def output_of(case: Case, options: BatchOptions) -> str:
+    """Where a case's outputs are: its folder (case layout) or its labels file (flat layout)."""
+    paths = CasePaths.for_case(options.out, case.name, options.outputs.layout)
+    return str(paths.labels if paths.flat else paths.root)
 
 
 def is_complete(case: Case, options: BatchOptions) -> bool:
     """Whether every output of the case exists (each is renamed into place only when whole)."""
-    paths = CasePaths(options.out / case.name)
+    paths = CasePaths.for_case(options.out, case.name, options.outputs.layout)
     is_dicom = case.path.is_dir()
     return all(p.is_file() for p in paths.expected(options.outputs, is_dicom))
 
 
-def annotate_case(conn: Connection, case: Case, options: BatchOptions) -> CaseResult:
+def error_text(e: BaseException) -> str:
+    """The reason shown for a failed case: never empty, and a library's bare exception says what it is."""
+    text = str(e).strip()
+    if isinstance(e, (InputError, ServerConnectionError)) and text:
+        return text
+    # not one of ours: a library's own exception; name its type so the reason is never '' or a bare 'x'
+    return f"{type(e).__name__}: {text}" if text else f"{type(e).__name__} (no message; rerun with -vv for the traceback)"
+
+
+def _send(conn: Connection | EndpointPool, volume: Any, spacing: Any, affine: Any, options: BatchOptions
+          ) -> tuple[Any, Any, dict[str, Any], str]:
+    """Send one canonical volume; (labels, removed, report, URL of the server that answered)."""
+    if isinstance(conn, EndpointPool):
+        (labels, removed, report), url = conn.annotate(volume, spacing, affine, options.threshold, options.rules)
+        return labels, removed, report, url
+    labels, removed, report = conn.annotate(volume, spacing, affine, options.threshold, options.rules)
+    return labels, removed, report, conn.config.url
+
+
+def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOptions) -> CaseResult:
     """Read, reorient, send, receive and write one case; exceptions propagate to the caller."""
     start = time.perf_counter()
     volume = read_volume(case.path, options.series_uid)
     warning = check_ct_like(volume.data, case.path, options.force)
+    flag = check_extent(volume.data.shape, volume.spacing, case.path)
+    if flag:
+        log.warning("%s: %s", case.path, flag)
+        volume.note = f"{volume.note}; {flag}" if volume.note else flag
     if warning:
         log.warning("%s: %s", case.path, warning)
         volume.note = f"{volume.note}; {warning}" if volume.note else warning
     canonical = to_canonical(volume.data, volume.affine)
-    labels, removed, report = conn.annotate(canonical.data, canonical.spacing, canonical.affine,
-                                            options.threshold, options.rules)
-    paths = CasePaths(options.out / case.name)
+    labels, removed, report, url = _send(conn, canonical.data, canonical.spacing, canonical.affine, options)
+    paths = CasePaths.for_case(options.out, case.name, options.outputs.layout)
     out = write_case(paths, case.name, volume, canonical, labels, removed, report, options.outputs)
     lesions = out.get("lesions", [])
     n_kept = sum(1 for x in lesions if kept(x))
     return CaseResult(case.name, str(case.path), "done", round(time.perf_counter() - start, 3), n_kept,
-                      len(lesions) - n_kept, str(paths.root), volume.note)
+                      len(lesions) - n_kept, output_of(case, options), volume.note,
+                      endpoint=url)
 
 
 def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:
@@ -90,7 +122,7 @@ def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def run_batch(conn: Connection, cases: list[Case], options: BatchOptions,
+def run_batch(conn: Connection | EndpointPool, cases: list[Case], options: BatchOptions,
               on_result: Callable[[CaseResult], None] = lambda r: None) -> list[CaseResult]:
     """Annotate every case with at most `concurrency` cases between reading and writing; results in input order."""
     if options.concurrency < 1:
@@ -102,7 +134,8 @@ def run_batch(conn: Connection, cases: list[Case], options: BatchOptions,
     for i, case in enumerate(cases):
         if options.resume and is_complete(case, options):
             results[i] = CaseResult(case.name, str(case.path), "skipped",
-                                    output=str(options.out / case.name), note="outputs already present")
+                                    output=output_of(case, options),
+                                    note="outputs already present")
             on_result(results[i])
         else:
             todo.append((i, case))
@@ -123,7 +156,7 @@ def run_batch(conn: Connection, cases: list[Case], options: BatchOptions,
                         result = fut.result()
                     except Exception as e:  # one bad case must not stop the batch; the log says why
                         log.debug("case %s failed", case.name, exc_info=True)
-                        result = CaseResult(case.name, str(case.path), "failed", error=str(e) or type(e).__name__)
+                        result = CaseResult(case.name, str(case.path), "failed", error=error_text(e))
                         failures.append(result)
                         write_failure_log(options.out, failures)
                     results[i] = result

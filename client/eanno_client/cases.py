@@ -10,6 +10,9 @@ from eanno_client.readers import ITK_SUFFIXES, NIFTI_SUFFIXES, volume_kind
 from eanno_client.volume import InputError
 
 LIST_SUFFIXES = (".txt", ".lst", ".list")
+# nnU-Net v2 names each input channel CASE_XXXX; the model takes one channel (CT), so _0000 is the CT
+# and any other channel number is an input this model cannot use.
+CHANNEL = re.compile(r"^(?P<case>.+)_(?P<channel>000\d)$")  # _0000-_0009; _2024 stays a name
 ATLAS_IMAGE = "ct.nii.gz"  # an AbdomenAtlas case folder holds CASE/ct.nii.gz
 
 
@@ -22,7 +25,7 @@ class Case:
 
 
 def case_name(path: Path) -> str:
-    """The output folder name of an input: file name without its image suffix, or the folder name."""
+    """The case name of an input: file name without its image suffix and nnU-Net's _0000, or the folder name."""
     name = path.name
     if path.is_file() or not path.exists():
         if path.parent.name and name == ATLAS_IMAGE:
@@ -31,6 +34,12 @@ def case_name(path: Path) -> str:
             if name.lower().endswith(suffix):
                 name = name[: -len(suffix)]
                 break
+        if (m := CHANNEL.match(name)) is not None:
+            if m["channel"] != "0000":
+                raise InputError(f"{path}: nnU-Net channel {m['channel']} (file name ends in _{m['channel']}); this "
+                                 f"model takes one channel, the CT as {m['case']}_0000: give that file, or rename "
+                                 "this one if it is not a channel suffix")
+            name = m["case"]
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "case"
 
 

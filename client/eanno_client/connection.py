@@ -13,19 +13,25 @@ from typing import Any, TypeVar
 
 import numpy as np
 from eanno_contracts.answer import AnswerError, box_shape, full_size, unpack
+from eanno_contracts.errors import EannoError
+
+from eanno_client.urls import DEFAULT_URL
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 ENSEMBLE = "eanno_annotate"
 WINDOW_MODEL = "eanno_window"
-DEFAULT_URL = "localhost:8001"
 # 2 GiB - 1: gRPC's own ceiling. Set explicitly because passing any channel_args to tritonclient drops
 # its defaults and leaves gRPC's 4 MiB, far below one CT volume (shared/ENVIRONMENT.md).
 MAX_MESSAGE_BYTES = 2**31 - 1
 RETRY_STATUSES = ("StatusCode.UNAVAILABLE",)
+# Triton answers a protocol restricted behind a header (--grpc-restricted-protocol) with UNAVAILABLE too;
+# waiting does not help there, so it is not retried.
+RESTRICTED = "protocol is restricted"
+SERVED_MODELS = (ENSEMBLE, WINDOW_MODEL, "eanno_segmenter", "eanno_postproc")
 
 
-class ServerConnectionError(RuntimeError):
+class ServerConnectionError(EannoError, RuntimeError):
     """The server could not be reached or refused a request; the message says which and why."""
 
 
@@ -107,13 +113,16 @@ class Connection:
                 return fn()
             except InferenceServerException as e:
                 status = str(e.status())
-                if status in RETRY_STATUSES and attempt < self.config.retries:
+                restricted = RESTRICTED in str(e.message())
+                if status in RETRY_STATUSES and not restricted and attempt < self.config.retries:
                     log.warning("%s: server unavailable (%s); retry %d/%d in %.1f s", what, e.message(),
                                 attempt + 1, self.config.retries, delay)
                     time.sleep(delay)
                     delay *= 2
                     continue
                 hint = f" (is the server running at {self.config.url}?)" if status in RETRY_STATUSES else ""
+                if restricted:
+                    hint = " (the server wants that header: pass it with --header 'NAME: VALUE')"
                 raise ServerConnectionError(f"{what} failed: [{status}] {e.message()}{hint}") from e
         raise AssertionError("unreachable")
 
@@ -172,11 +181,24 @@ class Connection:
         return out
 
     def models(self) -> list[dict[str, str]]:
-        """The server's model repository index: name, version, state (and reason when not ready)."""
-        index = self.call("model repository index", lambda: self.client.get_model_repository_index(
-            as_json=True, **self._opts))
+        """The server's model repository index: name, version, state (and reason when not ready).
+
+        Where the repository protocol is restricted (the image's default), the ensemble's models are asked
+        one by one through the health protocol instead.
+        """
+        try:
+            index = self.call("model repository index", lambda: self.client.get_model_repository_index(
+                as_json=True, **self._opts))
+        except ServerConnectionError as e:
+            if RESTRICTED not in str(e):
+                raise
+            return [{"name": m, "version": "", "state": "READY" if self._model_ready(m) else "UNAVAILABLE"}
+                    for m in SERVED_MODELS]
         return [{"name": m.get("name", ""), "version": m.get("version", ""), "state": m.get("state", ""),
                  **({"reason": m["reason"]} if m.get("reason") else {})} for m in index.get("models", [])]
+
+    def _model_ready(self, model: str) -> bool:
+        return bool(self.call(f"{model} ready", lambda: self.client.is_model_ready(model, **self._opts)))
 
     def operating_point(self) -> dict[str, Any]:
         """theta and spacing from the model configs' parameters (eanno_window, else the ensemble)."""

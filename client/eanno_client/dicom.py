@@ -134,6 +134,45 @@ def slice_geometry(headers: list[Any], folder: Path) -> tuple[list[Any], np.ndar
     return headers, affine
 
 
+def pixel_problem(ds: Any) -> str:
+    """Why a slice's pixels cannot be decoded, in the user's words, with what to do (not the decoder's text)."""
+    try:
+        return _pixel_problem(ds)
+    except Exception:  # pydicom parses lazily: a damaged tag can raise on any access; never hide the refusal
+        return "pixel data and image tags are damaged and cannot be decoded: copy the series again"
+
+
+def _pixel_problem(ds: Any) -> str:
+    syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    name = getattr(syntax, "name", "no transfer syntax")
+    if "PixelData" not in ds:
+        return "holds no pixel data: an incomplete copy, or not an image; copy the series again from the PACS"
+    if syntax is None:
+        return ("cannot decode pixel data: no transfer syntax in the file meta (TransferSyntaxUID), so how the "
+                "pixels are stored is unknown; the file was written incompletely: copy the series again")
+    if syntax is not None and getattr(syntax, "is_compressed", False):
+        try:
+            from pydicom.pixels import get_decoder
+
+            available = get_decoder(syntax).is_available
+        except Exception:  # no decoder known for this syntax at all
+            available = False
+        if not available:
+            return (f"compressed pixel data ({name}) and no decoder for it installed: "
+                    "pip install 'eanno-client[all]' (the pylibjpeg plugins)")
+        return f"compressed pixel data ({name}) is damaged and cannot be decoded: copy the series again"
+    try:
+        expected = int(ds.Rows) * int(ds.Columns) * int(getattr(ds, "SamplesPerPixel", 1) or 1) * (
+            int(ds.BitsAllocated) // 8) * int(getattr(ds, "NumberOfFrames", 1) or 1)
+        got = len(ds.PixelData)
+    except Exception:  # a damaged image tag: say so rather than guess
+        return f"the image tags (Rows, Columns, BitsAllocated) are damaged ({name}); copy the series again"
+    if got < expected:
+        return (f"pixel data cut short ({got} of {expected} bytes): the file was not copied completely; "
+                "copy the series again")
+    return f"pixel data ({name}) does not match its image tags (Rows, Columns, BitsAllocated); damaged file"
+
+
 def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
     """One series of a DICOM folder as a HU volume (rescale slope/intercept applied) with its RAS affine."""
     pydicom = _pydicom()
@@ -165,9 +204,7 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
         try:
             pixels = decode(ds)  # unlike ds.pixel_array, keeps no cached copy on the dataset
         except Exception as e:  # missing decoder plugins, damaged pixel data
-            syntax = getattr(ds.file_meta, "TransferSyntaxUID", None)
-            raise InputError(f"{h.filename}: cannot decode pixel data ({getattr(syntax, 'name', 'no transfer syntax')}); for compressed "
-                             f"DICOM install the pylibjpeg plugins (pip install 'eanno-client[all]'): {e}") from e
+            raise InputError(f"{h.filename}: {pixel_problem(ds)}") from e
         try:
             slope = float(getattr(ds, "RescaleSlope", 1.0) or 1.0)
             intercept = float(getattr(ds, "RescaleIntercept", 0.0) or 0.0)

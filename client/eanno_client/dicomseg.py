@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import copy
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -18,6 +20,21 @@ CODES = {
     4: ("MorphologicallyAbnormalStructure", "Cyst"),
     5: ("MorphologicallyAbnormalStructure", "NeuroendocrineTumor"),
 }
+
+
+# Type 2 attributes of the patient and study modules that highdicom copies from the source images: they
+# must be present but may be empty, and anonymised or scanner-exported series often leave them out.
+TYPE2_TAGS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
+              "AccessionNumber", "ReferringPhysicianName", "StudyID")
+
+
+def _with_type2_tags(ds: Any) -> Any:
+    """A copy of a source header with every missing Type 2 patient/study tag present and empty."""
+    out = copy.deepcopy(ds)  # a shallow copy would share (and change) the caller's element dict
+    for tag in TYPE2_TAGS:
+        if tag not in out:
+            setattr(out, tag, "")
+    return out
 
 
 def write_dicom_seg(path: Path, volume: Volume, labels: np.ndarray) -> Path:
@@ -41,9 +58,10 @@ def write_dicom_seg(path: Path, volume: Volume, labels: np.ndarray) -> Path:
         for cls in range(1, len(CLASS_NAMES))
     ]
     # The volume is (i, j, k) = (column, row, slice); DICOM frames are (slice, row, column).
+    sources = [_with_type2_tags(ds) for ds in volume.datasets]
     frames = np.ascontiguousarray(labels.transpose(2, 1, 0)).astype(np.uint8)
     seg = hd.seg.Segmentation(
-        source_images=volume.datasets, pixel_array=frames,
+        source_images=sources, pixel_array=frames,
         segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
         series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
         manufacturer="EfficientAnno", manufacturer_model_name="eanno-client", software_versions="0.1.0",

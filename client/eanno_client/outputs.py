@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import logging
+import os
+import shutil
+import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,17 +33,37 @@ class OutputOptions:
     preview: bool = True
     dicom_seg: bool = False
     keep_phi: bool = False  # --keep-phi: DICOM patient identifiers in report.json (nowhere else)
+    layout: str = "case"  # "case": OUT/CASE/labels.nii.gz ...; "flat" (nnU-Net): OUT/CASE.nii.gz + OUT/CASE.json
+
+
+LAYOUTS = ("case", "flat")
 
 
 @dataclass(frozen=True)
 class CasePaths:
-    """The output file names of one case, all inside OUT/<case>/ (documented in client/README.md)."""
+    """The output file names of one case (documented in client/README.md).
+
+    Layout "case": everything inside root = OUT/<case>/. Layout "flat" (`flat` = the case name, root = OUT):
+    nnU-Net's OUT/<case>.nii.gz and OUT/<case>.json, and OUT/<case>.png / <case>.seg.dcm only when asked.
+    """
 
     root: Path
+    flat: str | None = None
+
+    @classmethod
+    def for_case(cls, out: Path, case: str, layout: str = "case") -> CasePaths:
+        """The paths of `case` under the output folder `out` in `layout`."""
+        if layout not in LAYOUTS:
+            raise ValueError(f"layout {layout!r} is not one of {', '.join(LAYOUTS)}")
+        return cls(out, case) if layout == "flat" else cls(out / case)
+
+    def rebased(self, root: Path) -> CasePaths:
+        """The same names under another root (a staging folder)."""
+        return CasePaths(root, self.flat)
 
     @property
     def labels(self) -> Path:
-        return self.root / "labels.nii.gz"
+        return self.root / f"{self.flat}.nii.gz" if self.flat else self.root / "labels.nii.gz"
 
     @property
     def segmentations(self) -> Path:
@@ -55,7 +78,7 @@ class CasePaths:
 
     @property
     def report(self) -> Path:
-        return self.root / "report.json"
+        return self.root / f"{self.flat}.json" if self.flat else self.root / "report.json"
 
     @property
     def summary(self) -> Path:
@@ -75,14 +98,18 @@ class CasePaths:
 
     @property
     def preview(self) -> Path:
-        return self.root / "preview.png"
+        return self.root / f"{self.flat}.png" if self.flat else self.root / "preview.png"
 
     @property
     def dicom_seg(self) -> Path:
-        return self.root / "seg.dcm"
+        return self.root / f"{self.flat}.seg.dcm" if self.flat else self.root / "seg.dcm"
 
     def expected(self, options: OutputOptions, is_dicom: bool) -> list[Path]:
         """Every file a finished case has (what --continue checks)."""
+        if self.flat:
+            extra = [p for p, on in ((self.preview, options.preview), (self.dicom_seg, options.dicom_seg and is_dicom))
+                     if on]
+            return [self.labels, *extra, self.report]
         names = [*CLASS_NAMES[1:], LESION_UNION_NAME]
         paths = [self.labels, *(self.segmentation(n) for n in names), self.removed, self.summary,
                  self.itksnap, self.slicer, self.commands, self.report]
@@ -131,21 +158,64 @@ def viewer_image(volume: Volume) -> Path:
 
 def write_case(paths: CasePaths, case: str, volume: Volume, canonical: Canonical, labels_can: np.ndarray,
                removed_can: np.ndarray, report: dict[str, Any], options: OutputOptions) -> dict[str, Any]:
-    """Map the server's canonical outputs onto the input grid and write every output; returns the report."""
+    """Map the server's canonical outputs onto the input grid and write every output; returns the report.
+
+    All of a case's files are written into a staging folder beside the outputs and moved into place only
+    when every one is whole (report last), so a case that fails half-way leaves nothing behind.
+    """
+    parent = paths.root if paths.flat else paths.root.parent
+    parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{case}.", suffix=".part", dir=parent))
+    try:
+        staged = paths.rebased(staging if paths.flat else staging / paths.root.name)
+        out = _write_files(staged, paths, case, volume, canonical, labels_can, removed_can, report, options)
+        _commit(staged, paths)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out
+
+
+def _commit(staged: CasePaths, final: CasePaths) -> None:
+    """Move every staged file to its final name (the report last: its presence means the case is whole)."""
+    files = sorted((p for p in staged.root.rglob("*") if p.is_file()), key=lambda p: p == staged.report)
+    for src in files:
+        dst = final.root / src.relative_to(staged.root)
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(src, dst)
+
+
+def _write_files(paths: CasePaths, final: CasePaths, case: str, volume: Volume, canonical: Canonical,
+                 labels_can: np.ndarray, removed_can: np.ndarray, report: dict[str, Any],
+                 options: OutputOptions) -> dict[str, Any]:
+    """Write every output of the layout under `paths` (viewer commands name the `final` paths)."""
     labels = from_canonical(labels_can, canonical)
     removed = from_canonical(removed_can, canonical)
     affine = volume.affine
     save_nifti(paths.labels, labels, affine)
+    if paths.flat:  # nnU-Net layout: labels and report, and only the extras asked for
+        return _write_flat(paths, case, volume, canonical, labels_can, labels, report, options)
     for name, mask in abdomenatlas_masks(labels):
         save_nifti(paths.segmentation(name), mask, affine)
     save_nifti(paths.removed, removed, affine)
     write_text_atomic(paths.itksnap, itksnap_label_description())
     write_text_atomic(paths.slicer, slicer_color_table())
-    commands = viewer_commands(viewer_image(volume), paths.labels.resolve(), paths.itksnap.resolve(),
-                               paths.slicer.resolve())
+    commands = viewer_commands(viewer_image(volume), final.labels.resolve(), final.itksnap.resolve(),
+                               final.slicer.resolve())
     script = "#!/bin/sh\n# Open this case for review (pick one).\n" + "".join(
         f"# {name}\n{cmd}\n" for name, cmd in commands.items())
     write_text_atomic(paths.commands, script)
+    _write_extras(paths, case, volume, canonical, labels_can, labels, report, options)
+    out = _case_report(case, volume, canonical, labels, report, options)
+    out["viewers"] = commands
+    write_text_atomic(paths.summary, summary_text(case, out, volume.note) + "".join(
+        f"Open in {name}: {cmd}\n" for name, cmd in commands.items()))
+    write_text_atomic(paths.report, json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def _write_extras(paths: CasePaths, case: str, volume: Volume, canonical: Canonical, labels_can: np.ndarray,
+                  labels: np.ndarray, report: dict[str, Any], options: OutputOptions) -> None:
+    """The preview and the DICOM-SEG, when asked for."""
     if options.preview:
         from eanno_client.preview import write_preview
 
@@ -158,6 +228,12 @@ def write_case(paths: CasePaths, case: str, volume: Volume, canonical: Canonical
         from eanno_client.dicomseg import write_dicom_seg
 
         write_dicom_seg(paths.dicom_seg, volume, labels)
+
+
+def _case_report(case: str, volume: Volume, canonical: Canonical, labels: np.ndarray, report: dict[str, Any],
+                 options: OutputOptions) -> dict[str, Any]:
+    """The server's report with input-grid coordinates, the case and the input described."""
+    affine = volume.affine
     out = remap_report(report, canonical_to_input_voxel(canonical, affine), labels.shape, affine)
     out["case"] = case
     out["input"] = {"path": str(volume.source), "kind": volume.kind, "note": volume.note,
@@ -166,8 +242,13 @@ def write_case(paths: CasePaths, case: str, volume: Volume, canonical: Canonical
         from eanno_client.phi import patient_identifiers
 
         out["input"]["patient"] = patient_identifiers(volume)
-    out["viewers"] = commands
-    write_text_atomic(paths.summary, summary_text(case, out, volume.note) + "".join(
-        f"Open in {name}: {cmd}\n" for name, cmd in commands.items()))
+    return out
+
+
+def _write_flat(paths: CasePaths, case: str, volume: Volume, canonical: Canonical, labels_can: np.ndarray,
+                labels: np.ndarray, report: dict[str, Any], options: OutputOptions) -> dict[str, Any]:
+    """nnU-Net layout: OUT/<case>.nii.gz is written; add the extras asked for and OUT/<case>.json."""
+    _write_extras(paths, case, volume, canonical, labels_can, labels, report, options)
+    out = _case_report(case, volume, canonical, labels, report, options)
     write_text_atomic(paths.report, json.dumps(out, indent=2) + "\n")
     return out

@@ -10,8 +10,6 @@ import click
 
 from eanno_client.atomic import write_text_atomic
 from eanno_client.rank import RankSettings, explain, rank_cases
-from eanno_client.review_status import read_status
-from eanno_client.volume import InputError
 
 REPORT = "report.json"  # written by `annotate` (outputs.CasePaths.report)
 RANKING = "ranking.json"
@@ -19,6 +17,9 @@ RANKING = "ranking.json"
 
 def load_reports(out: Path, cases: list[str] | None = None, include_reviewed: bool = False) -> dict[str, Any]:
     """case -> report.json of each case folder in OUT (only `cases` when given), reviewed ones left out."""
+    from eanno_client.review_status import read_status
+    from eanno_client.volume import InputError
+
     if not out.is_dir():
         raise InputError(f"{out}: not a folder")
     folders = [out / c for c in cases] if cases is not None else sorted(
@@ -44,6 +45,8 @@ def write_ranking(out: Path, ranking: list[dict[str, Any]], settings: RankSettin
 def ranked(out: Path, cases: list[str] | None, include_reviewed: bool = False,
            settings: RankSettings | None = None) -> list[dict[str, Any]]:
     """Rank the cases' reports and write OUT/ranking.json; ClickException on bad input."""
+    from eanno_client.volume import InputError
+
     settings = settings or RankSettings()
     try:
         ranking = rank_cases(load_reports(out, cases, include_reviewed), settings)

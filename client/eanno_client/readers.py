@@ -48,13 +48,29 @@ def read_nifti(path: Path) -> Volume:
     except InputError:
         raise
     except Exception as e:  # nibabel raises many types for damaged files; zlib errors, EOFError for truncated data
-        if not header_read:
-            raise InputError(f"{path}: not a readable NIfTI file ({e})") from e
-        raise InputError(f"{path}: NIfTI voxel data unreadable, truncated or corrupt ({type(e).__name__}: {e})") from e
+        log.debug("%s: %s: %s", path, type(e).__name__, e)
+        raise InputError(f"{path}: {nifti_problem(e, header_read)}") from e
     affine = np.asarray(img.affine, dtype=np.float64)
     if not np.all(np.isfinite(affine)) or abs(np.linalg.det(affine[:3, :3])) < 1e-12:
         raise InputError(f"{path}: the header's affine is not a finite invertible voxel-to-world mapping")
     return Volume(checked_hu(data, path), affine, path, "nifti")
+
+
+def nifti_problem(error: Exception, header_read: bool) -> str:
+    """What is wrong with a NIfTI file nibabel could not read, in the user's words (not the library's)."""
+    import gzip
+    import zlib
+
+    if isinstance(error, (EOFError, zlib.error)) or "end-of-stream" in str(error):
+        where = "voxel data" if header_read else "file"
+        return (f"NIfTI {where} truncated or corrupt: the file ends early or its gzip data is damaged "
+                "(an incomplete copy or transfer?); copy it again")
+    if isinstance(error, gzip.BadGzipFile):
+        return "not a readable NIfTI file: named .nii.gz but not gzip-compressed data; check what this file is"
+    if header_read:
+        return f"NIfTI voxel data unreadable, truncated or corrupt ({type(error).__name__}); copy the file again"
+    return ("not a readable NIfTI file: no valid NIfTI header (magic 'n+1'/'ni1' and sizes); is it another "
+            "format, or damaged?")
 
 
 def read_itk(path: Path) -> Volume:
@@ -72,9 +88,11 @@ def read_itk(path: Path) -> Volume:
         image = reader.Execute()
     except RuntimeError as e:
         raise InputError(f"{path}: not a readable MHA/NRRD image ({str(e).strip().splitlines()[-1]})") from e
-    if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: expected a scalar 3D image, got {image.GetDimension()}D with "
-                         f"{image.GetNumberOfComponentsPerPixel()} components")
+    if image.GetNumberOfComponentsPerPixel() != 1:
+        raise InputError(f"{path}: a colour or vector image ({image.GetNumberOfComponentsPerPixel()} values per "
+                         "voxel); expected a greyscale CT volume in HU")
+    if image.GetDimension() != 3:
+        raise InputError(f"{path}: a {image.GetDimension()}D image; expected one 3D CT volume")
     # SimpleITK arrays are (z, y, x); the volume's voxel order is (i, j, k) = (x, y, z).
     data = sitk.GetArrayFromImage(image).transpose(2, 1, 0)
     direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(3, 3)

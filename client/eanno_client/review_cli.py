@@ -8,10 +8,8 @@ from pathlib import Path
 
 import click
 
-from eanno_client.review_io import batch_summary, find_pairs, format_table, review_pair
-from eanno_client.review_metrics import ReviewSettings
-from eanno_client.review_status import format_progress, progress, set_status
-from eanno_client.volume import InputError
+# Light imports only: the comparison (scipy, nibabel) is imported where a command runs, so --help is fast.
+from eanno_client.review_settings import ReviewSettings
 
 _DEFAULTS = ReviewSettings()
 
@@ -43,6 +41,9 @@ def review(model_labels: Path, revised_labels: Path, removed: Path | None, toler
     reshaped (surface Dice at --tolerance mm), reclassified. Model errors: missed lesion, a removed
     candidate the radiologist restored (read from removed.nii.gz), false positive kept, boundary.
     """
+    from eanno_client.review_io import batch_summary, find_pairs, format_table, review_pair
+    from eanno_client.volume import InputError
+
     settings = ReviewSettings(tolerance_mm=tolerance_mm, resize_fraction=resize_fraction,
                               reshape_below=reshape_below, connectivity=int(connectivity))
     try:
@@ -65,7 +66,7 @@ class _DefaultShow(click.Group):
     """`status DIR` means `status show DIR`; `status set CASE ...` records a decision."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
-        if args and args[0] not in self.commands and args[0] not in ("-h", "--help"):
+        if args and args[0] not in self.commands and args[0] not in ("-h", "--help", "--version"):
             args = ["show", *args]
         return super().parse_args(ctx, args)
 
@@ -92,6 +93,9 @@ def status() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the record written.")
 def status_set(case: Path, state: str | None, comment: str, reviewer: str, as_json: bool) -> None:
     """Record CASE's review decision in CASE/review.json (written atomically)."""
+    from eanno_client.review_status import set_status
+    from eanno_client.volume import InputError
+
     if state is None:
         raise click.UsageError("give --approved or --needs-changes")
     try:
@@ -109,6 +113,9 @@ def status_set(case: Path, state: str | None, comment: str, reviewer: str, as_js
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def status_show(folder: Path, as_json: bool) -> None:
     """The team's progress over the case folders in FOLDER."""
+    from eanno_client.review_status import format_progress, progress
+    from eanno_client.volume import InputError
+
     try:
         p = progress(folder)
     except InputError as e:

@@ -21,6 +21,50 @@ HU_BYTES = 2  # int16
 # Intensity heuristics for "this is not CT in HU" (see not_ct_reason).
 MRI_MIN_MAX = 1000  # no negative value at all and values this high: MRI (0..4000) or raw counts
 PET_MAX = 100  # no negative value and nothing above this: PET (SUV), or an empty image
+# A CT volume the model can look at: at least this many voxels along every axis (a lone slice or a
+# handful of them cannot be annotated in 3D), and a field of view at least this wide in mm along every
+# axis or the case is flagged: the pancreas (about 15 cm long) cannot be in view, so "0 lesions" would
+# mean nothing.
+MIN_VOXELS_PER_AXIS = 4
+MIN_EXTENT_MM = 50.0
+HU_RANGE = (-32768, 32767)  # int16: what the request carries
+
+
+def check_voxel_type(values: np.ndarray, path: Path | str) -> None:
+    """InputError in plain words for voxels that are not one grey value each (colour, vector, complex, mask)."""
+    dtype = values.dtype
+    if dtype.fields:
+        names = ", ".join(dtype.fields)
+        _refuse(path, f"a colour or vector image (each voxel holds {names}); expected a greyscale CT "
+                             "volume in HU: export the CT series itself, not a rendering or screenshot")
+    if np.issubdtype(dtype, np.complexfloating):
+        _refuse(path, "complex-valued voxels (an MRI raw or phase image?); expected a CT volume in HU")
+    if dtype == np.bool_:
+        _refuse(path, "true/false voxels: a mask or label map, not a CT image")
+    if not np.issubdtype(dtype, np.number):
+        _refuse(path, f"voxels of type {dtype} are not numbers; expected a CT volume in HU")
+
+
+def _refuse(path: Path | str, reason: str) -> None:
+    raise InputError(f"{path}: {reason}")
+
+
+def check_extent(shape: Sequence[int], spacing: Sequence[float], path: Path | str) -> str | None:
+    """InputError for a volume too thin for the model; a flag (text) when its field of view is too small."""
+    dims = [int(n) for n in shape]
+    thin = [(axis, n) for axis, n in zip("ijk", dims, strict=True) if n < MIN_VOXELS_PER_AXIS]
+    if thin:
+        axis, n = thin[0]
+        what = "a single slice" if n == 1 else f"only {n} voxels"
+        raise InputError(f"{path}: {what} along {axis} (shape {dims}); the model annotates 3D volumes of at "
+                         f"least {MIN_VOXELS_PER_AXIS} voxels along each axis: give the whole series")
+    extent = [n * float(s) for n, s in zip(dims, spacing, strict=True)]
+    small = [(axis, e) for axis, e in zip("ijk", extent, strict=True) if e < MIN_EXTENT_MM]
+    if small:
+        axis, e = small[0]
+        return (f"flag: the volume covers only {e:.0f} mm along {axis} (under {MIN_EXTENT_MM:.0f} mm): the "
+                "pancreas cannot be fully in view, so a count of 0 lesions means nothing here")
+    return None
 
 
 def check_shape(shape: Sequence[int], path: Path | str) -> tuple[int, int, int]:
@@ -28,6 +72,9 @@ def check_shape(shape: Sequence[int], path: Path | str) -> tuple[int, int, int]:
     dims = [int(n) for n in shape]
     if len(dims) == 4 and dims[3] == 1:
         dims = dims[:3]
+    if len(dims) in (4, 5) and dims[-1] in (3, 4) and len(dims) - dims.count(1) >= 4:
+        raise InputError(f"{path}: a colour or vector image of shape {dims} ({dims[-1]} values per voxel); "
+                         "expected a greyscale CT volume in HU")
     if len(dims) != 3:
         kind = "2D image" if len(dims) == 2 else f"{len(dims)}D image"
         raise InputError(f"{path}: a {kind} of shape {dims}; expected one 3D CT volume")
@@ -50,7 +97,8 @@ def check_request_size(shape: Sequence[int], path: Path | str, limit: int = GRPC
 
 
 def checked_hu(values: np.ndarray, path: Path | str) -> np.ndarray:
-    """values as int16 HU after checking shape, size and that every voxel is finite."""
+    """values as int16 HU after checking type, shape, size, that every voxel is finite and fits int16 HU."""
+    check_voxel_type(values, path)
     check_shape(values.shape, path)
     check_request_size(values.shape, path)
     if values.ndim == 4:
@@ -61,6 +109,11 @@ def checked_hu(values: np.ndarray, path: Path | str) -> np.ndarray:
             n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
             raise InputError(f"{path}: {n_nan} NaN and {n_inf} infinite voxel values; a CT volume holds "
                              "finite HU only")
+    if values.dtype.itemsize > 2 or values.dtype == np.uint16:  # types that can hold values int16 cannot
+        lo, hi = float(values.min()), float(values.max())
+        if lo < HU_RANGE[0] or hi > HU_RANGE[1]:
+            raise InputError(f"{path}: values from {lo:.6g} to {hi:.6g} do not fit CT's HU range (int16, "
+                             f"{HU_RANGE[0]}..{HU_RANGE[1]}): a wrong rescale slope/intercept, or not a CT image")
     return to_int16_hu(values)
 
 

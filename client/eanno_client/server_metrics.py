@@ -14,6 +14,7 @@ import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
+from eanno_contracts.errors import EannoError
 from prometheus_client.parser import text_string_to_metric_families
 
 log = logging.getLogger(__name__)
@@ -32,7 +33,7 @@ COUNTERS = {
 Snapshot = dict[str, dict[str, float]]
 
 
-class MetricsError(RuntimeError):
+class MetricsError(EannoError, RuntimeError):
     """The metrics endpoint could not be read or parsed; the message names the URL."""
 
 

@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eanno_contracts.errors import EannoError
 
 
-class InputError(ValueError):
+class InputError(EannoError, ValueError):
     """An input the client cannot read; the message names the file and the problem."""
 
 

@@ -12,11 +12,13 @@ import zlib
 
 import numpy as np
 
+from .errors import EannoError
+
 # zlib level 1: label maps shrink about 100x in tens of milliseconds; higher levels gain little on them.
 LEVEL = 1
 
 
-class AnswerError(ValueError):
+class AnswerError(EannoError, ValueError):
     """The server's answer does not fit the volume that was sent."""
 
 

@@ -39,3 +39,11 @@ class ErrorGroup(_Catching, click.Group):
 
 class ErrorCommand(_Catching, click.Command):
     """A single click command with the error layer."""
+
+
+def add_version(command: click.Command, dist: str) -> click.Command:
+    """`--version` (the installed version of distribution `dist`) on a command, its subcommands and theirs."""
+    click.version_option(package_name=dist, message="%(prog)s %(version)s")(command)
+    for sub in getattr(command, "commands", {}).values():
+        add_version(sub, dist)
+    return command

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 import click
-from eanno_contracts.cli import ErrorGroup
+from eanno_contracts.cli import ErrorGroup, add_version
 
 from eanno_export.trt import build_plan
 
@@ -80,14 +80,22 @@ def trt(onnx_path: Path, out: Path, fp16: bool, batches: tuple[int, ...], timing
               help="tensorrt flavor: an already built plan to use.")
 @click.option("--fp16", is_flag=True, help="tensorrt flavor, when building the plan here: allow fp16.")
 @click.option("--reuse", is_flag=True, help="Keep an existing repository written from the same checkpoint.")
-def repository(flavor: str, out: Path, checkpoint: Path | None, plan: Path | None, fp16: bool, reuse: bool) -> None:
+@click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
+              help="A site's post-processing rules (YAML or JSON, the keys it changes): the server loads them "
+                   "and every report names them [the packaged defaults].")
+def repository(flavor: str, out: Path, checkpoint: Path | None, plan: Path | None, fp16: bool, reuse: bool,
+               rules: Path | None) -> None:
     """Write a complete Triton model repository (ensemble, window, segmenter, postproc) for one place."""
     from eanno_export.repository import build_repository  # torch: imported only here
 
-    path, parity, how = build_repository(flavor, out, checkpoint, plan=plan, fp16=fp16, reuse=reuse)  # type: ignore[arg-type]
-    click.echo(f"repository {path} ({flavor}; segmenter: {how})")
+    path, parity, how = build_repository(flavor, out, checkpoint, plan=plan, fp16=fp16, reuse=reuse,  # type: ignore[arg-type]
+                                         rules=rules)
+    click.echo(f"repository {path} ({flavor}; segmenter: {how}; rules: {rules or 'packaged defaults'})")
     if parity is not None:
         click.echo(f"parity max |torch - onnxruntime|: random {parity.random:.2e}, phantom {parity.phantom:.2e}")
+
+
+add_version(main, "eanno-export")  # --version on the command and every subcommand
 
 
 if __name__ == "__main__":

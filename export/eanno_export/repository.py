@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from eanno_postproc import load_rules
 from eanno_serving.repository import Flavor, ServingSpec, write_repository
 from eanno_serving.window import SlidingWindow, WindowSpec
 from eanno_training.checkpoint import shipped_checkpoint_path
@@ -54,15 +55,26 @@ def recorded_source(out: Path) -> dict[str, Any] | None:
 
 def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None,
                      *, plan: str | os.PathLike[str] | None = None, fp16: bool = False,
-                     reuse: bool = False) -> tuple[Path, Parity | None, str]:
-    """Write the repository; returns (path, parity or None when reused, how the segmenter was provided)."""
+                     reuse: bool = False, rules: str | os.PathLike[str] | None = None
+                     ) -> tuple[Path, Parity | None, str]:
+    """Write the repository; returns (path, parity or None when reused, how the segmenter was provided).
+
+    rules: a site's post-processing rules file (YAML or JSON), validated here and carried by the repository;
+    the post-processing model loads it and every report names it (source and hash).
+    """
     out = Path(out)
     ckpt = Path(checkpoint) if checkpoint is not None else shipped_checkpoint_path()
     if not ckpt.is_file():
         raise ExportError(f"checkpoint not found: {ckpt}")
+    rules_text = None
+    if rules is not None:
+        load_rules(Path(rules))  # RulesError names the file and the bad key, before anything is written
+        rules_text = Path(rules).read_text(encoding="utf-8")
     # The serving code is part of the key: a repository written by older configs or models is rewritten.
     source = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor,
               "serving_code": serving_code_sha256()}
+    if rules_text is not None:
+        source["rules_sha256"] = hashlib.sha256(rules_text.encode()).hexdigest()
     if reuse and recorded_source(out) == source:
         log.info("repository %s is up to date with %s", out, ckpt)
         return out, None, "reused"
@@ -76,7 +88,8 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
                 model_file, how = build_plan(onnx_path, Path(tmp) / "model.plan", fp16=fp16), "plan built here"
             else:
                 how = "onnx kept; the plan builder (eanno-plan in docker/compose.yaml) builds the plan on the target GPU"
-        spec = ServingSpec(meta, name=ckpt.stem, version=source["sha256"][:12])
+        spec = ServingSpec(meta, name=ckpt.stem, version=source["sha256"][:12], rules_text=rules_text,
+                           rules_source=Path(rules).name if rules is not None else "")
         write_repository(spec, flavor, out, model_file, extra_files={SOURCE_FILE: json.dumps(source, indent=1)})
     if how.startswith("onnx kept"):  # the plan builder checks its plan against ONNX Runtime on these
         np.save(out / "eanno_segmenter" / CHECK_PATCHES, phantom_patches(meta))

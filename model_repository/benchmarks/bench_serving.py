@@ -156,8 +156,8 @@ def main() -> None:
     volume = phantom(shape)
     times: dict[str, list[float]] = {"inprocess": [], "onnx": [], "served": []}
     stages: dict[str, list[float]] = {}
-    with tempfile.TemporaryDirectory(prefix="eanno-bench-") as tmp:
-        tmp = Path(tmp)
+    with tempfile.TemporaryDirectory(prefix="eanno-bench-") as tmp_name:
+        tmp = Path(tmp_name)
         np.save(tmp / "volume.npy", volume)
         torch_leg = TorchBaseline(tmp / "volume.npy", spacing, tmp / "labels.npy", args.checkpoint)
         grpc, http, metrics = free_ports()

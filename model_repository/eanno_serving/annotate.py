@@ -3,15 +3,30 @@
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import json
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from eanno_postproc import Rules, load_rules, refine
 from eanno_postproc.report import summarise
+from eanno_postproc.rules import default_rules_text
 
 from eanno_serving.requests import RequestError, parse_affine, parse_rules_json, parse_threshold
+
+
+def site_rules(model_dir: Path, params: Mapping[str, str]) -> tuple[Rules, dict[str, str]]:
+    """The rules the repository carries (rules_file parameter) or the packaged defaults, and what they are."""
+    name = params.get("rules_file")
+    if not name:
+        text = default_rules_text()
+        return load_rules(None), {"source": "packaged defaults", "sha256": hashlib.sha256(text.encode()).hexdigest()}
+    path = model_dir / name
+    rules = load_rules(path)  # RulesError names the file and the bad key: the model then fails to load
+    return rules, {"source": params.get("rules_source", name),
+                   "sha256": hashlib.sha256(path.read_text(encoding="utf-8").encode()).hexdigest()}
 
 
 def rules_with_overrides(base: Rules, overrides: dict[str, Any] | None) -> Rules:
@@ -45,7 +60,8 @@ def request_rules(base: Rules | None, rules: np.ndarray | None) -> Rules:
 def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, model: Mapping[str, Any], *,
              affine: np.ndarray | None = None, threshold: np.ndarray | None = None,
              rules: np.ndarray | None = None, base_rules: Rules | None = None,
-             box: np.ndarray | None = None, outside: Mapping[str, Any] | None = None) -> Annotation:
+             box: np.ndarray | None = None, outside: Mapping[str, Any] | None = None,
+             rules_info: Mapping[str, str] | None = None) -> Annotation:
     """Refine the window's probabilities into labels, removed candidates and the report (+ model info).
 
     Without `box`, `volume` and `probs` cover the whole volume. With `box` (2, 3: start, stop), both cover
@@ -53,7 +69,20 @@ def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, 
     runs on it alone, its records are moved to whole-volume voxel coordinates, and `outside` (the window's
     region report: {"shape": whole volume, "lesions": records of the candidates outside the box, ...})
     completes the report.
+    The report's `rules` also names the rules in force: source and sha256 of the repository's rules file
+    (`rules_info`, from site_rules) and the request's overrides.
     """
+    answer = _annotate(volume, spacing, probs, model, affine=affine, threshold=threshold, rules=rules,
+                       base_rules=base_rules, box=box, outside=outside)
+    named = {**(rules_info or {"source": "caller's rules" if base_rules else "packaged defaults"}),
+             "overrides": parse_rules_json(rules) or None}
+    answer.report["rules"] = {**answer.report.get("rules", {}), **named}
+    return answer
+
+
+def _annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, model: Mapping[str, Any], *,
+              affine: np.ndarray | None, threshold: np.ndarray | None, rules: np.ndarray | None,
+              base_rules: Rules | None, box: np.ndarray | None, outside: Mapping[str, Any] | None) -> Annotation:
     theta = parse_threshold(threshold, float(model["theta"]))
     the_rules = request_rules(base_rules, rules)
     the_affine = parse_affine(affine, spacing)

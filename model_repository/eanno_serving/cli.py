@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import sys
 from pathlib import Path
 
 import click
-from eanno_contracts.cli import ErrorGroup
+from eanno_contracts.cli import ErrorGroup, add_version
 
-from eanno_serving.local import LocalServer, ServerError, default_run_dir, log_tail
+from eanno_serving.local import LocalServer, ServerError, default_run_dir, log_tail, restricted_args
 
 RUN_DIR = click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EANNO_RUN_DIR",
                        default=None, help="Folder for the server's state, log and backends [~/.cache/eanno/server].")
@@ -41,19 +42,35 @@ def main() -> None:
 @click.option("--python", "python", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
               help="Run the Python models in this interpreter (a venv's python with numpy < 2 and eanno-serving, "
                    "e.g. CPython 3.10 as in the 24.10 image) [this one].")
+@click.option("--admin-key", envvar="EANNO_ADMIN_KEY", default=None,
+              help="Key for the admin protocols (model repository, shared memory, statistics, trace, logging): "
+                   "gRPC clients send it as 'triton-grpc-protocol-eanno-admin-key: KEY' [random: nobody].")
+@click.option("--site-token", envvar="EANNO_SITE_TOKEN", default=None,
+              help="Also restrict inference to clients sending 'triton-grpc-protocol-eanno-site-token: TOKEN' "
+                   "(eanno-client --header).")
+@click.option("--unrestricted", is_flag=True, help="Leave every protocol open (development only).")
 @RUN_DIR
 def start(grpc_port: int, http_port: int, metrics_port: int, host: str, repository: Path | None,
-          python: Path | None, run_dir: Path | None) -> None:
-    """Start the server in the background and wait until it is ready."""
+          python: Path | None, admin_key: str | None, site_token: str | None, unrestricted: bool,
+          run_dir: Path | None) -> None:
+    """Start the server in the background and wait until it is ready.
+
+    The admin protocols answer only to requests carrying the admin key (by default a random one, so to
+    nobody); inference, health, metadata and model configs stay open unless --site-token is given.
+    """
     run = run_dir or default_run_dir()
+    restrict = [] if unrestricted else restricted_args(admin_key or secrets.token_hex(16), site_token)
     if repository is None:
         from eanno_serving.default import default_repository
 
         repository = default_repository(run)
     server = LocalServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port,
-                         host=host, run_dir=run, python=python).start()
+                         host=host, run_dir=run, python=python, extra_args=restrict).start()
     click.echo(f"ready: gRPC {server.urls['grpc']}  HTTP {server.urls['http']}  metrics {server.urls['metrics']}")
     click.echo(f"repository {server.repository}; log {server.state.log if server.state else '?'}")
+    click.echo("admin protocols: open (--unrestricted)" if unrestricted else
+               f"admin protocols: need the {'given' if admin_key else 'random'} admin key; inference: "
+               f"{'needs the site token' if site_token else 'open'}")
 
 
 @main.command()
@@ -92,3 +109,6 @@ def logs(run_dir: Path | None, lines: int) -> None:
     if not path.is_file():
         raise click.ClickException(f"no server log at {path}")
     click.echo(log_tail(path, lines))
+
+
+add_version(main, "eanno-serving")  # --version on the command and every subcommand

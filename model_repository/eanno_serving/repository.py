@@ -7,6 +7,7 @@ tensorrt (NGC image, GPU), onnxruntime (NGC image without TensorRT), python-onnx
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -27,6 +28,7 @@ Flavor = Literal["tensorrt", "onnxruntime", "python-onnxruntime"]
 FLAVORS: tuple[Flavor, ...] = ("tensorrt", "onnxruntime", "python-onnxruntime")
 ENSEMBLE, WINDOW, SEGMENTER, POSTPROC = "eanno_annotate", "eanno_window", "eanno_segmenter", "eanno_postproc"
 # Python-backend model sources (modules of this package) copied to <model>/1/model.py.
+RULES_FILE = "rules.yaml"  # a site's post-processing rules, in the eanno_postproc model folder
 MODEL_SOURCES = {WINDOW: "window_model.py", POSTPROC: "postproc_model.py", SEGMENTER: "segmenter_model.py"}
 
 
@@ -45,6 +47,8 @@ class ServingSpec:
     cpu_instances: int = 2  # python-onnxruntime segmenter instances (each runs on cores / instances threads)
     ort_threads: int = 0  # ONNX Runtime intra-op threads per instance there; 0: cores / instances
     extra: Mapping[str, str] = field(default_factory=dict)
+    rules_text: str | None = None  # a site's rules file (YAML/JSON), written to eanno_postproc/rules.yaml
+    rules_source: str = ""  # where it came from (its file name), reported with every answer
 
     def __post_init__(self) -> None:
         WindowSpec.from_meta(self.meta)  # validate early, with a message naming the bad entry
@@ -62,7 +66,15 @@ class ServingSpec:
         """Config parameters every model of the ensemble carries (the server reports them to clients)."""
         spacing = [float(s) for s in self.meta["spacing"]]
         return {"model_name": self.name, "model_version": self.version, "theta": repr(self.theta),
-                "spacing": json.dumps(spacing), "max_voxels": str(self.max_voxels), "meta": json.dumps(self.meta, sort_keys=True), **self.extra}
+                "spacing": json.dumps(spacing), "max_voxels": str(self.max_voxels), "meta": json.dumps(self.meta, sort_keys=True),
+                **self.rules_parameters(), **self.extra}
+
+    def rules_parameters(self) -> dict[str, str]:
+        """rules_file/source/sha256 when the repository carries a site's rules (else none: the defaults)."""
+        if self.rules_text is None:
+            return {}
+        return {"rules_file": RULES_FILE, "rules_source": self.rules_source or RULES_FILE,
+                "rules_sha256": hashlib.sha256(self.rules_text.encode()).hexdigest()}
 
 
 def _io(name: str, dtype: str, dims: list[int], optional: bool = False) -> dict[str, Any]:
@@ -168,6 +180,8 @@ def write_repository(spec: ServingSpec, flavor: Flavor, out: str | os.PathLike[s
         deploy_time_plan = flavor == "tensorrt" and model_file.suffix == ".onnx"
         target = tmp / SEGMENTER / ("model.onnx" if deploy_time_plan else f"1/model{model_file.suffix}")
         shutil.copyfile(model_file, target)
+        if spec.rules_text is not None:  # beside config.pbtxt: Triton reads only the version folders
+            (tmp / POSTPROC / RULES_FILE).write_text(spec.rules_text)
         for rel, text in (extra_files or {}).items():  # top-level files: Triton only reads folders
             (tmp / rel).write_text(text)
         if out.exists():

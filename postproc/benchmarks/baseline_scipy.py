@@ -10,10 +10,11 @@ the outputs of `eanno_postproc.refine` (the benchmark and tests/postproc assert 
 from __future__ import annotations
 
 import numpy as np
+from eanno_contracts.labels import LESION_KEYS
 from eanno_contracts.meta import DEFAULT_THETA
 from scipy import ndimage
 
-LESIONS = {3: "pdac", 4: "cyst", 5: "pnet"}
+LESIONS = LESION_KEYS  # lesion class id -> rules file key
 RANK = {6: 1, 18: 2, 26: 3}
 
 
@@ -33,8 +34,10 @@ def baseline_refine(
         lab = np.argmax(probs[:3].astype(np.float64), axis=0).astype(np.uint8)
         candidate = lesion_p.max(axis=0) >= theta
         lab[candidate] = (np.argmax(lesion_p, axis=0) + 3).astype(np.uint8)[candidate]
-    else:
+    elif labels is not None:
         lab = labels.astype(np.uint8)
+    else:
+        raise ValueError("baseline_refine needs labels or probs")
     structure = ndimage.generate_binary_structure(3, RANK[r["connectivity"]])
     pancreas = ndimage.binary_dilation(
         (lab == 1) | (lab == 2), structure=structure, iterations=r["pancreas_dilation_voxels"]

@@ -18,7 +18,9 @@ import sys
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import click
 import numpy as np
@@ -28,17 +30,22 @@ from baseline_scipy import baseline_refine  # noqa: E402
 from eanno_postproc import refine  # noqa: E402
 from eanno_postproc.synthetic import make_case  # noqa: E402
 
+T = TypeVar("T")
+
 TARGETS = {"seconds": 1.0, "seconds_probs": 3.0, "speedup": 5.0, "peak_ratio": 3.0}
 
 
-def _median_seconds(fn, runs: int) -> tuple[float, float, object]:
-    """(median wall seconds, median CPU seconds of this process, last result) over `runs` calls."""
-    times, cpu, result = [], [], None
+def _median_seconds(fn: Callable[[], T], runs: int) -> tuple[float, float, T]:
+    """(median wall seconds, median CPU seconds of this process, last result) over `runs` (>= 1) calls."""
+    times: list[float] = []
+    cpu: list[float] = []
+    result: T | None = None
     for _ in range(runs):
         t0, c0 = time.perf_counter(), time.process_time()
         result = fn()
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+    assert result is not None, "runs must be >= 1"
     return statistics.median(times), statistics.median(cpu), result
 
 
@@ -70,7 +77,8 @@ def main(
     shape: str, candidates: int, speckles: int, runs: int, baseline_runs: int, seed: int, strict: bool
 ) -> None:
     """Benchmark refine against the scipy baseline; the last line printed is JSON."""
-    dims = tuple(int(s) for s in shape.split(","))
+    d0, d1, d2 = (int(s) for s in shape.split(","))
+    dims = (d0, d1, d2)
     t0 = time.perf_counter()
     case = make_case(
         shape=dims, n_candidates=candidates, seed=seed, probs_dtype=np.float16, speckles=speckles
@@ -81,6 +89,7 @@ def main(
         flush=True,
     )
     ct, labels, probs, affine = case.ct, case.labels, case.probs, case.affine
+    assert probs is not None  # asked for with probs_dtype
 
     refine(ct, labels, affine=affine)  # warm-up: imports, page faults of the first allocations
     seconds, cpu, res = _median_seconds(lambda: refine(ct, labels, affine=affine), runs)

@@ -1,8 +1,8 @@
 """`eanno-postproc`: apply the paper's post-processing to any model's NIfTI predictions.
 
 The only module that touches files (nibabel) and the command line (click): the library stays numpy in,
-numpy out. Errors of the user's making become ClickException (exit 1) or UsageError (exit 2) with the
-file named; every output is written under a temporary name and renamed only when all are complete.
+numpy out. Errors of the user's making (InputError, RulesError, unreadable files) exit 1 and click's usage
+errors 2, with the file named (eanno_contracts' error layer; anything else keeps its traceback); every output is written under a temporary name and renamed only when all are complete.
 """
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ from typing import Any
 import click
 import nibabel as nib
 import numpy as np
+from eanno_contracts.cli import ErrorGroup, add_version
 from eanno_contracts.labels import CLASS_NAMES
 
-from .errors import InputError, RulesError
 from .pipeline import RefineResult, refine
 from .rules import Rules, default_rules_text, load_rules
 
@@ -30,7 +30,7 @@ _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 _OUT = click.Path(dir_okay=False, writable=True, path_type=Path)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log what refine decides (to stderr).")
 def main(verbose: bool) -> None:
     """EfficientAnno post-processing: remove or relabel lesion candidates with the paper's 4 rules."""
@@ -112,24 +112,21 @@ def refine_command(
             raise click.UsageError(f"{p}: the folder {p.parent} does not exist")
     if theta is not None and probs_path is None:
         raise click.UsageError("--theta applies to --probs only (a label map already holds its candidates)")
-    try:
-        rules = load_rules(rules_path)
-        ct_img = _load_nifti(ct_path, "CT")
-        pred_img = _load_nifti(pred_path, "prediction")
-        _same_grid(ct_img, ct_path, pred_img, pred_path)
-        ct = np.asanyarray(ct_img.dataobj)
-        kwargs: dict[str, Any] = {"labels": np.asanyarray(pred_img.dataobj)}
-        if probs_path is not None:
-            kwargs = {"probs": _load_probs(probs_path, probs_order, ct.shape), "theta": theta}
-        result = refine(
-            ct,
-            affine=ct_img.affine,
-            rules=rules,
-            connectivity=None if connectivity is None else int(connectivity),
-            **kwargs,
-        )
-    except (InputError, RulesError) as e:
-        raise click.ClickException(str(e)) from None
+    rules = load_rules(rules_path)  # InputError / RulesError: exit 1 with the message (ErrorGroup)
+    ct_img = _load_nifti(ct_path, "CT")
+    pred_img = _load_nifti(pred_path, "prediction")
+    _same_grid(ct_img, ct_path, pred_img, pred_path)
+    ct = np.asanyarray(ct_img.dataobj)
+    kwargs: dict[str, Any] = {"labels": np.asanyarray(pred_img.dataobj)}
+    if probs_path is not None:
+        kwargs = {"probs": _load_probs(probs_path, probs_order, ct.shape), "theta": theta}
+    result = refine(
+        ct,
+        affine=ct_img.affine,
+        rules=rules,
+        connectivity=None if connectivity is None else int(connectivity),
+        **kwargs,
+    )
     result.report["files"] = {
         "ct": str(ct_path),
         "pred": str(pred_path),
@@ -158,10 +155,7 @@ def rules_command(check_path: Path | None, as_json: bool) -> None:
     if check_path is None and not as_json:
         click.echo(default_rules_text(), nl=False)
         return
-    try:
-        rules = load_rules(check_path) if check_path else Rules.defaults()
-    except RulesError as e:
-        raise click.ClickException(str(e)) from None
+    rules = load_rules(check_path) if check_path else Rules.defaults()
     click.echo(json.dumps(rules.to_dict(), indent=1))
 
 
@@ -256,3 +250,6 @@ def _summary_line(result: RefineResult, out_path: Path) -> str:
         f"{out_path}: {s['candidates']} candidates, {s['kept']} kept ({kept}), {s['removed']} removed, "
         f"{s['relabelled']} relabelled{notes}"
     )
+
+
+add_version(main, "eanno-postproc")  # --version on the command and every subcommand

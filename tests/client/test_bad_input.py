@@ -101,8 +101,54 @@ def oversized_header(folder: Path) -> Path:
     return path
 
 
+def colour_rgb(folder: Path) -> Path:
+    """A NIfTI of RGB24 voxels (a rendering saved as an image)."""
+    rgb = np.zeros((20, 18, 12), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    rgb["R"] = 200
+    return save_nifti(folder / "colour_rgb.nii.gz", rgb, AFFINE)
+
+
+def vector_4d(folder: Path) -> Path:
+    """Three values per voxel stored as a 4th axis of length 3 (a displacement field, or RGB as floats)."""
+    return save_nifti(folder / "vector_4d.nii.gz", np.stack([ct_like(i) for i in range(3)], axis=-1), AFFINE)
+
+
+def complex_voxels(folder: Path) -> Path:
+    return save_nifti(folder / "complex.nii.gz", ct_like().astype(np.complex64), AFFINE)
+
+
+def extreme_values(folder: Path) -> Path:
+    """A float volume whose values are far beyond HU (a wrong slope): int16 cannot hold them."""
+    data = ct_like().astype(np.float32) * 1e6
+    return save_nifti(folder / "extreme.nii.gz", data, AFFINE)
+
+
+def uint16_raw(folder: Path) -> Path:
+    """Stored uint16 values without the scaling that makes them HU (odd data type, values up to 65000)."""
+    data = np.full((20, 18, 12), 65000, np.uint16)
+    data[:3] = 0
+    img = nib.Nifti1Image(data, AFFINE)
+    img.header.set_slope_inter(1.0, 0.0)
+    nib.save(img, str(folder / "uint16_raw.nii.gz"))
+    return folder / "uint16_raw.nii.gz"
+
+
+def gzip_partial(folder: Path) -> Path:
+    """A transfer that stopped part-way: the gzip stream ends early."""
+    path = save_nifti(folder / "partial.nii.gz", ct_like(), AFFINE)
+    raw = path.read_bytes()
+    path.write_bytes(raw[: int(len(raw) * 0.8)])
+    return path
+
+
 # builder, words the error must contain
 BAD = {
+    "colour_rgb": (colour_rgb, "a colour or vector image (each voxel holds R, G, B)"),
+    "vector_4d": (vector_4d, "a colour or vector image of shape [20, 18, 12, 3] (3 values per voxel)"),
+    "complex": (complex_voxels, "complex-valued voxels"),
+    "extreme": (extreme_values, "do not fit CT's HU range"),
+    "uint16_raw": (uint16_raw, "do not fit CT's HU range"),
+    "partial": (gzip_partial, "truncated or corrupt"),
     "truncated": (truncated, "truncated"),
     "wrong_magic": (wrong_magic, "not a readable NIfTI"),
     "not_gzip": (not_gzip, "not a readable NIfTI"),
@@ -172,6 +218,34 @@ def test_mha_nan_is_refused(tmp_path) -> None:
         read_volume(path)
 
 
+def test_vector_mha_is_refused_in_plain_words(tmp_path) -> None:
+    sitk = pytest.importorskip("SimpleITK")
+    image = sitk.Image([10, 9, 8], sitk.sitkVectorFloat32, 3)
+    path = tmp_path / "vector.mha"
+    sitk.WriteImage(image, str(path))
+    with pytest.raises(InputError, match=r"a colour or vector image \(3 values per voxel\)"):
+        read_volume(path)
+
+
+@pytest.mark.parametrize("shape,words", [((40, 36, 1), "a single slice along k"),
+                                         ((40, 2, 30), "only 2 voxels along j")])
+def test_too_thin_for_the_model_is_refused(tmp_path, shape, words) -> None:
+    path = save_nifti(tmp_path / "thin.nii.gz", ct_like(shape=shape), AFFINE)
+    r = run([path, "--out", tmp_path / "out"])
+    assert r.exit_code == 1
+    error = json.loads(r.stdout)["cases"][0]["error"]
+    assert words in error and "give the whole series" in error, error
+
+
+def test_small_field_of_view_is_flagged_not_silent(tmp_path) -> None:
+    """30 x 30 x 20 mm cannot hold a pancreas: the case goes on (the network fails here), with the flag
+    in the per-case note and log, so an empty result is never read as a normal 'no lesions'."""
+    from eanno_client.sanity import check_extent
+
+    assert check_extent((20, 18, 12), (1.5, 1.5, 2.5), "x").startswith("flag: the volume covers only 30 mm along i")
+    assert check_extent((200, 180, 120), (1.5, 1.5, 2.5), "x") is None
+
+
 def test_intensity_heuristic() -> None:
     assert not_ct_reason(ct_like()) is None
     assert "MRI" in not_ct_reason(np.array([0, 3999], np.int16))
@@ -181,7 +255,7 @@ def test_intensity_heuristic() -> None:
 
 def run(args: list[str]):
     # no server at this port: every case here must fail while reading, before any request is made
-    return CliRunner().invoke(main, ["annotate", *map(str, args), "--url", "127.0.0.1:9", "--retries", "0",
+    return CliRunner().invoke(main, ["annotate", *map(str, args), "--url", "127.0.0.1:9", "--retries", "0", "--no-check",
                                      "--json", "--no-preview"])
 
 

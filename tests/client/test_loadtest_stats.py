@@ -12,11 +12,11 @@ from eanno_client.server_metrics import MetricsError, metrics_url_for, parse_met
 
 
 def test_percentiles_interpolate_between_ranks():
-    # 1..100: p50 lies halfway between 50 and 51, p90 at 90.1, p99 at 99.01 (linear between ranks)
+    # 1..100: p50 lies halfway between 50 and 51, p90 at 90.1, p95 at 95.05, p99 at 99.01 (linear between ranks)
     got = percentiles(list(range(1, 101)))
-    assert got == pytest.approx({"p50": 50.5, "p90": 90.1, "p99": 99.01})
-    assert percentiles([]) == {"p50": None, "p90": None, "p99": None}
-    assert percentiles([7.0]) == {"p50": 7.0, "p90": 7.0, "p99": 7.0}
+    assert got == pytest.approx({"p50": 50.5, "p90": 90.1, "p95": 95.05, "p99": 99.01})
+    assert percentiles([]) == {"p50": None, "p90": None, "p95": None, "p99": None}
+    assert percentiles([7.0]) == {"p50": 7.0, "p90": 7.0, "p95": 7.0, "p99": 7.0}
 
 
 def test_summarise_counts_only_successes_in_throughput():

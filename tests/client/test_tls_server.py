@@ -74,7 +74,7 @@ def test_annotate_over_mutual_tls(tls, tmp_path) -> None:
 
 
 @pytest.mark.parametrize("case", ["plaintext", "no_client_cert", "untrusted_ca"])
-def test_tls_refusals_are_clear(tls, case) -> None:
+def test_tls_refusals_are_clear(tls, case, tmp_path) -> None:
     url, pki = tls
     args = {"plaintext": [],
             "no_client_cert": ["--root-cert", pki["ca.pem"]],
@@ -82,7 +82,15 @@ def test_tls_refusals_are_clear(tls, case) -> None:
                              "--client-key", pki["client.key"]]}[case]
     r = invoke("health", "--url", url, "--retries", "0", "--timeout", "5", *args)
     assert r.exit_code == 1, r.output
-    assert "server live failed: [StatusCode.UNAVAILABLE]" in r.output and "Traceback" not in r.output, r.output
+    words = {"plaintext": "is it a TLS server (give --root-cert PEM)",
+             "no_client_cert": "does it require a client certificate (--client-cert and --client-key)?",
+             "untrusted_ca": "not signed by the --root-cert given (CERTIFICATE_VERIFY_FAILED)"}[case]
+    assert words in r.output and url in r.output and "Traceback" not in r.output, r.output
+    # the same words from the readiness check before a batch
+    hu, affine, _ = lesion_phantom("RAS")
+    src = save_nifti(tmp_path / "case.nii.gz", hu, affine)
+    r = invoke("annotate", src, "--out", tmp_path / "out", "--url", url, *args)
+    assert r.exit_code == 1 and words in r.output and not (tmp_path / "out").exists(), r.output
 
 
 def test_health_over_tls(tls) -> None:

@@ -88,3 +88,28 @@ def test_server_default_repository_runs_eanno_export_once_then_reuses(checkpoint
     first = onnx.stat().st_mtime_ns
     assert default_repository(tmp_path, checkpoint) == repo
     assert onnx.stat().st_mtime_ns == first  # reused, not rewritten
+
+
+def test_repository_command_carries_a_sites_rules_file(checkpoint, tmp_path) -> None:
+    """`eanno-export repository --rules site.yaml`: validated, copied beside eanno_postproc's config, named in
+    its parameters (tests/client/test_site_rules_server.py serves such a repository)."""
+    import hashlib
+
+    site = tmp_path / "site.yaml"
+    site.write_text("connectivity: 6\nhu_window: {cyst: [-40, 200]}\n")
+    out = tmp_path / "repo"
+    result = CliRunner().invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
+                                       "--checkpoint", str(checkpoint), "--rules", str(site)])
+    assert result.exit_code == 0, result.output
+    assert "rules: " + str(site) in result.output
+    assert (out / "eanno_postproc" / "rules.yaml").read_text() == site.read_text()
+    config = text_format.Parse((out / "eanno_postproc" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    params = {k: v.string_value for k, v in config.parameters.items()}
+    assert params["rules_file"] == "rules.yaml" and params["rules_source"] == "site.yaml"
+    assert params["rules_sha256"] == hashlib.sha256(site.read_bytes()).hexdigest()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("hu_window: {cyst: [300, 200]}\n")
+    refused = CliRunner().invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(tmp_path / "r2"),
+                                        "--checkpoint", str(checkpoint), "--rules", str(bad)])
+    assert refused.exit_code == 1 and str(bad) in refused.output and "hu_window.cyst" in refused.output
+    assert not (tmp_path / "r2").exists()

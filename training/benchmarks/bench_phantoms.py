@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import time
+from typing import Any
 
 import numpy as np
 from eanno_training.data import Augment, PatchDataset, intensity_stats, phantom_cases
@@ -32,7 +33,7 @@ def best_of(fn, repeats: int) -> tuple[float, float]:
 
 def main() -> None:
     results: dict = {"machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores"}
-    configs = {
+    configs: dict[str, dict[str, Any]] = {
         "default": {},
         "128^3": {"shape": (128, 128, 128)},
         "512x512x300": {"shape": (512, 512, 300), "spacing": (0.78, 0.78, 1.0), "orientation": "LPS"},

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eanno_contracts.cli import add_version
 
 log = logging.getLogger("eanno_training")
 
@@ -230,3 +231,6 @@ def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str, t
     except (CheckpointError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(json.dumps(record))
+
+
+add_version(main, "eanno-training")  # --version on the command and every subcommand

@@ -2,13 +2,13 @@
 
 import json
 import logging
+from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 from eanno_contracts.answer import pack
-from eanno_postproc import load_rules
 
-from eanno_serving.annotate import annotate
+from eanno_serving.annotate import annotate, site_rules
 from eanno_serving.handoff import box_probs
 from eanno_serving.lifeline import exit_with_parent
 from eanno_serving.requests import RequestError
@@ -33,7 +33,10 @@ class TritonPythonModel:
         self.model = {"name": params["model_name"], "version": params["model_version"],
                       "theta": float(params["theta"]), "spacing": json.loads(params["spacing"])}
         self.max_voxels = int(params.get("max_voxels", 2**31))
-        self.rules = load_rules(None)
+        # A site's rules file written by `eanno-export repository --rules` (else the packaged defaults).
+        self.rules, self.rules_info = site_rules(Path(args["model_repository"]), params)
+        pb_utils.Logger.log_info(f"eanno_postproc: rules {self.rules_info['source']} "
+                                 f"(sha256 {self.rules_info['sha256'][:12]})")
 
     def execute(self, requests):
         responses = []
@@ -50,14 +53,16 @@ class TritonPythonModel:
                 box = _optional(request, "box")
                 # The box's full-resolution probabilities are made here, from the model-grid crop.
                 probs = box_probs(_optional(request, "coarse"), box, region) if volume.size else None
-                result = annotate(volume, spacing, probs, self.model, base_rules=self.rules, box=box,
-                                  outside=region, **{k: _optional(request, k) for k in OPTIONAL})
+                result = annotate(volume, spacing, probs, self.model, base_rules=self.rules,
+                                  rules_info=self.rules_info, box=box, outside=region,
+                                  **{k: _optional(request, k) for k in OPTIONAL})
                 outputs = [pb_utils.Tensor("labels_z", np.array([pack(result.labels)], dtype=np.object_)),
                            pb_utils.Tensor("removed_z", np.array([pack(result.removed)], dtype=np.object_)),
                            pb_utils.Tensor("report", result.report_bytes())]
                 responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
-            except RequestError as e:
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e))))
+            except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
+                responses.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)))
             except Exception as e:  # one bad request must not fail the others
                 log.exception("eanno_postproc failed")
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_postproc: {e}")))

@@ -90,8 +90,9 @@ class TritonPythonModel:
                     pb_utils.Tensor("coarse", h.coarse), pb_utils.Tensor("volume_box", h.volume),
                     pb_utils.Tensor("box", h.box), pb_utils.Tensor("removed_outside", h.blocks),
                     pb_utils.Tensor("region", h.region_bytes())]))
-            except RequestError as e:
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(str(e))))
+            except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
+                responses.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)))
             except Exception as e:  # one bad request must not fail the others
                 log.exception("eanno_window failed")
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_window: {e}")))

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import click
+from eanno_contracts.cli import add_version
 from eanno_postproc import Rules, RulesError, load_rules
 
 from ..evaluation.cases import CaseError
@@ -134,6 +135,9 @@ def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: flo
         click.echo(json.dumps({"rules": str(out), **overrides, "provenance": provenance, "lesions": stats_table(stats)}))
     else:
         click.echo(text)
+
+
+add_version(main, "eanno-training")  # --version on the command and every subcommand
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import click
+from eanno_contracts.cli import add_version
 
 from ..data.labels import LabelTableError
 from .convert import ConvertError, convert_dataset
@@ -37,6 +38,9 @@ def main(fmt: str, root: Path, out: Path, tumour_class: str, table: str | None, 
         click.echo(json.dumps({"cases": [str(p) for p in written]}))
     else:
         click.echo(f"{len(written)} cases written to {out}")
+
+
+add_version(main, "eanno-training")  # --version on the command and every subcommand
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import click
+from eanno_contracts.cli import add_version
 from eanno_postproc import Rules
 
 from .cases import CaseError, find_prediction, read_label_prediction
@@ -223,6 +224,9 @@ def write_card_section(path: Path, section: str) -> None:
     pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END) + "\n?", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + ("\n\n" if text else "") + section
     write_atomic(path, text)
+
+
+add_version(main, "eanno-training")  # --version on the command and every subcommand
 
 
 if __name__ == "__main__":  # pragma: no cover
