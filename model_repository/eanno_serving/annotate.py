@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 from eanno_postproc import Rules, load_rules, refine
+from eanno_postproc.flags import scan_flags
 from eanno_postproc.report import summarise
 from eanno_postproc.rules import default_rules_text
 
@@ -61,8 +62,10 @@ def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, 
              affine: np.ndarray | None = None, threshold: np.ndarray | None = None,
              rules: np.ndarray | None = None, base_rules: Rules | None = None,
              box: np.ndarray | None = None, outside: Mapping[str, Any] | None = None,
-             rules_info: Mapping[str, str] | None = None) -> Annotation:
-    """Refine the window's probabilities into labels, removed candidates and the report (+ model info).
+             rules_info: Mapping[str, str] | None = None, meta: Mapping[str, Any] | None = None) -> Annotation:
+    """Refine the window's probabilities into labels, removed candidates and the report (+ model info and
+    the whole-scan "flags": computed here from the model's META when the whole volume is given, else the
+    window's, which saw the whole field of view on the model grid).
 
     Without `box`, `volume` and `probs` cover the whole volume. With `box` (2, 3: start, stop), both cover
     that box only (region first, eanno_serving.region): labels and removed come back for the box, refine
@@ -73,7 +76,7 @@ def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, 
     (`rules_info`, from site_rules) and the request's overrides.
     """
     answer = _annotate(volume, spacing, probs, model, affine=affine, threshold=threshold, rules=rules,
-                       base_rules=base_rules, box=box, outside=outside)
+                       base_rules=base_rules, box=box, outside=outside, meta=meta)
     named = {**(rules_info or {"source": "caller's rules" if base_rules else "packaged defaults"}),
              "overrides": parse_rules_json(rules) or None}
     answer.report["rules"] = {**answer.report.get("rules", {}), **named}
@@ -82,7 +85,8 @@ def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, 
 
 def _annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, model: Mapping[str, Any], *,
               affine: np.ndarray | None, threshold: np.ndarray | None, rules: np.ndarray | None,
-              base_rules: Rules | None, box: np.ndarray | None, outside: Mapping[str, Any] | None) -> Annotation:
+              base_rules: Rules | None, box: np.ndarray | None, outside: Mapping[str, Any] | None,
+              meta: Mapping[str, Any] | None) -> Annotation:
     theta = parse_threshold(threshold, float(model["theta"]))
     the_rules = request_rules(base_rules, rules)
     the_affine = parse_affine(affine, spacing)
@@ -93,12 +97,15 @@ def _annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None,
         res = refine(volume, probs=probs, theta=theta, affine=the_affine, rules=the_rules)
         report = dict(res.report)
         report["model"] = dict(model)
+        report["flags"] = scan_flags(volume, res.labels, [float(s) for s in spacing], the_rules, meta)
         return Annotation(res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False), report)
     if outside is None or "shape" not in outside:
         raise RequestError("a box needs the window's region report with the whole volume's shape")
-    return _annotate_box(volume, tuple(int(n) for n in outside["shape"]), probs,
-                         np.asarray(box, dtype=np.int64).reshape(2, 3), model, theta, the_rules, the_affine,
-                         list(outside.get("lesions", [])))
+    result = _annotate_box(volume, tuple(int(n) for n in outside["shape"]), probs,
+                           np.asarray(box, dtype=np.int64).reshape(2, 3), model, theta, the_rules, the_affine,
+                           list(outside.get("lesions", [])))
+    result.report["flags"] = [str(f) for f in outside.get("flags", [])]  # the box alone cannot tell
+    return result
 
 
 def _annotate_box(ct: np.ndarray, shape: tuple[int, ...], probs: np.ndarray | None, box: np.ndarray,

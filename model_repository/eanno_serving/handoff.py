@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import cc3d
 import numpy as np
 from eanno_postproc import Rules, refine
+from eanno_postproc.flags import scan_flags
 from eanno_postproc.inputs import labels_from_probs
 
 from eanno_serving.region import FIRST_LESION, Region, find_region, nearest_blocks, steps
@@ -37,7 +39,8 @@ class Handoff:
     volume: np.ndarray  # the CT inside the box (all post-processing reads of it)
     box: np.ndarray  # int64 (2, 3): start, stop on the input grid; start == stop: no pancreas anywhere
     blocks: np.ndarray  # int32 (k, 7)
-    region: dict[str, Any]  # shape, model_shape, coarse_start, dtype, lesions (records outside the box)
+    region: dict[str, Any]  # shape, model_shape, coarse_start, dtype, lesions (records outside the box),
+    #                         flags (the whole scan's, eanno_postproc.flags, judged on the model grid)
 
     def region_bytes(self) -> np.ndarray:
         """`region` as a BYTES [1] tensor."""
@@ -109,9 +112,18 @@ def outside_candidates(sw: SlidingWindow, coarse: np.ndarray, region: Region, th
     return rows, records
 
 
+def model_grid_flags(sw: SlidingWindow, coarse: np.ndarray, theta: float, rules: Rules, affine: np.ndarray,
+                     meta: Mapping[str, Any] | None) -> list[str]:
+    """The whole scan's flags from the model grid: the only place that still sees the full field of view
+    (post-processing gets the pancreas box); the organ is the model-grid refine's, as rules leave it."""
+    m_affine = model_affine(affine, sw.model_shape, sw.input_shape)
+    labels = refine(sw.hu, probs=coarse, theta=theta, affine=m_affine, rules=rules).labels
+    return scan_flags(sw.hu, labels, [float(s) for s in np.linalg.norm(m_affine[:3, :3], axis=0)], rules, meta)
+
+
 def handoff(sw: SlidingWindow, volume: np.ndarray, dtype: type, theta: float, rules: Rules,
-            affine: np.ndarray) -> Handoff:
-    """Region first: find the pancreas box on the model grid, measure what lies outside it."""
+            affine: np.ndarray, meta: Mapping[str, Any] | None = None) -> Handoff:
+    """Region first: find the pancreas box on the model grid, measure what lies outside it; the flags."""
     coarse = sw.coarse(dtype)
     region = find_region(coarse, sw.input_shape, theta, rules.pancreas_dilation_voxels)
     blocks, outside = outside_candidates(sw, coarse, region, theta, rules, affine)
@@ -124,5 +136,6 @@ def handoff(sw: SlidingWindow, volume: np.ndarray, dtype: type, theta: float, ru
         ct = np.ascontiguousarray(volume[region.slices])
     every_class = (slice(None), *crop)  # named: mypy misreads a starred subscript before 3.11
     info = {"shape": list(sw.input_shape), "model_shape": list(sw.model_shape),
-            "coarse_start": [c.start for c in crop], "dtype": np.dtype(dtype).name, "lesions": outside}
+            "coarse_start": [c.start for c in crop], "dtype": np.dtype(dtype).name, "lesions": outside,
+            "flags": model_grid_flags(sw, coarse, theta, rules, affine, meta)}
     return Handoff(np.ascontiguousarray(coarse[every_class]), ct, box, blocks, info)

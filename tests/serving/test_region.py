@@ -19,9 +19,9 @@ from eanno_postproc import load_rules
 from eanno_serving.annotate import annotate
 from eanno_serving.handoff import box_probs, handoff
 from eanno_serving.region import find_region, nearest_blocks
-from eanno_serving.window import SlidingWindow, WindowSpec, resample_linear
+from eanno_serving.window import SlidingWindow, resample_linear
 
-from .conftest import TINY_META, phantom, tiny_net
+from .conftest import TINY_META, inprocess_window, phantom
 
 REAL_CT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct-real-small" / "example_ct_sm.nii.gz"
 MODEL = {"name": "tiny", "version": "test", "theta": TINY_META["theta"], "spacing": TINY_META["spacing"]}
@@ -32,13 +32,7 @@ ORIENTATIONS += [((False, False, False), (2, 0, 1)), ((True, False, True), (1, 2
 
 
 def _window(volume: np.ndarray, spacing) -> SlidingWindow:
-    torch = pytest.importorskip("torch")
-    net = tiny_net()
-    sw = SlidingWindow(volume, spacing, WindowSpec.from_meta(TINY_META))
-    for starts, batch in sw.batches(4):
-        with torch.inference_mode():
-            sw.add(starts, net(torch.from_numpy(batch)).numpy())
-    return sw
+    return inprocess_window(volume, spacing)
 
 
 def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:

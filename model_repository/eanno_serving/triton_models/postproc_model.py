@@ -33,6 +33,7 @@ class TritonPythonModel:
         self.model = {"name": params["model_name"], "version": params["model_version"],
                       "theta": float(params["theta"]), "spacing": json.loads(params["spacing"])}
         self.max_voxels = int(params.get("max_voxels", 2**31))
+        self.meta = json.loads(params["meta"]) if "meta" in params else None  # flags: is it phantom-only?
         # A site's rules file written by `eanno-export repository --rules` (else the packaged defaults).
         self.rules, self.rules_info = site_rules(Path(args["model_repository"]), params)
         pb_utils.Logger.log_info(f"eanno_postproc: rules {self.rules_info['source']} "
@@ -54,7 +55,7 @@ class TritonPythonModel:
                 # The box's full-resolution probabilities are made here, from the model-grid crop.
                 probs = box_probs(_optional(request, "coarse"), box, region) if volume.size else None
                 result = annotate(volume, spacing, probs, self.model, base_rules=self.rules,
-                                  rules_info=self.rules_info, box=box, outside=region,
+                                  rules_info=self.rules_info, meta=self.meta, box=box, outside=region,
                                   **{k: _optional(request, k) for k in OPTIONAL})
                 outputs = [pb_utils.Tensor("labels_z", np.array([pack(result.labels)], dtype=np.object_)),
                            pb_utils.Tensor("removed_z", np.array([pack(result.removed)], dtype=np.object_)),

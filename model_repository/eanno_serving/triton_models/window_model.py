@@ -28,7 +28,8 @@ class TritonPythonModel:
         exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
         config = json.loads(args["model_config"])
         params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
-        self.spec = WindowSpec.from_meta(json.loads(params["meta"]))
+        self.meta = json.loads(params["meta"])  # also read by the flags (a phantom-only model?)
+        self.spec = WindowSpec.from_meta(self.meta)
         self.segmenter = params["segmenter"]
         self.window_batch = int(params["window_batch"])
         self.in_flight = int(params["in_flight"])
@@ -74,7 +75,7 @@ class TritonPythonModel:
         # Region first: the box where the pancreas can be, probabilities resampled inside it only.
         return handoff(sw, volume, self.probs_dtype, parse_threshold(_optional(request, "threshold"), self.theta),
                        request_rules(self.rules, _optional(request, "rules")),
-                       parse_affine(_optional(request, "affine"), spacing))
+                       parse_affine(_optional(request, "affine"), spacing), self.meta)
 
     async def execute(self, requests):
         responses = []

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import click
-from eanno_contracts.cli import add_version
+from eanno_contracts.cli import ErrorGroup, add_version
+from eanno_contracts.errors import MissingDependency
 from eanno_postproc import Rules
 
 from .cases import CaseError, find_prediction, read_label_prediction
@@ -25,7 +26,7 @@ log = logging.getLogger(__name__)
 CARD_BEGIN, CARD_END = "<!-- eanno-eval:begin -->", "<!-- eanno-eval:end -->"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def main(verbose: bool) -> None:
     """Evaluate lesion predictions: FROC (sensitivity vs FP components per scan, before and after
@@ -138,7 +139,7 @@ def _plot(ev: Evaluation, out: Path) -> None:
 
         plot_froc(ev.froc, out / "froc.png", star=ev.star if ev.star.get("reached") else None)
     except ImportError as e:
-        raise click.ClickException(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
+        raise MissingDependency(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
 
 
 def _describe(s: dict[str, Any]) -> str:
@@ -210,8 +211,30 @@ def card_section(ev: Evaluation, source: Source) -> str:
         b, a = ev.froc.points["before"][i]["pooled"], ev.froc.points["after"][i]["pooled"]
         mark = " **(operating point)**" if t == ev.theta else ""
         lines.append(f"| {t:.4g}{mark} | {_f(b['sensitivity'])} | {_f(b['fp_per_scan'])} | {_f(a['sensitivity'])} | {_f(a['fp_per_scan'])} |")
+    lines += _rule_shares(ev)
     lines += ["", ev.table(), CARD_END]
     return "\n".join(lines) + "\n"
+
+
+RULE_NAMES = {"removed_outside_pancreas": "outside the pancreas (removed)", "relabelled_volume_ratio": "volume ratio",
+              "relabelled_duct": "touching the duct", "relabelled_contrast": "contrast"}
+
+
+def _rule_shares(ev: Evaluation) -> list[str]:
+    """At the operating point: false regions per scan before and after, and which rule took each away."""
+    if ev.theta is None or ev.theta not in ev.froc.thetas:
+        return []
+    i = ev.froc.thetas.index(ev.theta)
+    b, a = ev.froc.points["before"][i], ev.froc.points["after"][i]
+    decisions = b.get("false_region_decisions") or {}
+    gone = sum(v for k, v in decisions.items() if k != "kept")
+    lines = ["", f"False regions at the operating point (theta {ev.theta:.4g}): {_f(b['pooled']['fp_per_scan'])} per scan "
+             f"before post-processing, {_f(a['pooled']['fp_per_scan'])} after; of the {gone} the rules took away:", "",
+             "| rule | false regions | share |", "|---|---|---|"]
+    for key, name in RULE_NAMES.items():
+        n = decisions.get(key, 0)
+        lines.append(f"| {name} | {n} | {_f(n / gone) if gone else 'n/a'} |")
+    return lines
 
 
 def _f(x: float | None) -> str:

@@ -10,6 +10,7 @@ from typing import Any
 
 import click
 
+from ..seeds import HELD_OUT_SEED
 from .cases import (
     Case,
     CaseError,
@@ -32,19 +33,27 @@ class Source:
     count: int
 
 
-def case_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--gt-dir DIR | --phantoms N [--seed S] [--phantom-spacing MM]."""
 
-    @click.option("--gt-dir", type=click.Path(file_okay=False, path_type=Path),
-                  help="Labelled cases in the AbdomenAtlas layout: CASE/ct.nii.gz + CASE/combined_labels.nii.gz (or CASE/segmentations/).")
-    @click.option("--phantoms", type=click.IntRange(1), help="Instead of --gt-dir: generate N held-out phantoms.")
-    @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the generated phantoms (eanno-train evaluate's held-out default).")
-    @click.option("--phantom-spacing", type=float, help="Generate phantoms at this isotropic spacing (mm) instead of the drawn one (e.g. 2 for quick runs).")
-    @functools.wraps(f)
-    def wrapper(*args: Any, gt_dir: Path | None, phantoms: int | None, seed: int, phantom_spacing: float | None, **kw: Any) -> Any:
-        return f(*args, source=make_source(gt_dir, phantoms, seed, phantom_spacing), **kw)
 
-    return wrapper
+def case_options_with_seed(default_seed: int, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--gt-dir DIR | --phantoms N [--seed S] [--phantom-spacing MM], phantoms seeded by default_seed."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option("--gt-dir", type=click.Path(file_okay=False, path_type=Path),
+                      help="Labelled cases in the AbdomenAtlas layout: CASE/ct.nii.gz + CASE/segmentations/ (or CASE/combined_labels.nii.gz).")
+        @click.option("--phantoms", type=click.IntRange(1), help="Instead of --gt-dir: generate N phantoms.")
+        @click.option("--seed", type=int, default=default_seed, show_default=True, help=f"Seed of the generated phantoms ({what}).")
+        @click.option("--phantom-spacing", type=float, help="Generate phantoms at this isotropic spacing (mm) instead of the drawn one (e.g. 2 for quick runs).")
+        @functools.wraps(f)
+        def wrapper(*args: Any, gt_dir: Path | None, phantoms: int | None, seed: int, phantom_spacing: float | None, **kw: Any) -> Any:
+            return f(*args, source=make_source(gt_dir, phantoms, seed, phantom_spacing), **kw)
+
+        return wrapper
+
+    return decorate
+
+
+case_options = case_options_with_seed(HELD_OUT_SEED, "the held-out default, as eanno-train evaluate's")
 
 
 def make_source(gt_dir: Path | None, phantoms: int | None, seed: int, spacing: float | None) -> Source:
