@@ -25,6 +25,7 @@ WINDOW_MODEL = "eanno_window"
 # its defaults and leaves gRPC's 4 MiB, far below one CT volume (shared/ENVIRONMENT.md).
 MAX_MESSAGE_BYTES = 2**31 - 1
 RETRY_STATUSES = ("StatusCode.UNAVAILABLE",)
+DEADLINE_STATUS = "StatusCode.DEADLINE_EXCEEDED"  # --timeout passed: never retried (the case would only wait again)
 # Triton answers a protocol restricted behind a header (--grpc-restricted-protocol) with UNAVAILABLE too;
 # waiting does not help there, so it is not retried.
 RESTRICTED = "protocol is restricted"
@@ -33,6 +34,11 @@ SERVED_MODELS = (ENSEMBLE, WINDOW_MODEL, "eanno_segmenter", "eanno_postproc")
 
 class ServerConnectionError(EannoError, RuntimeError):
     """The server could not be reached or refused a request; the message says which and why."""
+
+    def __init__(self, message: str, attempts: int | None = None) -> None:
+        super().__init__(message)
+        # requests sent before giving up (1: not retried); None where no request was sent
+        self.attempts = attempts
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,13 @@ class Connection:
                 hint = f" (is the server running at {self.config.url}?)" if status in RETRY_STATUSES else ""
                 if restricted:
                     hint = " (the server wants that header: pass it with --header 'NAME: VALUE')"
-                raise ServerConnectionError(f"{what} failed: [{status}] {e.message()}{hint}") from e
+                if status == DEADLINE_STATUS:
+                    # gRPC's own deadline, set from --timeout: say so, as a slow server looks the same as a hung one
+                    hint = (f" (no answer within --timeout {self.config.timeout_s:g} s, the client's deadline; "
+                            "not retried)")
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                raise ServerConnectionError(f"{what} failed{tries}: [{status}] {e.message()}{hint}",
+                                            attempts=attempt + 1) from e
         raise AssertionError("unreachable")
 
     @property
