@@ -64,7 +64,9 @@ def box_probs(coarse: np.ndarray, box: np.ndarray, region: dict[str, Any]) -> np
     resampling the whole grid gives there (same arithmetic, eanno_serving.window.resample_linear)."""
     full = np.zeros((coarse.shape[0], *region["model_shape"]), dtype=np.float32)
     start = region["coarse_start"]
-    full[(slice(None), *(slice(a, a + n) for a, n in zip(start, coarse.shape[1:], strict=True)))] = coarse
+    # the index is built first: mypy (target 3.10) takes a starred tuple inside [] for 3.11's subscript syntax
+    index = (slice(None), *(slice(a, a + n) for a, n in zip(start, coarse.shape[1:], strict=True)))
+    full[index] = coarse
     part = [slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True)]
     return resample_classes(full, region["shape"], np.dtype(region["dtype"]).type, part)
 
