@@ -86,3 +86,23 @@ def client_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
     venv = Path(os.environ.get(f"EANNO_PY{tag}_CLIENT_VENV", REPO / f".venv-py{tag}-client"))
     return ensure_venv(venv, python, ["{python}", "-m", "pip", "install", "./client"],
                        [REPO / "client", REPO / "contracts"])
+
+
+def client_test_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
+    """What tests/client needs on that Python: the client and its test imports, editable (so the tests run this
+    tree's code with no rebuild), pinned by requirements/constraints.txt (its markers give 3.10 its own pins).
+
+    eanno_serving comes without the Triton wheel, and tritonclient with HTTP: the server tests' modules import
+    them when collected, though they are not run in this venv. Training comes without its dependencies
+    (torch): the client tests use only its torch-free phantom generator.
+    """
+    tag = version.replace(".", "")
+    venv = Path(os.environ.get(f"EANNO_PY{tag}_TESTS_VENV", REPO / f".venv-py{tag}-tests"))
+    script = ('EANNO_CONTRACTS_BY_NAME=1 "$0" -m pip install -q --disable-pip-version-check '
+              '-c requirements/constraints.txt pytest pytest-timeout hypothesis onnx "tritonclient[grpc,http]" '
+              '-e ./contracts -e ./postproc -e "./model_repository[all]" -e "./client[all]" '
+              '&& "$0" -m pip install -q --disable-pip-version-check --no-deps -e ./training')
+    packages = ("contracts", "postproc", "model_repository", "client", "training")
+    sources = [REPO / "requirements" / "constraints.txt", Path(__file__),  # this file holds the install command
+               *(f for d in packages for f in (REPO / d / "pyproject.toml", REPO / d / "setup.py") if f.is_file())]
+    return ensure_venv(venv, python, ["bash", "-c", script, "{python}"], sources)
