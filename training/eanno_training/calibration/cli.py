@@ -7,17 +7,17 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from eanno_contracts.cli import add_version
-from eanno_postproc import Rules, RulesError, load_rules
 
-from ..evaluation.cases import CaseError
-from ..evaluation.matching import HitRule
-from ..evaluation.run import evaluate_cases, predictor_probs, write_atomic, write_json
 from ..evaluation.sources import Source, case_options, matching_options
-from .rules import calibrate_rules, lesion_stats, rules_yaml, stats_table
-from .threshold import ThresholdError, write_theta
+
+if TYPE_CHECKING:  # torch (the checkpoint), scipy and eanno_postproc load where a command runs (fast --help)
+    from eanno_postproc import Rules
+
+    from ..evaluation.matching import HitRule
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,9 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
       eanno-calibrate threshold --gt-dir calib/ --checkpoint model.pt --out model_calibrated.pt
     """
     from ..checkpoint import CheckpointError
+    from ..evaluation.cases import CaseError
+    from ..evaluation.run import evaluate_cases, predictor_probs, write_json
+    from .threshold import ThresholdError, write_theta
 
     try:
         probs_fn = predictor_probs(checkpoint, device=device)
@@ -120,6 +123,12 @@ def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: flo
       eanno-calibrate rules --gt-dir site_cases/ --out site_rules.yaml
       eanno-client annotate ct/ --rules site_rules.yaml ...   (or eanno-export --rules)
     """
+    from eanno_postproc import RulesError, load_rules
+
+    from ..evaluation.cases import CaseError
+    from ..evaluation.run import write_atomic
+    from .rules import calibrate_rules, lesion_stats, rules_yaml, stats_table
+
     pct = _percentiles(percentiles)
     try:
         base_rules = load_rules(base)
