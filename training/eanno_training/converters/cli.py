@@ -9,7 +9,6 @@ import click
 from eanno_contracts.cli import add_version
 
 from ..data.labels import LabelTableError
-from .convert import ConvertError, convert_dataset
 from .tables import TUMOUR_CLASSES, table_for
 
 
@@ -30,6 +29,8 @@ def main(fmt: str, root: Path, out: Path, tumour_class: str, table: str | None, 
               automatic_labels); 1 PDAC -> 3, 4 parenchyma -> 1, 5 duct -> 2, vessels and CBD -> 0.
     Each case becomes OUT/X/ct.nii.gz + combined_labels.nii.gz + segmentations/, on the input grid.
     """
+    from .convert import ConvertError, convert_dataset  # here: readers and writers load on use (fast --help)
+
     try:
         written = convert_dataset(root, fmt, out, table_for(fmt, tumour_class=tumour_class, table=table))
     except (ConvertError, LabelTableError, ValueError) as e:
