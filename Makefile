@@ -85,4 +85,4 @@ bench-loadtest: setup $(PERF_VENV)/.installed  ## eanno-client loadtest against 
 	$(BIN)/python client/benchmarks/bench_loadtest.py $(BENCH_ARGS)
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) $(PERF_VENV) .venv-py310 .venv-py310-client .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(PERF_VENV) .venv-py310 .venv-py310-client .venv-py313-client .pytest_cache .ruff_cache .mypy_cache

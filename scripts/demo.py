@@ -1,8 +1,9 @@
 """`make demo`: the whole path on this machine.
 
 Starts the local Triton server with the shipped model, annotates two generated phantoms (and the real CT
-in ../shared/data where present) with eanno-client, prints each lesion found against the phantom truth,
-and stops the server. The shipped model is small and trained on synthetic phantoms only: it is a
+in ../shared/data where present) with eanno-client, prints per phantom the true lesions found and missed,
+the false regions kept and what each post-processing rule removed, and for every case the report's flags
+(a real CT must be flagged: the shipped model is phantom-only), and stops the server. The shipped model is small and trained on synthetic phantoms only: it is a
 demonstration of the system, not a clinical model.
 """
 
@@ -25,39 +26,39 @@ BIN = Path(sys.executable).parent
 REAL_CT = Path(os.environ.get("EANNO_SHARED_DATA", REPO.parent / "shared" / "data")) / "ct-real-small" / "example_ct_sm.nii.gz"
 PHANTOMS = {"phantom_a": (11, "LPS"), "phantom_b": (23, "RAS")}  # seed, stored orientation
 OUT = REPO / "demo-output"
-MAX_SHOWN = 8
+MAX_SHOWN = 5
+RULES = {"removed_outside_pancreas": "outside the pancreas removed", "relabelled_volume_ratio": "volume ratio relabelled",
+         "relabelled_duct": "touching the duct relabelled", "relabelled_contrast": "contrast relabelled"}
 
 
-
-
-def write_phantoms(folder: Path) -> dict[str, list[dict]]:
-    """The demo phantoms as NIfTI files; returns each one's true lesions."""
+def write_phantoms(folder: Path) -> dict[str, np.ndarray]:
+    """The demo phantoms as NIfTI files; returns each one's true label map (on the file's grid)."""
     truth = {}
     for name, (seed, orientation) in PHANTOMS.items():
         p = generate_phantom(seed, orientation=orientation, n_lesions=2)
         nib.save(nib.Nifti1Image(p.ct, p.affine), str(folder / f"{name}.nii.gz"))
-        truth[name] = p.lesions
+        truth[name] = p.labels
     return truth
 
 
-def compare(name: str, report: dict, truth: list[dict] | None) -> None:
-    """Print each lesion the server kept, and for phantoms, the nearest true lesion."""
-    kept = [x for x in report["lesions"] if x["decision"] == "kept"]
-    print(f"\n{name}: {len(kept)} lesion(s) kept, {len(report['lesions']) - len(kept)} candidate(s) removed")
-    shown = sorted(kept, key=lambda x: -x["volume_ml"])[:MAX_SHOWN]
-    for x in shown:
-        line = f"  found #{x['id']} {x['class']}, {x['volume_ml']:.2f} mL at {np.round(x['centroid_mm'], 1).tolist()} mm"
-        if truth:
-            t = min(truth, key=lambda t: np.linalg.norm(np.subtract(t["centre_world"], x["centroid_mm"])))
-            d = np.linalg.norm(np.subtract(t["centre_world"], x["centroid_mm"]))
-            line += f"; nearest truth {t['class']} {t['volume_ml']:.2f} mL, {d:.1f} mm away"
-        print(line)
-    if len(kept) > len(shown):
-        print(f"  ... and {len(kept) - len(shown)} smaller one(s), listed in report.json")
-    for t in truth or []:
-        hit = any(np.linalg.norm(np.subtract(t["centre_world"], x["centroid_mm"])) < t["diameter_mm"] for x in kept)
-        print(f"  truth {t['class']} {t['volume_ml']:.2f} mL at {np.round(t['centre_world'], 1).tolist()} mm: "
-              f"{'found' if hit else 'MISSED'}")
+def compare(name: str, report: dict, labels: Path, truth: np.ndarray | None) -> None:
+    """Per case: true lesions found and missed, false regions kept, what each rule removed, the flags."""
+    by = report["summary"]["by_decision"]
+    kept = by["kept"]
+    print(f"\n{name}: {kept} lesion region(s) kept of {report['summary']['candidates']} candidate(s)")
+    print("  the rules: " + ", ".join(f"{RULES[k]} {by[k]}" for k in RULES))
+    if truth is not None:
+        from eanno_training.evaluation.matching import LESION_CLASSES, match_case
+
+        m = match_case(np.asarray(nib.load(str(labels)).dataobj), truth)  # any overlap is a hit
+        found = ", ".join(f"{m.hit[c]}/{m.gt[c]} {n.removeprefix('pancreatic_')}" for c, n in LESION_CLASSES.items() if m.gt[c])
+        print(f"  true lesions found {m.n_hit} of {m.n_gt} ({found or 'a normal case'}), missed {m.n_gt - m.n_hit}; "
+              f"false regions kept {m.n_fp}")
+    flags = report.get("flags") or []
+    print("  flags: " + ("; ".join(flags) if flags else "none"))
+    for x in sorted((x for x in report["lesions"] if x["decision"] == "kept"), key=lambda x: -x["volume_ml"])[:MAX_SHOWN]:
+        print(f"    kept #{x['id']} {x['class']}, {x['volume_ml']:.2f} mL, mean {x['hu_mean']:.0f} HU, "
+              f"p_max {x['prob_max']:.2f} at {np.round(x['centroid_mm'], 1).tolist()} mm")
 
 
 def main() -> int:
@@ -97,7 +98,7 @@ def main() -> int:
             name = case.name.removesuffix(".nii.gz")
             report_path = OUT / name / "report.json"
             if report_path.is_file():
-                compare(name, json.loads(report_path.read_text()), truth.get(name))
+                compare(name, json.loads(report_path.read_text()), OUT / name / "labels.nii.gz", truth.get(name))
     print(f"\nOutputs (labels, AbdomenAtlas masks, report, viewer files, preview) in {OUT}/<case>/; "
           f"open one with the commands in {OUT}/<case>/open_in_viewers.sh")
     return rc

@@ -54,6 +54,7 @@ class CaseResult:
     output: str = ""
     note: str = ""
     error: str = ""
+    flags: list[str] = field(default_factory=list)  # the report's reasons to distrust this case
     endpoint: str = ""  # the server that answered (with several --url)
 
 
@@ -109,7 +110,7 @@ def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOpt
     n_kept = sum(1 for x in lesions if kept(x))
     return CaseResult(case.name, str(case.path), "done", round(time.perf_counter() - start, 3), n_kept,
                       len(lesions) - n_kept, output_of(case, options), volume.note,
-                      endpoint=url)
+                      endpoint=url, flags=list(out.get("flags") or []))
 
 
 def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:

@@ -263,7 +263,8 @@ def _line(r: CaseResult) -> str:
     if r.status == "skipped":
         return f"skipped {r.case}: outputs already present"
     note = f" [{r.note}]" if r.note else ""
-    return f"{r.case}: {r.lesions} lesion(s), {r.candidates_removed} candidate(s) removed, {r.seconds:.1f} s{note}"
+    flags = "".join(f"\n  FLAG: {f}" for f in r.flags)  # reasons to distrust this case, from the report
+    return f"{r.case}: {r.lesions} lesion(s), {r.candidates_removed} candidate(s) removed, {r.seconds:.1f} s{note}{flags}"
 
 
 @main.command()

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from eanno_contracts.answer import AnswerError, full_size
+from eanno_contracts.answer import AnswerError, box_shape, full_size, unpack
 from eanno_contracts.errors import EannoError
 
 from eanno_client.urls import DEFAULT_URL
@@ -149,20 +149,22 @@ class Connection:
             inp = g.InferInput(name, list(arr.shape), dtype)
             inp.set_data_from_numpy(arr)
             inputs.append(inp)
-        names = ("labels", "removed", "report", "box", "removed_outside")
+        names = ("labels_z", "removed_z", "report", "box", "removed_outside")
         outputs = [g.InferRequestedOutput(n) for n in names]
         result = self.call(f"annotate {list(volume.shape)}", lambda: self.client.infer(
             ENSEMBLE, inputs, outputs=outputs, **self._opts))
-        labels, removed, report, box, blocks = (result.as_numpy(n) for n in names)
-        if labels is None or removed is None or report is None or report.size != 1 or box is None:
-            raise ServerConnectionError("the server's answer lacks labels, removed, report or box")
+        labels_z, removed_z, report, box, blocks = (result.as_numpy(n) for n in names)
+        if any(x is None or x.size != 1 for x in (labels_z, removed_z, report)) or box is None:
+            raise ServerConnectionError("the server's answer lacks labels_z, removed_z, report or box")
         # Tensor bytes each way (the payload, without gRPC framing): make bench-client prints them.
+        packed = [x.reshape(-1)[0] for x in (labels_z, removed_z, report)]
         self.last_wire = {"request_bytes": sum(a.nbytes for _, a, _ in arrays),
-                          "response_bytes": sum(len(x) if isinstance(x, bytes) else x.nbytes for x in (
-                              labels, removed, box, report.reshape(-1)[0], *([] if blocks is None else [blocks])))}
+                          "response_bytes": sum(len(x) for x in packed) + box.nbytes + (
+                              0 if blocks is None else blocks.nbytes)}
         try:  # region first: labels and removed cover the box; outside it only removed blocks
-            labels = full_size(volume.shape, box, labels.astype(np.uint8, copy=False))
-            removed = full_size(volume.shape, box, removed.astype(np.uint8, copy=False), blocks)
+            shape = box_shape(box)
+            labels = full_size(volume.shape, box, unpack(packed[0], shape))
+            removed = full_size(volume.shape, box, unpack(packed[1], shape), blocks)
         except AnswerError as e:
             raise ServerConnectionError(str(e)) from e
         raw = report.reshape(-1)[0]

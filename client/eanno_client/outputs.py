@@ -223,7 +223,8 @@ def _write_extras(paths: CasePaths, case: str, volume: Volume, canonical: Canoni
         lesions = sorted((x for x in report.get("lesions", []) if kept(x)), key=lambda x: -float(x.get("voxels", 0)))
         centroids = [(f"#{x.get('id', '?')} {lesion_class(x)}", c[2]) for x in lesions
                      if (c := centroid_voxel(x)) is not None]
-        write_preview(paths.preview, canonical.data, labels_can, canonical.spacing, centroids, case)
+        write_preview(paths.preview, canonical.data, labels_can, canonical.spacing, centroids, case,
+                      flags=[str(f) for f in report.get("flags") or []])
     if options.dicom_seg and volume.kind == "dicom":
         from eanno_client.dicomseg import write_dicom_seg
 

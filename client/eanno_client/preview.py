@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -40,14 +41,15 @@ def _display(plane: np.ndarray) -> np.ndarray:
 
 
 def write_preview(path: Path, ct: np.ndarray, labels: np.ndarray, spacing: np.ndarray,
-                  centroids: list[tuple[str, float]], title: str) -> Path:
-    """Save the preview PNG of canonical-order ct/labels to `path` (matplotlib, no display needed)."""
+                  centroids: list[tuple[str, float]], title: str, flags: Sequence[str] = ()) -> Path:
+    """Save the preview PNG of canonical-order ct/labels to `path` (matplotlib, no display needed);
+    the report's flags, if any, go under the title in red (a reviewer sees the distrust first)."""
     # The object API (no pyplot): no global figure state, so batch threads can draw at the same time.
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
 
     panels = lesion_slices(labels, centroids)
-    fig = Figure(figsize=(4 * len(panels), 4.4))
+    fig = Figure(figsize=(4 * len(panels), 4.4 + 0.25 * len(flags)))
     axes = fig.subplots(1, len(panels), squeeze=False)
     aspect = float(spacing[1] / spacing[0])
     for ax, (name, k) in zip(axes[0], panels, strict=True):
@@ -65,6 +67,6 @@ def write_preview(path: Path, ct: np.ndarray, labels: np.ndarray, spacing: np.nd
         ax.text(0.97, 0.5, "L", color="yellow", transform=ax.transAxes, fontsize=9, va="center")
     handles = [Line2D([], [], color=np.array(COLOURS[c]) / 255, label=CLASS_NAMES[c]) for c in range(1, 6)]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
-    fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0.06, 1, 0.95))
+    fig.suptitle("\n".join([title, *(f"FLAG: {f}" for f in flags)]), fontsize=10, color="red" if flags else "black")
+    fig.tight_layout(rect=(0, 0.06, 1, 0.95 - 0.05 * len(flags)))
     return write_atomic(path, lambda p: fig.savefig(p, dpi=80, format="png"))

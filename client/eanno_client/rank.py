@@ -84,13 +84,14 @@ def score_report(report: dict[str, Any], settings: RankSettings | None = None) -
     reasons.sort(key=lambda r: -r["closeness"])
     kept = sum(1 for x in lesions if x.get("decision") == "kept")
     return {"score": round(score, 4), "borderline": borderline, "candidates": len(lesions), "kept": kept,
-            "reasons": reasons}
+            "reasons": reasons, "flags": [str(f) for f in report.get("flags") or []]}
 
 
 def rank_cases(reports: dict[str, dict[str, Any]], settings: RankSettings | None = None) -> list[dict[str, Any]]:
-    """Cases most worth a look first (ties: more candidates first, then by name), each with its reasons."""
+    """Flagged cases first (the report says not to trust them), then the cases most worth a look (ties: more
+    candidates first, then by name), each with its reasons."""
     scored = [{"case": case, **score_report(r, settings)} for case, r in reports.items()]
-    scored.sort(key=lambda s: (-s["score"], -s["candidates"], s["case"]))
+    scored.sort(key=lambda s: (not s["flags"], -s["score"], -s["candidates"], s["case"]))
     for i, s in enumerate(scored, start=1):
         s["rank"] = i
     return scored
@@ -100,6 +101,8 @@ def explain(s: dict[str, Any]) -> str:
     """One line saying why a case ranks where it does."""
     head = f"{s['rank']:>3}. {s['case']}: score {s['score']:.2f}, {s['borderline']} borderline of " \
            f"{s['candidates']} candidate(s), {s['kept']} kept"
+    if s.get("flags"):
+        head += " - FLAGGED: " + "; ".join(s["flags"])
     if not s["reasons"]:
         return head + (" - no close call" if s["candidates"] else " - no lesion candidates")
     top = s["reasons"][:3]

@@ -26,8 +26,35 @@ _TOP_KEYS = (
     "volume_ratio_limit",
     "duct_classes",
     "hu_window",
+    "organ",
 )
 _NESTED_KEYS = ("volume_ratio_limit", "hu_window")  # mappings merged key by key over the defaults
+_ORGAN_KEYS = (
+    "pancreas_ml",
+    "max_pieces",
+    "piece_min_ml",
+    "in_view_min_ml",
+    "anterior_of_spine_mm",
+    "left_of_spine_mm",
+    "phantom_peak_share",
+)
+
+
+@dataclass(frozen=True)
+class OrganLimits:
+    """Whole-scan plausibility limits behind the report's flags (eanno_postproc.flags)."""
+
+    pancreas_ml: tuple[float, float]
+    max_pieces: int
+    piece_min_ml: float
+    in_view_min_ml: float
+    anterior_of_spine_mm: tuple[float, float]
+    left_of_spine_mm: tuple[float, float]
+    phantom_peak_share: float
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able values, intervals as lists."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in self.__dict__.items()}
 
 
 def default_rules_text() -> str:
@@ -46,6 +73,7 @@ class Rules:
     volume_ratio_limit: Mapping[str, float]
     duct_classes: tuple[str, ...]
     hu_window: Mapping[str, tuple[float, float]]
+    organ: OrganLimits
 
     @classmethod
     def defaults(cls) -> Rules:
@@ -67,7 +95,12 @@ class Rules:
         for key, value in data.items():
             if key not in _TOP_KEYS:
                 raise RulesError(f"{source}: unknown key {key!r}; known keys: {', '.join(_TOP_KEYS)}")
-            if key in _NESTED_KEYS and isinstance(value, Mapping):
+            if key == "organ" and isinstance(value, Mapping):
+                unknown = [k for k in value if k not in _ORGAN_KEYS]
+                if unknown:
+                    raise RulesError(f"{source}: unknown key(s) {unknown} in organ; known: {', '.join(_ORGAN_KEYS)}")
+                merged[key] = {**merged[key], **copy.deepcopy(dict(value))}
+            elif key in _NESTED_KEYS and isinstance(value, Mapping):
                 for sub in value:
                     if sub not in _LESION_KEYS:
                         raise RulesError(
@@ -88,6 +121,7 @@ class Rules:
             "volume_ratio_limit": dict(self.volume_ratio_limit),
             "duct_classes": list(self.duct_classes),
             "hu_window": {k: list(v) for k, v in self.hu_window.items()},
+            "organ": self.organ.to_dict(),
         }
 
 
@@ -175,6 +209,7 @@ def _build(raw: Mapping[str, Any], source: str) -> Rules:
             f"{source}: duct_classes must be a list drawn from {', '.join(_LESION_KEYS)}, got {duct!r}"
         )
     windows = _per_class(raw["hu_window"], f"{source}: hu_window")
+    organ = _organ(raw["organ"], f"{source}: organ")
     return Rules(
         theta=theta,
         connectivity=connectivity,
@@ -183,4 +218,27 @@ def _build(raw: Mapping[str, Any], source: str) -> Rules:
         volume_ratio_limit=ratio_limit,
         duct_classes=tuple(dict.fromkeys(duct)),
         hu_window={k: _interval(windows[k], f"{source}: hu_window.{k}") for k in _LESION_KEYS},
+        organ=organ,
+    )
+
+
+def _organ(value: Any, where: str) -> OrganLimits:
+    """The organ plausibility limits, every key present and in range."""
+    if not isinstance(value, Mapping):
+        raise RulesError(f"{where}: expected a mapping with keys {', '.join(_ORGAN_KEYS)}, got {value!r}")
+    missing = [k for k in _ORGAN_KEYS if k not in value]
+    if missing:
+        raise RulesError(f"{where}: missing keys {missing}")
+    pieces = _integer(value["max_pieces"], f"{where}.max_pieces")
+    share = _number(value["phantom_peak_share"], f"{where}.phantom_peak_share")
+    if pieces < 1 or not 0.0 <= share <= 1.0:
+        raise RulesError(f"{where}: max_pieces must be >= 1 and phantom_peak_share in [0, 1], got {pieces}, {share:g}")
+    return OrganLimits(
+        pancreas_ml=_interval(value["pancreas_ml"], f"{where}.pancreas_ml"),
+        max_pieces=pieces,
+        piece_min_ml=_number(value["piece_min_ml"], f"{where}.piece_min_ml"),
+        in_view_min_ml=_number(value["in_view_min_ml"], f"{where}.in_view_min_ml"),
+        anterior_of_spine_mm=_interval(value["anterior_of_spine_mm"], f"{where}.anterior_of_spine_mm"),
+        left_of_spine_mm=_interval(value["left_of_spine_mm"], f"{where}.left_of_spine_mm"),
+        phantom_peak_share=share,
     )

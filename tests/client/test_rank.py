@@ -37,7 +37,8 @@ HU = 1 - (7 / 255) / 0.15
 def test_scores_are_the_closeness_of_each_call() -> None:
     assert score_report(REPORTS["border"])["score"] == pytest.approx(BORDER, abs=1e-4)
     assert score_report(REPORTS["hu"])["score"] == pytest.approx(HU, abs=1e-4)
-    assert score_report(REPORTS["sure"]) == {"score": 0.0, "borderline": 0, "candidates": 1, "kept": 1, "reasons": []}
+    assert score_report(REPORTS["sure"]) == {"score": 0.0, "borderline": 0, "candidates": 1, "kept": 1, "reasons": [],
+                                             "flags": []}
 
 
 def test_ranking_order_and_reasons() -> None:
@@ -48,6 +49,16 @@ def test_ranking_order_and_reasons() -> None:
     assert border["reasons"][0]["why"] == "prob_max 0.004 vs theta 0.003"
     assert border["reasons"][1]["why"] == "volume ratio 140% vs limit 133%"
     assert ranking[1]["reasons"][0]["why"] == "mean HU 215.0 vs window [-33, 222]"
+
+
+def test_flagged_cases_come_first_whatever_their_score() -> None:
+    flagged = {**REPORTS["empty"], "flags": ["no pancreas in view (0.0 mL found)"]}
+    ranking = rank_cases({**REPORTS, "flagged": flagged})
+    assert [r["case"] for r in ranking][:2] == ["flagged", "border"]
+    assert ranking[0]["flags"] == flagged["flags"]
+    from eanno_client.rank import explain
+
+    assert "FLAGGED: no pancreas in view" in explain(ranking[0])
 
 
 def test_wider_margin_finds_more() -> None:

@@ -112,3 +112,16 @@ def torch_reference(volume: np.ndarray, spacing, meta, net) -> np.ndarray:
     if list(tgt) != list(shape):
         probs = F.interpolate(probs[None], size=list(shape), mode="trilinear", align_corners=True)[0]
     return probs.numpy()
+
+
+def inprocess_window(volume: np.ndarray, spacing):
+    """The served window's state for a volume, filled in-process by the tiny net (what eanno_window holds)."""
+    torch = pytest.importorskip("torch")
+    from eanno_serving.window import SlidingWindow, WindowSpec
+
+    net = tiny_net()
+    sw = SlidingWindow(volume, spacing, WindowSpec.from_meta(TINY_META))
+    for starts, batch in sw.batches(4):
+        with torch.inference_mode():
+            sw.add(starts, net(torch.from_numpy(batch)).numpy())
+    return sw

@@ -17,11 +17,11 @@ import pytest
 from eanno_contracts.answer import full_size
 from eanno_postproc import load_rules
 from eanno_serving.annotate import annotate
-from eanno_serving.handoff import handoff
+from eanno_serving.handoff import box_probs, handoff
 from eanno_serving.region import find_region, nearest_blocks
-from eanno_serving.window import SlidingWindow, WindowSpec, resample_linear
+from eanno_serving.window import SlidingWindow, resample_linear
 
-from .conftest import TINY_META, phantom, tiny_net
+from .conftest import TINY_META, inprocess_window, phantom
 
 REAL_CT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct-real-small" / "example_ct_sm.nii.gz"
 MODEL = {"name": "tiny", "version": "test", "theta": TINY_META["theta"], "spacing": TINY_META["spacing"]}
@@ -32,13 +32,7 @@ ORIENTATIONS += [((False, False, False), (2, 0, 1)), ((True, False, True), (1, 2
 
 
 def _window(volume: np.ndarray, spacing) -> SlidingWindow:
-    torch = pytest.importorskip("torch")
-    net = tiny_net()
-    sw = SlidingWindow(volume, spacing, WindowSpec.from_meta(TINY_META))
-    for starts, batch in sw.batches(4):
-        with torch.inference_mode():
-            sw.add(starts, net(torch.from_numpy(batch)).numpy())
-    return sw
+    return inprocess_window(volume, spacing)
 
 
 def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
@@ -50,8 +44,12 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     full = annotate(volume, np.asarray(spacing), sw.result(np.float16), MODEL, affine=affine,
                     threshold=np.array([theta], np.float32))
     h = handoff(sw, volume, np.float16, theta, rules, affine)
-    got = annotate(h.volume, np.asarray(spacing), h.probs, MODEL, affine=affine, box=h.box, outside=h.outside,
+    probs = box_probs(h.coarse, h.box, h.region) if h.volume.size else None
+    got = annotate(h.volume, np.asarray(spacing), probs, MODEL, affine=affine, box=h.box, outside=h.region,
                    threshold=np.array([theta], np.float32))
+    if probs is not None:  # the box's probabilities from the model-grid crop: bit for bit the whole grid's
+        whole = sw.result(np.float16)[(slice(None), *(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True)))]
+        assert probs.tobytes() == whole.tobytes()
     sl = tuple(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True))
     inside = np.zeros(volume.shape, bool)
     inside[sl] = True
@@ -82,7 +80,7 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     removed = full_size(volume.shape, np.zeros((2, 3), np.int64), np.zeros((0, 0, 0), np.uint8), h.blocks)
     assert not removed[sl].any()
     outside = [r for r in got.report["lesions"] if r.get("grid") == "model"]
-    assert len(outside) == len(h.outside["lesions"])
+    assert len(outside) == len(h.region["lesions"])
     assert sum(r["voxels"] for r in outside) == int(np.count_nonzero(removed))
     print(f"box {inside.mean():.1%} of the volume, {len(boxed)} candidates in it, {len(rest)} outside (full grid), {len(outside)} outside (model grid)")
     return {"box_fraction": inside.mean(), "boxed": len(boxed), "rest": len(rest), "outside": len(outside)}
@@ -109,7 +107,7 @@ def test_no_pancreas_skips_full_resolution_and_reports_every_candidate_from_the_
     volume[5:10, 5:10, 5:10] = -100  # a lesion-like blob, no bright organ anywhere
     sw = _window(volume, (1.5, 1.5, 2.0))
     h = handoff(sw, volume, np.float16, MODEL["theta"], load_rules(None), np.diag([1.5, 1.5, 2.0, 1.0]))
-    assert (h.box[0] == h.box[1]).all() and h.probs.shape[1:] == (0, 0, 0) and h.volume.size == 0
+    assert (h.box[0] == h.box[1]).all() and h.coarse.size == 0 and h.volume.size == 0
     compare(volume, (1.5, 1.5, 2.0))
 
 

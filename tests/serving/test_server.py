@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,11 +10,12 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from eanno_postproc import Rules, refine
+from eanno_serving.handoff import box_probs, model_grid_flags
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.smoke import annotate_remote, connect
 from tritonclient.utils import InferenceServerException
 
-from .conftest import TINY_META, phantom
+from .conftest import TINY_META, inprocess_window, phantom
 from .server_fixtures import MAX_VOXELS, inprocess_probs, tiny_repository
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
@@ -57,6 +59,10 @@ def test_ensemble_labels_equal_the_inprocess_predictor_plus_refine(client, shape
     assert np.mean(served.removed != ref.removed) <= 0.001
     assert served.report["model"] == {"name": "tiny", "version": "test", "theta": TINY_META["theta"],
                                       "spacing": TINY_META["spacing"]}
+    # the whole-scan flags (judged by the window on the model grid) reach the client, as computed in-process
+    sw = inprocess_window(volume, spacing)
+    assert served.report["flags"] == model_grid_flags(sw, sw.coarse(np.float16), TINY_META["theta"], Rules.defaults(),
+                                                      np.diag([*spacing, 1.0]), TINY_META)
 
 
 def test_window_output_matches_the_inprocess_probabilities(client) -> None:
@@ -66,7 +72,8 @@ def test_window_output_matches_the_inprocess_probabilities(client) -> None:
     inputs[0].set_data_from_numpy(volume)
     inputs[1].set_data_from_numpy(np.asarray(spacing, np.float32))
     result = client.infer("eanno_window", inputs)
-    probs, box = result.as_numpy("probs"), result.as_numpy("box")
+    box, raw = result.as_numpy("box"), result.as_numpy("region").reshape(-1)[0]
+    probs = box_probs(result.as_numpy("coarse"), box, json.loads(raw))  # what postproc makes of the hand-off
     sl = tuple(slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True))
     assert probs.dtype == np.float16 and probs.shape == (6, *(s.stop - s.start for s in sl))  # region first
     np.testing.assert_allclose(probs.astype(np.float32), inprocess_probs(volume, spacing)[(slice(None), *sl)],

@@ -8,10 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from eanno_postproc import load_rules, refine
+from eanno_postproc import Rules, load_rules, refine
+from eanno_postproc.flags import organ_flags
 from eanno_training.calibration import calibrate_rules, lesion_stats
 from eanno_training.calibration.cli import main as calibrate_cli
-from eanno_training.evaluation.cases import Case
+from eanno_training.calibration.rules import calibrate_organ, organ_stat
+from eanno_training.evaluation.cases import Case, phantom_cases
 from eanno_training.phantoms import generate_phantom, phantom_seeds
 from eanno_training.phantoms.tissues import LESION_CLASSES as TRUTH
 from eanno_training.phantoms.writer import write_atlas_case
@@ -107,7 +109,10 @@ def test_cli_writes_a_rules_file_the_postproc_loader_accepts(tmp_path: Path) -> 
     assert dict(rules.volume_ratio_limit) == data["volume_ratio_limit"]
     text = out.read_text()
     body = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("#")))  # the client's --rules
-    assert body == {"volume_ratio_limit": data["volume_ratio_limit"], "hu_window": data["hu_window"]}
+    assert body == {"volume_ratio_limit": data["volume_ratio_limit"], "hu_window": data["hu_window"], "organ": data["organ"]}
+    # the organ limits behind the flags are learned too, and hold for the cases they were learned on
+    assert rules.organ.to_dict() == data["organ"] and data["provenance"]["organ"]["learned"]
+    assert data["organ"]["pancreas_ml"] != list(load_rules(None).organ.pancreas_ml)
     prov = json.loads(text.split("# provenance: ", 1)[1].splitlines()[0])
     assert prov["cases"] == 8 and prov["percentiles"] == [0.5, 99.5] and str(root) in prov["source"]
     assert np.isfinite([s["ratio"] for s in data["lesions"]]).all()
@@ -116,3 +121,18 @@ def test_cli_writes_a_rules_file_the_postproc_loader_accepts(tmp_path: Path) -> 
     empty.mkdir()
     r = CliRunner().invoke(calibrate_cli, ["rules", "--gt-dir", str(empty), "--out", str(out)])
     assert r.exit_code == 1 and "no case folders" in r.output
+
+
+def test_organ_limits_learned_on_phantoms_pass_held_out_phantoms() -> None:
+    base = load_rules(None)
+    # canonical (RAS) cases, as every reader gives them: the position checks need the patient's axes
+    stats = [organ_stat(c, base.organ.piece_min_ml) for c in phantom_cases(16, 13, spacing=SPACING)]
+    overrides, prov = calibrate_organ([s for s in stats if s is not None], base=base)
+    assert prov["learned"] and prov["cases"] == 16
+    rules = Rules.from_dict(overrides, base=base)
+    lo, hi = rules.organ.pancreas_ml
+    assert lo < prov["volume_ml"]["min"] and hi > prov["volume_ml"]["max"]
+    for case in phantom_cases(8, 12, spacing=SPACING):  # the generator's own pancreases are plausible
+        assert organ_flags(case.truth, case.ct, case.spacing, rules.organ) == [], case.name
+    assert calibrate_organ(stats[:2], base=base) == ({}, {"cases": 2, "learned": False,
+                                                          "reason": "fewer than 5 labelled pancreases: base limits kept"})

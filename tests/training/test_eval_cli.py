@@ -95,6 +95,7 @@ def test_patient_table_and_model_card(tmp_path: Path, dataset) -> None:
     assert "| Sensitivity |" in table and "| PPV |" in table and "0.6 FP regions per scan" in table
     text = card.read_text()
     assert text.startswith("# Model card\n\nText that stays.") and text.count(CARD_BEGIN) == 1
+    assert "False regions at the operating point (theta 0.001)" in text and "| outside the pancreas (removed) |" in text
 
 
 def test_label_maps_on_their_own_grid(tmp_path: Path, dataset) -> None:

@@ -86,3 +86,7 @@ def test_froc_before_post_processing_equals_monai() -> None:
     # every candidate lies outside any pancreas: post-processing (rule 1) removes them all
     _, sens_after = result.series("after")
     assert np.all(sens_after == 0)
+    # and the false ones among them are counted as rule 1's, one per false candidate at each theta
+    for i, t in enumerate(result.thetas):
+        decisions = result.points["before"][i].get("false_region_decisions", {})
+        assert decisions == ({"removed_outside_pancreas": int((fp >= t).sum())} if (fp >= t).any() else {})

@@ -24,8 +24,9 @@ def test_lesion_matching_counts_hits_and_false_positives() -> None:
     pred[4:5, 4:5, 4:5] = 3
     pred[15, 4, 15] = 4
     pred[7:9, 15:17, 7:9] = 5  # overlaps no lesion: a false positive
-    total, hit, fp = match_lesions(pred, truth)
+    total, hit, fp, right = match_lesions(pred, truth)
     assert total == {3: 1, 4: 1, 5: 1} and hit == {3: 1, 4: 0, 5: 1} and fp == 1
+    assert right == {3: 1, 4: 0, 5: 0}  # the PNET was found as a cyst: detected, wrong class
     assert dice(pred > 0, truth > 0) == pytest.approx(1.0)
     assert dice(np.zeros(3, bool), np.zeros(3, bool)) == 1.0
 
@@ -45,17 +46,7 @@ def test_evaluate_json_on_two_tiny_phantoms(tiny_model, tmp_path: Path) -> None:
     for v in list(out["lesion_sensitivity"].values()) + list(out["lesion_sensitivity_before"].values()):
         assert v is None or 0.0 <= v <= 1.0
     assert out["fp_per_scan"]["after"] <= out["fp_per_scan"]["before"]
+    for key in ("patient_specificity", "lesion_class_accuracy"):
+        assert out[key] is None or 0.0 <= out[key] <= 1.0
     r = CliRunner().invoke(main, ["evaluate", "--checkpoint", str(tmp_path / "nope.pt"), "--phantoms", "1"])
     assert r.exit_code == 2 and "nope.pt" in r.output
-
-
-def test_pick_theta_is_the_largest_reaching_the_target() -> None:
-    from eanno_training.evaluate import pick_theta
-
-    def row(t: float, s: float | None) -> dict:
-        return {"theta": t, "lesion_sensitivity": {"pooled": s}}
-
-    sweep = [row(0.003, 1.0), row(0.05, 1.0), row(0.1, 0.95), row(0.3, 0.8)]
-    assert pick_theta(sweep, 0.99)["theta"] == 0.05
-    assert pick_theta(sweep, 0.9)["theta"] == 0.1
-    assert pick_theta([row(0.01, 0.5), row(0.1, 0.7), row(0.2, 0.7)], 0.99)["theta"] == 0.2  # none reaches: most sensitive

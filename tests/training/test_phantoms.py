@@ -153,3 +153,35 @@ def test_all_48_orientations_are_distinct_and_valid() -> None:
 def test_bad_arguments_are_named(kwargs: dict, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         generate_phantom(0, **kwargs)
+
+
+# What each look-alike of phantoms/lookalikes.py is labelled as, and the HU its centre shows: the median
+# of the 3x3x3 voxels there (the max for small calcifications), with room for the image noise.
+LOOKALIKES = {
+    "renal_cyst": (0, (-40, 50)),
+    "hepatic_cyst": (0, (-40, 50)),
+    "splenic_lesion": (0, (15, 100)),  # below the spleen's 105-130
+    "duodenal_diverticulum": (0, (-1000, 70)),  # fluid, or its gas cap
+    "duct_cyst": (2, (-40, 90)),
+    "calcification": (1, (250, 3071)),
+}
+
+
+def test_every_lookalike_occurs_labelled_as_what_it_is() -> None:
+    seen: dict[str, int] = {}
+    for seed in range(60):
+        ph = generate_phantom(seed, spacing=(2.0, 2.0, 2.0), orientation="RAS", noise_hu=8.0)
+        inv = np.linalg.inv(ph.affine)
+        for neg in ph.meta["hard_negatives"]:
+            if neg["kind"] not in LOOKALIKES:
+                continue
+            label, (lo, hi) = LOOKALIKES[neg["kind"]]
+            v = np.round(inv[:3, :3] @ neg["centre_world"] + inv[:3, 3]).astype(int)
+            assert ph.labels[tuple(v)] == label, (seed, neg)
+            patch = ph.ct[tuple(slice(max(0, c - 1), c + 2) for c in v)].astype(float)
+            hu = patch.max() if neg["kind"] == "calcification" else np.median(patch)
+            assert lo <= hu <= hi, (seed, neg, hu)
+            seen[neg["kind"]] = seen.get(neg["kind"], 0) + 1
+        if set(seen) == set(LOOKALIKES):
+            break
+    assert set(seen) == set(LOOKALIKES), seen

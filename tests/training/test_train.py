@@ -14,12 +14,12 @@ import yaml
 from click.testing import CliRunner
 from eanno_training.checkpoint import load_checkpoint
 from eanno_training.cli import main
+from eanno_training.data import PatchDataset, Prepared, training_phantoms
 from eanno_training.distributed import DistInfo
 from eanno_training.losses import segmentation_loss
 from eanno_training.models import build_model, tiny_config
 from eanno_training.phantoms import generate_phantom, write_atlas_case
 from eanno_training.train import TrainConfig, load_pretrained, train
-from eanno_training.trainset import PatchDataset, phantom_volumes
 
 SPACING = (5.0, 5.0, 5.0)
 
@@ -36,18 +36,18 @@ def _tiny_run_config(path: Path, epochs: int = 1, iters: int = 2, val: int = 1) 
 
 
 @pytest.fixture(scope="module")
-def tiny_volumes() -> list[tuple[torch.Tensor, torch.Tensor]]:
-    return phantom_volumes(2, 3, SPACING, (-1000.0, 1000.0), 50.0, 200.0)
+def tiny_volumes() -> list[Prepared]:
+    return training_phantoms(2, 3, SPACING)
 
 
 @pytest.mark.slow
 def test_two_epochs_on_tiny_phantoms_lower_the_loss(tiny_volumes, tmp_path: Path) -> None:
     torch.manual_seed(0)
     cfg = tiny_config("decoder")
-    air = (-1000 - 50.0) / 200.0
-    ds = PatchDataset(tiny_volumes, cfg.patch_size, length=8, seed=0, air=air, augment=False)
+    intensity = {"clip": [-1000.0, 1000.0], "mean": 50.0, "std": 200.0}
+    ds = PatchDataset(tiny_volumes, cfg.patch_size, intensity=intensity, samples_per_epoch=8, seed=0, augment=None)
     fixed = [ds[i] for i in range(4)]
-    x, y = torch.stack([a for a, _ in fixed]), torch.stack([b for _, b in fixed])
+    x, y = torch.stack([a["image"] for a in fixed]), torch.stack([a["label"] for a in fixed])
     model = build_model(cfg)
 
     def loss_now() -> float:

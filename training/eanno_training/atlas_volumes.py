@@ -5,15 +5,11 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-import numpy as np
-import torch
-
-from .data import DataError, read_atlas_case
+from .data import DataError, Prepared, prepare, read_atlas_case
 from .settings import RunConfig
-from .trainset import to_model_grid
 
 log = logging.getLogger(__name__)
-Volumes = list[tuple[torch.Tensor, torch.Tensor]]
+Volumes = list[Prepared]
 
 
 def case_folders(root: Path) -> list[Path]:
@@ -33,9 +29,7 @@ def atlas_split(cfg: RunConfig, root: Path, label_table: str | None, val_fractio
         if case.labels is None:
             log.warning("%s: no labels, skipped", folder)
             continue
-        x, y = to_model_grid(np.asarray(case.image), case.labels, case.spacing, d.spacing, d.clip, d.mean, d.std)
-        assert y is not None
-        vols.append((x, y))
+        vols.append(prepare(case, d.spacing, d.clip))
     if not vols:
         raise DataError(f"{root}: no case has labels")
     n_val = int(round(len(vols) * val_fraction)) if len(vols) > 1 else 0

@@ -12,7 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import click
-from eanno_contracts.cli import add_version
+from eanno_contracts.cli import ErrorGroup, add_version
+
+from .seeds import CALIBRATION_SEED, HELD_OUT_SEED
 
 log = logging.getLogger("eanno_training")
 
@@ -45,7 +47,7 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train, fine-tune and evaluate EfficientAnno segmenters (3D TransUNet and MONAI backbones).
 
@@ -61,7 +63,7 @@ def main() -> None:
 
 def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: Any) -> None:
     from .checkpoint import CheckpointError
-    from .settings import SettingsError, load_run_config, override
+    from .settings import load_run_config, override
 
     _setup_logging(kw["verbose"])
     if kw["threads"]:
@@ -70,22 +72,16 @@ def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: 
         torch.set_num_threads(kw["threads"])
     if (kw["data_dir"] is None) == (kw["n_phantoms"] is None):
         raise click.UsageError("give exactly one of --data DIR or --phantoms N")
-    try:
-        cfg = load_run_config(kw["config_path"])
-    except SettingsError as e:
-        raise click.ClickException(str(e)) from e
+    cfg = load_run_config(kw["config_path"])  # SettingsError: exit 1 with its message (ErrorGroup)
     from .distributed import cleanup_distributed, setup_distributed
     from .runs import CLASSES, convert_labels, export_shipped, phantom_split, run
 
     classes = list(CLASSES)
     lut = None
     if label_table is not None:
-        from .data.labels import LabelTableError, load_label_table
+        from .data.labels import load_label_table
 
-        try:
-            table = load_label_table(label_table)
-        except LabelTableError as e:
-            raise click.ClickException(str(e)) from e
+        table = load_label_table(label_table)
         classes = list(table.target)
         lut = table.lut(dict(enumerate(CLASSES)), max_id=len(CLASSES) - 1)
     cfg = override(
@@ -108,6 +104,8 @@ def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: 
             "seed": kw["seed"], "phantoms": kw["n_phantoms"], "data": str(kw["data_dir"]) if kw["data_dir"] else None,
             "epochs": cfg.train.epochs, "iters_per_epoch": cfg.iters_per_epoch, "batch_size": cfg.train.batch_size,
             "world_size": info.world_size, "init": str(init) if init else None, "threads": kw["threads"],
+            # read by eanno_postproc.flags: a phantom-only model flags scans that are not phantoms
+            "phantom_only": kw["n_phantoms"] is not None and init is None,
         }
         history = run(cfg, classes, train_v, val_v, kw["out_dir"], info, provenance, init=init, resume=kw["resume"])
         if info.is_main:
@@ -150,19 +148,24 @@ def finetune(init: Path | None, from_reviewed: Path | None, **kw: Any) -> None:
 @main.command()
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="Checkpoint to evaluate (default: the shipped model).")
 @click.option("--phantoms", "n", type=click.IntRange(min=1), required=True, help="Number of newly generated held-out phantoms.")
-@click.option("--seed", type=int, default=12345, show_default=True, help="Held-out set seed (use one never used for training).")
+@click.option("--seed", type=int, default=HELD_OUT_SEED, show_default=True, help="Held-out set seed (use one never used for training or calibration).")
 @click.option("--theta", type=float, default=None, help="Operating threshold (default: the checkpoint's META theta).")
 @click.option("--shape", nargs=3, type=int, default=None, help="Fixed phantom shape (default: drawn field of view at native spacing).")
 @click.option("--device", default=None, help="cpu or cuda (default: cuda when available).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch (default: torch's choice).")
+@click.option("--thetas", default=None, help="Also score these comma-separated thresholds on the same predictions (JSON \"sweep\").")
 @click.option("--json", "as_json", is_flag=True, help="Print the figures as one JSON object.")
-def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, shape: tuple[int, ...] | None, device: str | None, threads: int | None, as_json: bool) -> None:
+def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, shape: tuple[int, ...] | None, device: str | None,
+             threads: int | None, thetas: str | None, as_json: bool) -> None:
     """Pancreas Dice, lesion sensitivity and FP per scan (before/after post-processing) on held-out phantoms.
 
     Pancreas Dice is the whole organ (every non-background label) per scan, averaged. A ground-truth
     lesion component is detected when a predicted lesion component (any lesion class) overlaps it; a
     false positive is a predicted lesion component overlapping no ground-truth lesion. "lesion_sensitivity"
     is after post-processing (eanno_postproc.refine at the checkpoint's theta), "_before" on the raw candidates.
+    "patient_specificity": share of lesion-free scans with no lesion region left after post-processing;
+    "lesion_class_accuracy": share of detected lesions whose class (that of the prediction sharing the
+    most voxels) is the true one.
     """
     from .checkpoint import CheckpointError
     from .evaluate import evaluate_phantoms
@@ -173,7 +176,12 @@ def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, sh
         torch.set_num_threads(threads)
 
     try:
-        result = evaluate_phantoms(checkpoint, n, seed, theta=theta, shape=shape or None, device=device, progress=not as_json)
+        sweep = () if thetas is None else tuple(float(t) for t in thetas.split(",") if t.strip())
+    except ValueError as e:
+        raise click.BadParameter(f"not a list of numbers: {thetas!r}", param_hint="--thetas") from e
+    try:
+        result = evaluate_phantoms(checkpoint, n, seed, theta=theta, shape=shape or None, device=device,
+                                   progress=not as_json, sweep=sweep)
     except (CheckpointError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     if as_json:
@@ -184,6 +192,12 @@ def evaluate(checkpoint: Path | None, n: int, seed: int, theta: float | None, sh
         click.echo(f"pancreas Dice        {result['pancreas_dice']:.4f}")
         click.echo("lesion sensitivity   " + ", ".join(f"{k} {v:.3f}" if v is not None else f"{k} -" for k, v in sens.items()))
         click.echo(f"FP per scan          before {result['fp_per_scan']['before']:.2f}, after {result['fp_per_scan']['after']:.2f}")
+
+        def pct(v: float | None) -> str:
+            return "-" if v is None else f"{v:.3f}"
+
+        click.echo(f"patient specificity  {pct(result['patient_specificity'])} ({result['normal_scans']} lesion-free scans)")
+        click.echo(f"lesion class right   {pct(result['lesion_class_accuracy'])}")
 
 
 def _add_phantoms_command() -> None:
@@ -199,36 +213,40 @@ _add_phantoms_command()
 @main.command()
 @click.option("--checkpoint", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True, help="Checkpoint whose META theta is set.")
 @click.option("--phantoms", "n", type=click.IntRange(min=1), default=8, show_default=True, help="Calibration phantoms (not the held-out test set).")
-@click.option("--seed", type=int, default=424242, show_default=True, help="Calibration set seed.")
-@click.option("--target", type=click.FloatRange(0, 1), default=0.99, show_default=True, help="Target pooled lesion sensitivity after post-processing.")
-@click.option("--thetas", default="0.003,0.01,0.03,0.05,0.1,0.2,0.3,0.4,0.5", show_default=True, help="Comma-separated thresholds to sweep.")
+@click.option("--seed", type=int, default=CALIBRATION_SEED, show_default=True, help="Calibration set seed (as eanno-calibrate threshold's; never a held-out seed).")
+@click.option("--target", type=click.FloatRange(0, 1, min_open=True), default=0.99, show_default=True, help="Target pooled lesion sensitivity after post-processing.")
+@click.option("--thetas", default=None, help="Comma-separated thresholds to sweep (default: eanno-calibrate's 40 log-spaced from 1e-4 to 0.9).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
+@click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda ...")
 @click.option("--dry-run", is_flag=True, help="Print the sweep and the choice, do not write the checkpoint.")
-def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str, threads: int | None, dry_run: bool) -> None:
-    """Sweep theta on calibration phantoms; write the largest theta reaching --target into META (FROC, DESIGN.md)."""
-    from .calibration.threshold import write_theta
+def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str | None, threads: int | None, device: str, dry_run: bool) -> None:
+    """Sweep theta on calibration phantoms; write the largest theta reaching --target into META.
+
+    The same calibrator as `eanno-calibrate threshold --phantoms N` (calibration/threshold.py); exits 1
+    without writing when no swept theta reaches the target.
+    """
+    from .calibration.threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
     from .checkpoint import CheckpointError
-    from .evaluate import evaluate_phantoms, pick_theta
+    from .evaluation.cases import phantom_cases
+    from .evaluation.froc import DEFAULT_THETAS
+    from .evaluation.run import predictor_probs
 
     if threads:
         import torch
 
         torch.set_num_threads(threads)
     try:
-        grid = sorted({float(t) for t in thetas.split(",")})
+        grid = DEFAULT_THETAS if thetas is None else sorted({float(t) for t in thetas.split(",")})
     except ValueError as e:
         raise click.BadParameter(f"--thetas must be numbers separated by commas, got {thetas!r}") from e
     if not grid or not all(0 < t < 1 for t in grid):
         raise click.BadParameter(f"every theta must lie in (0, 1), got {thetas!r}")
     try:
-        result = evaluate_phantoms(checkpoint, n, seed, theta=grid[0], sweep=grid)
-        choice = pick_theta(result["sweep"], target)
-        record = {"theta": choice["theta"], "target": target, "phantoms": n, "seed": seed,
-                  "sweep": [{"theta": r["theta"], "sensitivity": r["lesion_sensitivity"]["pooled"],
-                             "fp_per_scan": r["fp_per_scan"]["after"], "pancreas_dice": r["pancreas_dice"]} for r in result["sweep"]]}
-        if not dry_run:  # one writer of theta for both calibrators (eanno-calibrate threshold uses it too)
-            write_theta(checkpoint, checkpoint, choice["theta"], record)
-    except (CheckpointError, ValueError) as e:
+        ev = sweep_thetas(phantom_cases(n, seed), predictor_probs(checkpoint, device=device), grid, target=target)
+        record = {**chosen_theta(ev), "phantoms": n, "seed": seed, "cases": f"{n} phantoms, seed {seed}"}
+        if not dry_run:
+            write_theta(checkpoint, checkpoint, record["theta"], record)
+    except (CheckpointError, ThresholdError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     click.echo(json.dumps(record))
 

@@ -23,6 +23,7 @@ class CaseScore:
     detected_after: dict[int, int]
     fp_before: int
     fp_after: int
+    class_right_after: dict[int, int]  # detected lesions (after) whose predicted class is the true one
 
 
 def dice(pred: np.ndarray, truth: np.ndarray) -> float:
@@ -31,14 +32,15 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if s == 0 else 2.0 * int(np.logical_and(pred, truth).sum()) / s
 
 
-def match_lesions(pred: np.ndarray, truth: np.ndarray, connectivity: int = 26) -> tuple[dict[int, int], dict[int, int], int]:
-    """GT lesions per class, how many a predicted lesion component overlaps, and unmatched predictions.
+def match_lesions(pred: np.ndarray, truth: np.ndarray, connectivity: int = 26) -> tuple[dict[int, int], dict[int, int], int, dict[int, int]]:
+    """GT lesions per class, how many a predicted lesion component overlaps, unmatched predictions, and
+    detected lesions of the right class.
 
     The matching is evaluation.matching's (the one used by eanno-eval and eanno-calibrate), with its
     default hit rule: any overlap, any lesion class.
     """
     m = match_case(pred, truth, HitRule(), connectivity)
-    return dict(m.gt), dict(m.hit), m.n_fp
+    return dict(m.gt), dict(m.hit), m.n_fp, dict(m.right)
 
 
 def score_case(ct: np.ndarray, truth: np.ndarray, probs: np.ndarray, affine: np.ndarray, theta: float) -> CaseScore:
@@ -48,9 +50,9 @@ def score_case(ct: np.ndarray, truth: np.ndarray, probs: np.ndarray, affine: np.
     # Before the rules: every candidate, i.e. the kept labels with the removed candidates put back.
     removed = np.asarray(res.removed)
     before = np.where(removed > 0, removed, after)
-    total, hit_before, fp_before = match_lesions(before, truth)
-    _, hit_after, fp_after = match_lesions(after, truth)
-    return CaseScore(dice(after > 0, truth > 0), total, hit_before, hit_after, fp_before, fp_after)
+    total, hit_before, fp_before, _ = match_lesions(before, truth)
+    _, hit_after, fp_after, right = match_lesions(after, truth)
+    return CaseScore(dice(after > 0, truth > 0), total, hit_before, hit_after, fp_before, fp_after, right)
 
 
 def summarise(scores: Iterable[CaseScore], theta: float) -> dict[str, Any]:
@@ -68,6 +70,13 @@ def summarise(scores: Iterable[CaseScore], theta: float) -> dict[str, Any]:
         return out
 
     after = sens("detected_after")
+    # patient level (after post-processing): a scan is positive when any lesion region survives
+    normal = [s for s in scores if not sum(s.gt_lesions.values())]
+    diseased = [s for s in scores if sum(s.gt_lesions.values())]
+    true_neg = sum(1 for s in normal if s.fp_after == 0)
+    true_pos = sum(1 for s in diseased if sum(s.detected_after.values()) + s.fp_after > 0)
+    detected = sum(sum(s.detected_after.values()) for s in scores)
+    right = sum(sum(s.class_right_after.values()) for s in scores)
     return {
         "scans": n,
         "theta": theta,
@@ -79,6 +88,10 @@ def summarise(scores: Iterable[CaseScore], theta: float) -> dict[str, Any]:
             "before": sum(s.fp_before for s in scores) / n if n else None,
             "after": sum(s.fp_after for s in scores) / n if n else None,
         },
+        "patient_specificity": true_neg / len(normal) if normal else None,
+        "patient_sensitivity": true_pos / len(diseased) if diseased else None,
+        "normal_scans": len(normal),
+        "lesion_class_accuracy": right / detected if detected else None,
     }
 
 
@@ -131,16 +144,3 @@ def evaluate_phantoms(
     out["checkpoint"] = str(checkpoint) if checkpoint is not None else "shipped"
     out["seed"] = seed
     return out
-
-
-def pick_theta(sweep: list[dict[str, Any]], target: float) -> dict[str, Any]:
-    """DESIGN.md calibration: the largest theta whose pooled sensitivity after post-processing reaches
-    `target`; where none does, the most sensitive (then the largest) theta."""
-    def sens(r: dict[str, Any]) -> float:
-        v = r["lesion_sensitivity"]["pooled"]
-        return -1.0 if v is None else float(v)
-
-    ok = [r for r in sweep if sens(r) >= target]
-    if ok:
-        return max(ok, key=lambda r: r["theta"])
-    return max(sweep, key=lambda r: (sens(r), r["theta"]))

@@ -18,23 +18,22 @@ from typing import Any
 
 import nibabel as nib
 import numpy as np
-import torch
 from eanno_contracts.meta import DEFAULT_STEP
 
 from .checkpoint import load_checkpoint, make_meta
-from .data import DataError
+from .data import Case, DataError, Prepared, prepare
 from .distributed import DistInfo
 from .models import build_model
+from .runs import patch_datasets
 from .settings import RunConfig
 from .train import seed_everything, train
-from .trainset import PatchDataset, to_model_grid
 
 log = logging.getLogger(__name__)
 STATUS_FILE = "review.json"
 STATUS_FORMAT = "eanno-review-status/1"
 REVISED_NAMES = ("revised.nii.gz", "labels_revised.nii.gz")
 MODEL_LABELS = "labels.nii.gz"
-Volumes = list[tuple[torch.Tensor, torch.Tensor]]
+Volumes = list[Prepared]
 
 
 @dataclass(frozen=True)
@@ -140,24 +139,20 @@ def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Pa
         out = []
         for c in cases:
             ct, labels, sp = read_case(c)
-            x, y = to_model_grid(ct, labels, sp, spacing, clip, mean, std)
-            assert y is not None
-            out.append((x, y))
+            case = Case(c.name, ct, labels.astype(np.uint8), np.diag([*sp, 1.0]))
+            out.append(prepare(case, spacing, clip))
         return out
 
     seed_everything(cfg.train.seed)
     model = build_model(ck.config)
     model.load_state_dict(ck.state_dict)
-    air = (clip[0] - mean) / std
-    length = cfg.iters_per_epoch * cfg.train.batch_size * info.world_size
-    train_ds = PatchDataset(volumes(train_cases), ck.config.patch_size, length, cfg.train.seed, air)
-    val_v = volumes(val_cases)
-    val_ds = (PatchDataset(val_v, ck.config.patch_size, cfg.data.val_patches, cfg.train.seed + 1, air, augment=False)
-              if val_v else None)
+    intensity = {"clip": list(clip), "mean": mean, "std": std}
+    train_ds, val_ds = patch_datasets(cfg, volumes(train_cases), volumes(val_cases), intensity, info.world_size,
+                                      patch=ck.config.patch_size)
     used = {"root": str(root), "base": str(base) if base else "shipped",
             "train": [c.name for c in train_cases], "held_out": [c.name for c in val_cases],
             "corrected": [c.name for c in train_cases + val_cases if c.corrected]}
-    record = {**provenance, "reviewed": used, "base_train": meta.get("train", {}),
+    record = {**provenance, "reviewed": used, "base_train": meta.get("train", {}), "phantom_only": False,
               "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     new_meta = make_meta(meta["classes"], spacing, ck.config.patch_size, mean, std, theta=meta["theta"],
                          step=meta.get("step", DEFAULT_STEP), clip=clip, train=record)

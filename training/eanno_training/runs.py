@@ -2,23 +2,24 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from .checkpoint import CLASS_NAMES, load_checkpoint, make_meta, save_checkpoint
+from .data import Augment, PatchDataset, Prepared, Sampling, training_phantoms
 from .distributed import DistInfo
 from .models import build_model
 from .settings import RunConfig
 from .train import load_pretrained, seed_everything, train
-from .trainset import PatchDataset, phantom_volumes
 
 log = logging.getLogger(__name__)
-Volumes = list[tuple[torch.Tensor, torch.Tensor]]
+Volumes = list[Prepared]
 
 
 def meta_for(cfg: RunConfig, classes: list[str], provenance: dict[str, Any]) -> dict[str, Any]:
@@ -33,15 +34,31 @@ def meta_for(cfg: RunConfig, classes: list[str], provenance: dict[str, Any]) -> 
 def phantom_split(cfg: RunConfig, n: int, seed: int) -> tuple[Volumes, Volumes]:
     """Training and validation phantoms on the model grid (validation seeds are a separate stream)."""
     d = cfg.data
-    train_v = phantom_volumes(n, seed, d.spacing, d.clip, d.mean, d.std)
-    val_v = phantom_volumes(d.val_phantoms, seed + 1_000_003, d.spacing, d.clip, d.mean, d.std) if d.val_phantoms else []
+    train_v = training_phantoms(n, seed, d.spacing, clip=d.clip)
+    val_v = training_phantoms(d.val_phantoms, seed + 1_000_003, d.spacing, clip=d.clip) if d.val_phantoms else []
     return train_v, val_v
 
 
 def convert_labels(volumes: Volumes, lut: np.ndarray) -> Volumes:
     """Map label ids through a lookup table (pre-training on another class set)."""
-    t = torch.from_numpy(lut.astype(np.int64))
-    return [(x, t[y]) for x, y in volumes]
+    return [dataclasses.replace(c, labels=lut.astype(np.uint8)[c.labels]) for c in volumes]
+
+
+def patch_datasets(
+    cfg: RunConfig, train_v: Volumes, val_v: Volumes, intensity: dict[str, Any], world_size: int = 1,
+    patch: Sequence[int] | None = None,
+) -> tuple[PatchDataset, PatchDataset | None]:
+    """The training patches (oversampled, augmented as the config says) and the fixed validation patches."""
+    d, patch = cfg.data, tuple(patch or cfg.model.patch_size)
+    sampling = Sampling(lesion_fraction=d.lesion_fraction, foreground_fraction=d.foreground_fraction)
+    length = cfg.iters_per_epoch * cfg.train.batch_size * world_size
+    train_ds = PatchDataset(train_v, patch, intensity=intensity, samples_per_epoch=length, seed=cfg.train.seed,
+                            sampling=sampling, augment=Augment() if d.augment else None)
+    val_ds = None
+    if val_v:
+        val_ds = PatchDataset(val_v, patch, intensity=intensity, samples_per_epoch=d.val_patches,
+                              seed=cfg.train.seed + 1, sampling=sampling, augment=None)
+    return train_ds, val_ds
 
 
 def run(
@@ -57,12 +74,8 @@ def run(
         ck = load_checkpoint(init)
         loaded, skipped = load_pretrained(model, ck.state_dict)
         log.info("initialised from %s: %d tensors loaded, %d re-initialised (%s...)", init, len(loaded), len(skipped), skipped[:3])
-    air = (cfg.data.clip[0] - cfg.data.mean) / cfg.data.std
-    length = cfg.iters_per_epoch * cfg.train.batch_size * info.world_size
-    train_ds = PatchDataset(train_v, cfg.model.patch_size, length, cfg.train.seed, air)
-    val_ds = None
-    if val_v:
-        val_ds = PatchDataset(val_v, cfg.model.patch_size, cfg.data.val_patches, cfg.train.seed + 1, air, augment=False)
+    intensity = {"clip": list(cfg.data.clip), "mean": cfg.data.mean, "std": cfg.data.std}
+    train_ds, val_ds = patch_datasets(cfg, train_v, val_v, intensity, info.world_size)
     provenance = {**provenance, "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
     if resume is not None:  # keep the record of the run this one continues
         provenance["continues"] = load_checkpoint(resume).meta.get("train", {})

@@ -29,6 +29,10 @@ class DataConfig:
     std: float = 200.0
     val_phantoms: int = 6
     val_patches: int = 24
+    # Patch sampling and augmentation (eanno_training.data.PatchDataset, the one patch pipeline).
+    lesion_fraction: float = 0.4
+    foreground_fraction: float = 0.35
+    augment: bool = True
 
 
 @dataclass(frozen=True)

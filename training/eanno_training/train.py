@@ -79,9 +79,9 @@ def validate(model: nn.Module, loader: DataLoader, k: int, info: DistInfo) -> li
     model.eval()
     counts = torch.zeros(3, k, dtype=torch.float64, device=info.device)
     with torch.inference_mode():
-        for image, label in loader:
-            probs = model(image.to(info.device))
-            counts += dice_counts(probs, label.to(info.device), k)
+        for batch in loader:
+            probs = model(batch["image"].to(info.device))
+            counts += dice_counts(probs, batch["label"].to(info.device), k)
     counts = all_reduce_sum(counts, info)
     model.train()
     denom = counts[1] + counts[2]
@@ -154,8 +154,8 @@ def train(
             train_ds.set_epoch(epoch)  # fresh random patches each epoch, repeatable from the seed
         t0, total, n = time.time(), 0.0, 0
         bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=not (tcfg.progress and info.is_main), leave=False)
-        for image, label in bar:
-            image, label = image.to(info.device), label.to(info.device)
+        for batch in bar:  # eanno_training.data.PatchDataset items
+            image, label = batch["image"].to(info.device), batch["label"].to(info.device)
             with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
                 out = runner(image)
                 loss = segmentation_loss(out, label, mcfg.num_classes)

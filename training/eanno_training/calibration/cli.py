@@ -7,22 +7,23 @@ import json
 import logging
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
-from eanno_contracts.cli import add_version
+from eanno_contracts.cli import ErrorGroup, add_version
+from eanno_postproc import Rules, RulesError, load_rules
 
-from ..evaluation.sources import Source, case_options, matching_options
-
-if TYPE_CHECKING:  # torch (the checkpoint), scipy and eanno_postproc load where a command runs (fast --help)
-    from eanno_postproc import Rules
-
-    from ..evaluation.matching import HitRule
+from ..evaluation.cases import CaseError
+from ..evaluation.matching import HitRule
+from ..evaluation.run import predictor_probs, write_atomic, write_json
+from ..evaluation.sources import Source, case_options, case_options_with_seed, matching_options
+from ..seeds import CALIBRATION_SEED
+from .rules import calibrate_organ, calibrate_rules, lesion_stats, organ_stat, rules_yaml, stats_table
+from .threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
 
 log = logging.getLogger(__name__)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def main(verbose: bool) -> None:
     """Calibrate EfficientAnno on your own labelled cases.
@@ -36,7 +37,7 @@ def main(verbose: bool) -> None:
 
 
 @main.command()
-@case_options
+@case_options_with_seed(CALIBRATION_SEED, "calibration phantoms; never a held-out test seed")
 @matching_options
 @click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="Checkpoint to calibrate (default: the shipped model).")
@@ -56,35 +57,25 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
       eanno-calibrate threshold --gt-dir calib/ --checkpoint model.pt --out model_calibrated.pt
     """
     from ..checkpoint import CheckpointError
-    from ..evaluation.cases import CaseError
-    from ..evaluation.run import evaluate_cases, predictor_probs, write_json
-    from .threshold import ThresholdError, write_theta
 
     try:
         probs_fn = predictor_probs(checkpoint, device=device)
         with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
-            ev = evaluate_cases(source.cases(), probs_fn, thetas, rule=rule, rules=rules, target=target,
-                                select_on=select_on, progress=lambda _: bar.update(1), n_boot=200)
+            ev = sweep_thetas(source.cases(), probs_fn, thetas, target=target, rules=rules, rule=rule,
+                              select_on=select_on, progress=lambda _: bar.update(1))
     except (CheckpointError, CaseError, ValueError, RuntimeError) as e:
         raise click.ClickException(str(e)) from e
     if report is not None:
         write_json(report, ev.to_json())
-    star = ev.star
-    if not star["reached"]:
-        raise click.ClickException(f"no swept theta reaches sensitivity {target:g} on {source.description} "
-                                   f"(best {star['best_sensitivity']} at theta {star['best_theta']}); nothing written")
-    provenance = {"theta": star["theta"], "target": target, "stage": select_on, "hit_rule": rule.describe(),
-                  "cases": source.description, "sensitivity": star[select_on]["sensitivity"],
-                  "fp_per_scan": {"before": star["before"]["fp_per_scan"], "after": star["after"]["fp_per_scan"]},
-                  "rules": rules.to_dict()}
     try:
-        write_theta(checkpoint, out, star["theta"], provenance)
-    except (ThresholdError, CheckpointError) as e:
-        raise click.ClickException(str(e)) from e
+        provenance = {**chosen_theta(ev, rules), "cases": source.description}
+        write_theta(checkpoint, out, provenance["theta"], provenance)
+    except ThresholdError as e:  # said with the cases it was chosen on; CheckpointError passes to ErrorGroup
+        raise ThresholdError(f"{source.description}: {e}") from e
     if as_json:
         click.echo(json.dumps({"checkpoint": str(out), **provenance}))
     else:
-        click.echo(f"theta* = {star['theta']:.4g}: sensitivity {provenance['sensitivity']:.3f} ({select_on} post-processing), "
+        click.echo(f"theta* = {provenance['theta']:.4g}: sensitivity {provenance['sensitivity']:.3f} ({select_on} post-processing), "
                    f"FP per scan {provenance['fp_per_scan']['before']:.2f} before / {provenance['fp_per_scan']['after']:.2f} after; "
                    f"written to {out}")
 
@@ -116,25 +107,26 @@ def _percentiles(text: str) -> tuple[float, float]:
 @click.option("--json", "as_json", is_flag=True, help="Print limits and provenance as one JSON object.")
 def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: float, hu_margin: float, min_lesions: int, base: Path | None,
           out: Path, as_json: bool) -> None:
-    """Learn volume-ratio limits and HU windows per lesion class from labelled cases.
+    """Learn volume-ratio limits and HU windows per lesion class, and the organ limits behind the report's
+    flags (pancreas volume, pieces, position against the spine), from labelled cases.
 
     \b
     Example:
       eanno-calibrate rules --gt-dir site_cases/ --out site_rules.yaml
       eanno-client annotate ct/ --rules site_rules.yaml ...   (or eanno-export --rules)
     """
-    from eanno_postproc import RulesError, load_rules
-
-    from ..evaluation.cases import CaseError
-    from ..evaluation.run import write_atomic
-    from .rules import calibrate_rules, lesion_stats, rules_yaml, stats_table
-
     pct = _percentiles(percentiles)
     try:
         base_rules = load_rules(base)
-        stats = [s for case in source.cases() for s in lesion_stats(case, hu_clip=base_rules.hu_clip, connectivity=base_rules.connectivity)]
+        stats, organs = [], []
+        for case in source.cases():  # one read of each case for both sets of limits
+            stats += lesion_stats(case, hu_clip=base_rules.hu_clip, connectivity=base_rules.connectivity)
+            organs.append(organ_stat(case, base_rules.organ.piece_min_ml))
         overrides, provenance = calibrate_rules(stats, percentiles=pct, ratio_factor=ratio_factor, hu_margin=hu_margin,
                                                 min_lesions=min_lesions, base=base_rules, ratio_method=ratio_method)
+        organ_overrides, provenance["organ"] = calibrate_organ([o for o in organs if o is not None], percentiles=pct,
+                                                               base=base_rules)
+        overrides.update(organ_overrides)
     except (CaseError, RulesError, ValueError) as e:
         raise click.ClickException(str(e)) from e
     text = rules_yaml(overrides, provenance, source=source.description + (f"; base {base}" if base else ""))

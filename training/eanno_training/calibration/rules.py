@@ -10,9 +10,10 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from eanno_contracts.labels import LESION_KEYS
+from eanno_contracts.labels import LESION_KEYS, PANCREAS
 from eanno_contracts.meta import DEFAULT_CLIP
 from eanno_postproc import Rules
+from eanno_postproc.flags import organ_measures
 from scipy.stats import norm
 
 from ..evaluation.cases import Case
@@ -38,7 +39,7 @@ def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = DEFAULT_CLIP, con
     ids, classes = components(case.truth, connectivity)
     if not classes:
         return []
-    parenchyma = int((case.truth == 1).sum())
+    parenchyma = int((case.truth == PANCREAS).sum())
     ct = np.clip(case.ct.astype(np.float64), *hu_clip)
     n = max(classes) + 1
     flat = ids.ravel()
@@ -49,6 +50,53 @@ def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = DEFAULT_CLIP, con
         ratio = float("inf") if parenchyma == 0 else 100.0 * vox[k] / parenchyma
         out.append(LesionStat(case.name, RULE_KEYS[c], int(vox[k]), float(ratio), float(hu_sum[k] / vox[k])))
     return out
+
+
+@dataclass(frozen=True)
+class OrganStat:
+    """One labelled case's pancreas as the flags measure it (eanno_postproc.flags.organ_measures)."""
+
+    case: str
+    volume_ml: float
+    pieces: int
+    anterior_of_spine_mm: float | None
+    left_of_spine_mm: float | None
+
+
+def organ_stat(case: Case, piece_min_ml: float) -> OrganStat | None:
+    """The case's ground-truth organ measured like the flags measure a model's; None without a pancreas."""
+    m = organ_measures(case.truth, case.ct, case.spacing, piece_min_ml)
+    if not m["volume_ml"]:
+        return None
+    return OrganStat(case.name, m["volume_ml"], m["pieces"], m["anterior_of_spine_mm"], m["left_of_spine_mm"])
+
+
+def calibrate_organ(
+    stats: Iterable[OrganStat], *, percentiles: tuple[float, float] = (0.5, 99.5), volume_factor: float = 1.5,
+    position_margin_mm: float = 25.0, min_cases: int = 5, base: Rules | None = None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(organ overrides, provenance): volume = [P_lo / factor, P_hi x factor]; positions = [P_lo - margin,
+    P_hi + margin] mm; max_pieces = the most pieces a labelled organ has, plus one (a stray fragment).
+    Fewer than min_cases organs keep the base limits."""
+    base = base or Rules.defaults()
+    stats = list(stats)
+    organ = base.organ.to_dict()
+    info: dict[str, Any] = {"cases": len(stats)}
+    if len(stats) < min_cases:
+        return {}, {**info, "learned": False, "reason": f"fewer than {min_cases} labelled pancreases: base limits kept"}
+    lo_p, hi_p = percentiles
+    v = np.array([s.volume_ml for s in stats])
+    organ["pancreas_ml"] = [round(float(np.percentile(v, lo_p) / volume_factor), 1), round(float(np.percentile(v, hi_p) * volume_factor), 1)]
+    organ["max_pieces"] = int(max(s.pieces for s in stats)) + 1
+    for key in ("anterior_of_spine_mm", "left_of_spine_mm"):
+        x = np.array([getattr(s, key) for s in stats if getattr(s, key) is not None])
+        if x.size >= min_cases:
+            organ[key] = [round(float(np.percentile(x, lo_p) - position_margin_mm)), round(float(np.percentile(x, hi_p) + position_margin_mm))]
+    info.update(learned=True, volume_ml={"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())},
+                volume_factor=volume_factor, position_margin_mm=position_margin_mm)
+    overrides = {"organ": organ}
+    Rules.from_dict(overrides, base=base, source="calibrated organ limits")
+    return overrides, info
 
 
 def calibrate_rules(
@@ -119,6 +167,9 @@ def rules_yaml(overrides: dict[str, Any], provenance: dict[str, Any], *, source:
     ]
     for key, e in provenance["per_class"].items():
         head.append(f"# {key}: {e['lesions']} lesions in {e['cases']} cases" + ("" if e["learned"] else f" ({e['reason']})"))
+    if "organ" in provenance:
+        o = provenance["organ"]
+        head.append(f"# organ (flags): {o['cases']} labelled pancreases" + ("" if o.get("learned") else f" ({o['reason']})"))
     head.append("# provenance: " + json.dumps({**provenance, "source": source}, separators=(",", ":")))
     # the body is JSON, which is also YAML: load_rules reads the file, and `grep -v '^#' FILE` is the JSON
     # object that `eanno-client annotate --rules` sends with each request

@@ -4,17 +4,58 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 from eanno_contracts.errors import EannoError
+from eanno_postproc import Rules
 
 from ..checkpoint import load_checkpoint
+from ..evaluation.cases import Case
+from ..evaluation.matching import HitRule
+from ..evaluation.run import Evaluation, ProbsFn, evaluate_cases
+from ..seeds import CALIBRATION_SEED
+
+__all__ = ["CALIBRATION_SEED", "ThresholdError", "chosen_theta", "sweep_thetas", "write_theta"]
 
 
 class ThresholdError(EannoError, ValueError):
     """The threshold cannot be written (bad value, unreadable checkpoint)."""
+
+
+def sweep_thetas(
+    cases: Iterable[Case], probs_fn: ProbsFn, thetas: Sequence[float], *, target: float = 0.99,
+    rules: Rules | None = None, rule: HitRule | None = None, select_on: str = "after",
+    progress: Callable[[str], None] | None = None,
+) -> Evaluation:
+    """The calibration sweep: every case post-processed at every theta, theta* picked (DESIGN.md)."""
+    return evaluate_cases(cases, probs_fn, thetas, rule=rule or HitRule(), rules=rules or Rules.defaults(),
+                          target=target, select_on=select_on, progress=progress, n_boot=200)
+
+
+def chosen_theta(ev: Evaluation, rules: Rules | None = None) -> dict[str, Any]:
+    """The one theta choice of both calibrators: theta* = the largest swept theta whose pooled sensitivity
+    (after post-processing by default) reaches the target; -> its provenance record for META.
+
+    Raises ThresholdError, naming the best theta found, when no swept theta reaches the target.
+    """
+    star = ev.star
+    if not star["reached"]:
+        raise ThresholdError(f"no swept theta reaches sensitivity {star['target']:g} "
+                             f"(best {star['best_sensitivity']} at theta {star['best_theta']}); nothing written")
+    pts = ev.froc.points
+    sweep = [{"theta": t, "sensitivity": pts["after"][i]["pooled"]["sensitivity"],
+              "fp_per_scan": pts["after"][i]["pooled"]["fp_per_scan"],
+              "sensitivity_before": pts["before"][i]["pooled"]["sensitivity"],
+              "fp_per_scan_before": pts["before"][i]["pooled"]["fp_per_scan"]}
+             for i, t in enumerate(ev.froc.thetas)]
+    stage = star["stage"]
+    return {"theta": star["theta"], "target": star["target"], "stage": stage, "hit_rule": ev.rule.describe(),
+            "sensitivity": star[stage]["sensitivity"],
+            "fp_per_scan": {"before": star["before"]["fp_per_scan"], "after": star["after"]["fp_per_scan"]},
+            "rules": (rules or Rules.defaults()).to_dict(), "sweep": sweep}
 
 
 def write_theta(src: str | Path | None, dst: str | Path, theta: float, provenance: dict[str, Any]) -> Path:

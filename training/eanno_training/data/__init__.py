@@ -36,6 +36,7 @@ _WHERE = {
     "target_shape": "preprocess",
     "phantom_case": "sources",
     "phantom_cases": "sources",
+    "training_phantoms": "sources",
 }
 
 if TYPE_CHECKING:  # the names as type checkers and IDEs see them
@@ -60,7 +61,7 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs see them
         resample_labels,
         target_shape,
     )
-    from .sources import phantom_case, phantom_cases
+    from .sources import phantom_case, phantom_cases, training_phantoms
 
 
 def __getattr__(name: str) -> object:
@@ -97,4 +98,5 @@ __all__ = [
     "resample_image",
     "resample_labels",
     "target_shape",
+    "training_phantoms",
 ]

@@ -6,6 +6,8 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
+import numpy as np
+
 from ..phantoms import Phantom, generate_phantom, phantom_seeds
 from .atlas import Case, canonical
 from .preprocess import DEFAULT_CLIP, Prepared, prepare
@@ -42,3 +44,27 @@ def phantom_cases(
         return [job(s, i) for i, s in enumerate(seeds)]
     with ProcessPoolExecutor(max_workers=workers) as pool:
         return list(pool.map(job, seeds, range(n)))
+
+
+def training_phantoms(
+    n: int,
+    seed: int,
+    model_spacing: Sequence[float],
+    *,
+    clip: Sequence[float] = DEFAULT_CLIP,
+    lesion_rich: bool = True,
+    source_mm: tuple[float, float] | None = (0.6, 0.9),
+) -> list[Prepared]:
+    """n training phantoms (RAS) prepared at the model spacing; lesion_rich: 1-3 lesions in 85% of cases.
+
+    source_mm: each phantom is generated on an isotropic grid of (uniform in this range) x the model
+    spacing and then resampled, which keeps partial-volume edges and interpolated noise like a real
+    scan's while costing a fraction of a native-resolution phantom; None -> the drawn native spacing.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, s in enumerate(phantom_seeds(seed, n)):
+        k = int(rng.integers(1, 4)) if (lesion_rich and rng.random() < 0.85) else None
+        src = None if source_mm is None else tuple(float(rng.uniform(*source_mm)) * m for m in model_spacing)
+        out.append(_one(s, i, model_spacing, clip, {"n_lesions": k, "orientation": "RAS", "spacing": src}))
+    return out

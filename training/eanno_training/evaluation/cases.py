@@ -64,42 +64,26 @@ def _check_labels(arr: np.ndarray, path: Path) -> np.ndarray:
     return arr.astype(np.uint8)
 
 
-def read_atlas_labels(folder: Path) -> tuple[np.ndarray, np.ndarray]:
-    """A case folder's 6-class map (canonical): combined_labels.nii.gz, else segmentations/ overlaid.
-
-    As in AbdomenAtlas, segmentations/pancreas.nii.gz is the whole organ; duct and lesions are painted
-    over it in label order.
-    """
-    combined = folder / "combined_labels.nii.gz"
-    if combined.is_file():
-        arr, aff = canonical(_load(combined))
-        return _check_labels(np.asarray(arr), combined), aff
-    seg = folder / "segmentations"
-    if not (seg / "pancreas.nii.gz").is_file():
-        raise CaseError(f"{folder}: neither combined_labels.nii.gz nor segmentations/pancreas.nii.gz")
-    arr, aff = canonical(_load(seg / "pancreas.nii.gz"))
-    out = (np.asarray(arr) > 0).astype(np.uint8)
-    for label, name in enumerate(CLASS_NAMES[2:], start=2):
-        p = seg / f"{name}.nii.gz"
-        if p.is_file():
-            m, a = canonical(_load(p))
-            if m.shape != out.shape or not np.allclose(a, aff, atol=1e-3):
-                raise CaseError(f"{p}: not on the grid of {seg / 'pancreas.nii.gz'}")
-            out[np.asarray(m) > 0] = label
-    return out, aff
-
-
 def read_atlas_case(folder: str | Path) -> Case:
-    """One AbdomenAtlas case folder (ct.nii.gz + labels) as a canonical Case."""
+    """One AbdomenAtlas case folder (ct.nii.gz + labels) as a canonical Case.
+
+    Read by the training reader (eanno_training.data.read_atlas_case), so a case is evaluated on the
+    same map it is trained on: segmentations/ (the whole-organ pancreas with duct and lesions painted
+    over it in label order) when present, else combined_labels.nii.gz.
+    """
+    from ..data.atlas import DataError
+    from ..data.atlas import read_atlas_case as read_training_case
+
     folder = Path(folder)
-    ct_path = folder / "ct.nii.gz"
-    if not ct_path.is_file():
+    if not (folder / "ct.nii.gz").is_file():
         raise CaseError(f"{folder}: no ct.nii.gz")
-    ct, aff = canonical(_load(ct_path))
-    truth, taff = read_atlas_labels(folder)
-    if truth.shape != ct.shape or not np.allclose(taff, aff, atol=1e-3):
-        raise CaseError(f"{folder}: labels are not on the CT grid (shape {truth.shape} vs {ct.shape})")
-    return Case(folder.name, np.asarray(ct), truth, aff)
+    try:
+        case = read_training_case(folder)
+    except DataError as e:
+        raise CaseError(str(e)) from e
+    if case.labels is None:
+        raise CaseError(f"{folder}: neither segmentations/ nor combined_labels.nii.gz")
+    return Case(case.name, np.asarray(case.image), np.asarray(case.labels, np.uint8), case.affine)
 
 
 def atlas_case_dirs(root: str | Path) -> list[Path]:

@@ -7,7 +7,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import cc3d
 import numpy as np
+from eanno_contracts.labels import LESION_CLASSES as LESION_IDS
 from eanno_postproc import Rules, refine
 
 from .matching import LESION_CLASSES, CaseMatch, HitRule, match_case
@@ -51,8 +53,28 @@ def sweep_case(
         res = refine(ct, probs=probs, theta=float(theta), affine=affine, rules=rules)
         b, a = stages_from_refine(res.labels, res.removed)
         before.append(match_case(b, truth, rule, conn))
+        before[-1].fp_decisions = false_region_decisions(b, truth, res.report["lesions"], conn)
         after.append(match_case(a, truth, rule, conn))
     return CaseSweep(name, tuple(float(t) for t in thetas), before, after)
+
+
+def false_region_decisions(before: np.ndarray, truth: np.ndarray, records: Sequence[dict[str, Any]],
+                           connectivity: int) -> dict[str, int]:
+    """How post-processing decided the candidates that overlap no true lesion: {decision: count}.
+
+    refine's records follow its components in raster order of their first voxel, as cc3d numbers the
+    lesion components of the candidate map, so record k is component k.
+    """
+    lesion = np.isin(before, LESION_IDS)
+    cc, n = cc3d.connected_components(np.where(lesion, before, 0), connectivity=connectivity, return_N=True)
+    if n != len(records):
+        raise RuntimeError(f"{n} candidate components but {len(records)} report records")
+    hit = set(np.unique(cc[np.isin(truth, LESION_IDS) & lesion]).tolist())
+    out: dict[str, int] = {}
+    for k, rec in enumerate(records, start=1):
+        if k not in hit:
+            out[rec["decision"]] = out.get(rec["decision"], 0) + 1
+    return out
 
 
 def labels_case(name: str, pred: np.ndarray, truth: np.ndarray, rule: HitRule | None = None, connectivity: int = 26) -> CaseSweep:
@@ -78,6 +100,12 @@ def point(matches: Sequence[CaseMatch]) -> dict[str, Any]:
     hit = sum(m.n_hit for m in matches)
     fp = sum(m.n_fp for m in matches)
     out["pooled"] = {"sensitivity": _ratio(hit, gt), "fp_per_scan": _ratio(fp, n), "lesions": gt, "detected": hit, "fp": fp}
+    decisions: dict[str, int] = {}
+    for m in matches:
+        for k, v in m.fp_decisions.items():
+            decisions[k] = decisions.get(k, 0) + v
+    if decisions:  # the before stage of a probability sweep: what became of the false regions
+        out["false_region_decisions"] = decisions
     return out
 
 

@@ -59,6 +59,10 @@ class CaseMatch:
     hit: dict[int, int] = field(default_factory=lambda: {c: 0 for c in LESION_CLASSES})
     fp: dict[int, int] = field(default_factory=lambda: {c: 0 for c in LESION_CLASSES})
     pred: dict[int, int] = field(default_factory=lambda: {c: 0 for c in LESION_CLASSES})
+    # detected lesions whose class is right: that of the matching prediction sharing the most voxels
+    right: dict[int, int] = field(default_factory=lambda: {c: 0 for c in LESION_CLASSES})
+    # candidates overlapping no true lesion, by the post-processing decision on them (froc.sweep_case)
+    fp_decisions: dict[str, int] = field(default_factory=dict)
 
     @property
     def n_gt(self) -> int:
@@ -127,17 +131,19 @@ def match_case(pred: np.ndarray, truth: np.ndarray, rule: HitRule | None = None,
     if rule.kind == "iou" and pairs:
         gt_size = np.bincount(gt_ids.ravel(), minlength=len(gt_cls) + 1)
         pr_size = np.bincount(pr_ids.ravel(), minlength=len(pr_cls) + 1)
-    matched_gt: set[int] = set()
+    matched_gt: dict[int, tuple[int, int]] = {}  # gt id -> (largest overlap, its predicted class)
     matched_pr: set[int] = set()
     for (gi, pi), inter in pairs.items():
         if rule.class_aware and gt_cls[gi] != pr_cls[pi]:
             continue
         if rule.kind == "iou" and inter / (gt_size[gi] + pr_size[pi] - inter) < rule.iou:
             continue
-        matched_gt.add(gi)
+        if inter > matched_gt.get(gi, (0, 0))[0]:
+            matched_gt[gi] = (inter, pr_cls[pi])
         matched_pr.add(pi)
-    for gi in matched_gt:
+    for gi, (_, pc) in matched_gt.items():
         out.hit[gt_cls[gi]] += 1
+        out.right[gt_cls[gi]] += int(pc == gt_cls[gi])
     for pi, c in pr_cls.items():
         if pi not in matched_pr:
             out.fp[c] += 1

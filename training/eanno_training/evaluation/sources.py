@@ -6,13 +6,22 @@ import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import click
 
-if TYPE_CHECKING:  # the readers (nibabel), FROC (eanno_postproc) and matching load where options are used,
-    # so that --help of eanno-eval and eanno-calibrate does not import them
-    from .cases import Case
+from ..seeds import HELD_OUT_SEED
+from .cases import (
+    Case,
+    CaseError,
+    atlas_case_dirs,
+    find_prediction,
+    phantom_cases,
+    read_atlas_case,
+    read_probs,
+)
+from .froc import DEFAULT_THETAS
+from .matching import HitRule
 
 
 @dataclass
@@ -24,25 +33,31 @@ class Source:
     count: int
 
 
-def case_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--gt-dir DIR | --phantoms N [--seed S] [--phantom-spacing MM]."""
 
-    @click.option("--gt-dir", type=click.Path(file_okay=False, path_type=Path),
-                  help="Labelled cases in the AbdomenAtlas layout: CASE/ct.nii.gz + CASE/combined_labels.nii.gz (or CASE/segmentations/).")
-    @click.option("--phantoms", type=click.IntRange(1), help="Instead of --gt-dir: generate N held-out phantoms.")
-    @click.option("--seed", type=int, default=12345, show_default=True, help="Seed of the generated phantoms (eanno-train evaluate's held-out default).")
-    @click.option("--phantom-spacing", type=float, help="Generate phantoms at this isotropic spacing (mm) instead of the drawn one (e.g. 2 for quick runs).")
-    @functools.wraps(f)
-    def wrapper(*args: Any, gt_dir: Path | None, phantoms: int | None, seed: int, phantom_spacing: float | None, **kw: Any) -> Any:
-        return f(*args, source=make_source(gt_dir, phantoms, seed, phantom_spacing), **kw)
 
-    return wrapper
+def case_options_with_seed(default_seed: int, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """--gt-dir DIR | --phantoms N [--seed S] [--phantom-spacing MM], phantoms seeded by default_seed."""
+
+    def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
+        @click.option("--gt-dir", type=click.Path(file_okay=False, path_type=Path),
+                      help="Labelled cases in the AbdomenAtlas layout: CASE/ct.nii.gz + CASE/segmentations/ (or CASE/combined_labels.nii.gz).")
+        @click.option("--phantoms", type=click.IntRange(1), help="Instead of --gt-dir: generate N phantoms.")
+        @click.option("--seed", type=int, default=default_seed, show_default=True, help=f"Seed of the generated phantoms ({what}).")
+        @click.option("--phantom-spacing", type=float, help="Generate phantoms at this isotropic spacing (mm) instead of the drawn one (e.g. 2 for quick runs).")
+        @functools.wraps(f)
+        def wrapper(*args: Any, gt_dir: Path | None, phantoms: int | None, seed: int, phantom_spacing: float | None, **kw: Any) -> Any:
+            return f(*args, source=make_source(gt_dir, phantoms, seed, phantom_spacing), **kw)
+
+        return wrapper
+
+    return decorate
+
+
+case_options = case_options_with_seed(HELD_OUT_SEED, "the held-out default, as eanno-train evaluate's")
 
 
 def make_source(gt_dir: Path | None, phantoms: int | None, seed: int, spacing: float | None) -> Source:
     """A Source from the options; exactly one of gt_dir / phantoms."""
-    from .cases import CaseError, atlas_case_dirs, phantom_cases, read_atlas_case
-
     if (gt_dir is None) == (phantoms is None):
         raise click.UsageError("give exactly one of --gt-dir DIR or --phantoms N")
     if gt_dir is not None:
@@ -76,9 +91,6 @@ def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, hit_rule: str, class_aware: bool, thetas: str | None, rules_path: Path | None, **kw: Any) -> Any:
         from eanno_postproc import RulesError, load_rules
 
-        from .froc import DEFAULT_THETAS
-        from .matching import HitRule
-
         try:
             rule = HitRule.parse(hit_rule, class_aware)
         except ValueError as e:
@@ -100,6 +112,4 @@ def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def probs_from_dir(pred_dir: Path) -> Callable[[Case], Any]:
     """Case -> probabilities read from pred_dir/<case>.npy|.npz (canonical grid)."""
-    from .cases import find_prediction, read_probs
-
     return lambda case: read_probs(find_prediction(pred_dir, case.name, (".npz", ".npy")), case)

@@ -13,6 +13,7 @@ from nibabel.orientations import apply_orientation, axcodes2ornt, inv_ornt_aff, 
 from scipy import ndimage, special
 
 from .anatomy import draw_body, draw_bowel, draw_organs
+from .lookalikes import draw_lookalike_hu, organ_lookalikes
 from .ops import rasterise
 from .pancreas import draw_pancreas, plan_pancreas
 from .shapes import Grid
@@ -105,14 +106,19 @@ def generate_phantom(
     about 230 x 195 x 140 mm centred near the pancreas, any of the 48 orientations). The anatomy of a
     seed does not depend on shape, spacing or orientation.
     """
-    anat_ss, acq_ss, noise_ss = np.random.SeedSequence(int(seed)).spawn(3)
-    rng = np.random.default_rng(anat_ss)
+    # the 4th stream (look-alikes) was added later: spawn(4)'s first three children are spawn(3)'s
+    anat_ss, acq_ss, noise_ss, look_ss = np.random.SeedSequence(int(seed)).spawn(4)
+    rng, look_rng = np.random.default_rng(anat_ss), np.random.default_rng(look_ss)
     hu = draw_hu(rng)
+    draw_lookalike_hu(look_rng, hu)
     body, body_ops = draw_body(rng)
     pancreas = draw_pancreas(rng, body)
     organs = draw_organs(rng, body, pancreas.at(0.6)[0])
     bowel = draw_bowel(rng, body)
-    plan = plan_pancreas(rng, body, pancreas, hu, n_lesions)
+    in_organs = organ_lookalikes(look_rng, organs)
+    organs += [op for ops, _ in in_organs for op in ops]
+    plan = plan_pancreas(rng, body, pancreas, hu, n_lesions, lookalike_rng=look_rng)
+    plan.negatives += [rec for _, rec in in_organs]
 
     acq = _acquisition(np.random.default_rng(acq_ss), shape, spacing, orientation, noise_hu)
     lo, hi = pancreas.bounds()

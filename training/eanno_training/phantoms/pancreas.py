@@ -10,6 +10,7 @@ import numpy as np
 from eanno_contracts.labels import CLASS_NAMES, CYST, PDAC
 
 from .anatomy import Body, u
+from .lookalikes import pancreatic_lookalikes
 from .ops import Blob, Op, Tube, every_tissue_but
 from .shapes import Wobble, resample_curve, rotation
 from .tissues import LESION_CLASS_WEIGHTS, LESION_CLASSES, LESION_COUNT_WEIGHTS, MAX_LESIONS, Tissue
@@ -90,7 +91,8 @@ def _segment(p: Pancreas, t0: float, t1: float) -> slice:
 
 
 def plan_pancreas(
-    rng: np.random.Generator, body: Body, p: Pancreas, hu: np.ndarray, n_lesions: int | None
+    rng: np.random.Generator, body: Body, p: Pancreas, hu: np.ndarray, n_lesions: int | None,
+    lookalike_rng: np.random.Generator | None = None,
 ) -> Plan:
     """Fat halo, peripancreatic vessels, parenchyma and duct, lesions, hard negatives, in painting order."""
     plan = Plan()
@@ -123,8 +125,14 @@ def plan_pancreas(
             )
         plan.lesions.append({k2: v for k2, v in les.items() if k2 not in ("rot", "wobble")} | {"tissue": tid})
     negatives = _plan_negatives(rng, p, lesions, duct_r)
-    plan.ops += dilations + [op for op, _ in negatives] + clearings + lesion_ops
+    negative_ops = [op for op, _ in negatives]
     plan.negatives = [rec for _, rec in negatives]
+    if lookalike_rng is not None:  # drawn from their own stream: the rest of the anatomy stays as it was
+        for ops, rec in pancreatic_lookalikes(lookalike_rng, p, duct_r):
+            if not _near_lesion(np.asarray(rec["centre_world"]), rec["size_mm"] / 2, lesions):
+                negative_ops += ops
+                plan.negatives.append(rec)
+    plan.ops += dilations + negative_ops + clearings + lesion_ops
     return plan
 
 
@@ -284,9 +292,7 @@ def _plan_negatives(
                 np.full(len(pts), size),
                 frozenset({T.PANCREAS, T.VISCERAL_FAT}),
             )
-        if any(
-            np.linalg.norm(centre - les["centre"]) < les["diameter_mm"] / 2 + size + 5.0 for les in lesions
-        ):
+        if _near_lesion(centre, size, lesions):
             continue  # a look-alike touching a true lesion would merge with it
         out.append(
             (
@@ -300,3 +306,8 @@ def _plan_negatives(
             )
         )
     return out
+
+
+def _near_lesion(centre: np.ndarray, size: float, lesions: list[dict]) -> bool:
+    """Whether a look-alike of radius `size` would come within 5 mm of a true lesion (and merge with it)."""
+    return any(np.linalg.norm(centre - les["centre"]) < les["diameter_mm"] / 2 + size + 5.0 for les in lesions)

@@ -7,7 +7,7 @@ from types import MappingProxyType
 from typing import TypedDict
 
 import numpy as np
-from eanno_contracts.labels import CLASS_NAMES, CYST, PDAC, PNET
+from eanno_contracts.labels import CLASS_NAMES, CYST, DUCT, PANCREAS, PDAC, PNET
 
 
 class Tissue(IntEnum):
@@ -36,6 +36,11 @@ class Tissue(IntEnum):
     FAT_LOBULE = 20
     LYMPH_NODE = 21
     GALLBLADDER = 22
+    # look-alikes (lookalikes.py); their HU are drawn from a stream of their own, not from HU_RANGES
+    CALCIFICATION = 23
+    ORGAN_CYST = 24
+    SPLENIC_LESION = 25
+    DIVERTICULUM = 26
     # lesion instances take FIRST_LESION + k so that each has its own HU and centroid
     FIRST_LESION = 40
 
@@ -99,8 +104,9 @@ LESION_COUNT_WEIGHTS = (0.25, 0.4, 0.2, 0.15)
 def label_lut(lesion_labels: dict[int, int]) -> np.ndarray:
     """Tissue id -> class label (pancreas 1, duct 2, lesion instances 3/4/5, everything else 0)."""
     lut = np.zeros(N_TISSUES, np.uint8)
-    lut[Tissue.PANCREAS] = 1
-    lut[Tissue.DUCT] = 2
+    lut[Tissue.PANCREAS] = PANCREAS
+    lut[Tissue.DUCT] = DUCT
+    lut[Tissue.CALCIFICATION] = PANCREAS  # a calcification is the parenchyma's, not a lesion
     for tid, label in lesion_labels.items():
         lut[tid] = label
     return lut
