@@ -7,18 +7,18 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from eanno_contracts.cli import ErrorGroup, add_version
-from eanno_postproc import Rules, RulesError, load_rules
 
-from ..evaluation.cases import CaseError
-from ..evaluation.matching import HitRule
-from ..evaluation.run import predictor_probs, write_atomic, write_json
 from ..evaluation.sources import Source, case_options, case_options_with_seed, matching_options
 from ..seeds import CALIBRATION_SEED
-from .rules import calibrate_organ, calibrate_rules, lesion_stats, organ_stat, rules_yaml, stats_table
-from .threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
+
+if TYPE_CHECKING:  # torch (the checkpoint), scipy and eanno_postproc load where a command runs (fast --help)
+    from eanno_postproc import Rules
+
+    from ..evaluation.matching import HitRule
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,9 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
       eanno-calibrate threshold --gt-dir calib/ --checkpoint model.pt --out model_calibrated.pt
     """
     from ..checkpoint import CheckpointError
+    from ..evaluation.cases import CaseError
+    from ..evaluation.run import predictor_probs, write_json
+    from .threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
 
     try:
         probs_fn = predictor_probs(checkpoint, device=device)
@@ -115,6 +118,12 @@ def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: flo
       eanno-calibrate rules --gt-dir site_cases/ --out site_rules.yaml
       eanno-client annotate ct/ --rules site_rules.yaml ...   (or eanno-export --rules)
     """
+    from eanno_postproc import RulesError, load_rules
+
+    from ..evaluation.cases import CaseError
+    from ..evaluation.run import write_atomic
+    from .rules import calibrate_organ, calibrate_rules, lesion_stats, organ_stat, rules_yaml, stats_table
+
     pct = _percentiles(percentiles)
     try:
         base_rules = load_rules(base)

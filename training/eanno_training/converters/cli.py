@@ -8,7 +8,6 @@ from pathlib import Path
 import click
 from eanno_contracts.cli import ErrorCommand, add_version
 
-from .convert import convert_dataset
 from .tables import TUMOUR_CLASSES, table_for
 
 
@@ -30,6 +29,8 @@ def main(fmt: str, root: Path, out: Path, tumour_class: str, table: str | None, 
     Each case becomes OUT/X/ct.nii.gz + combined_labels.nii.gz + segmentations/, on the input grid.
     """
     # ConvertError, LabelTableError: exit 1 with the message (ErrorCommand); anything else is a bug
+    from .convert import convert_dataset  # here: the readers and writers load on use (fast --help)
+
     written = convert_dataset(root, fmt, out, table_for(fmt, tumour_class=tumour_class, table=table))
     if as_json:
         click.echo(json.dumps({"cases": [str(p) for p in written]}))
