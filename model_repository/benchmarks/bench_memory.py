@@ -53,6 +53,7 @@ def main() -> None:
         repo = default_repository(Path(tmp) / "run", None)
         grpc, http, metrics = free_ports()
         with LocalServer(repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=Path(tmp) / "run") as srv:
+            assert srv.state is not None  # a started server has its state (mypy cannot know)
             pid, prefix = srv.state.pid, srv.state.shm_prefix
             base = {"rss": group_rss(pid), "swap": swap_used()}
             peak = {"rss": 0, "shm": 0, "swap": 0}
