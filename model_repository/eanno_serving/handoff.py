@@ -50,12 +50,10 @@ class Handoff:
 def coarse_crop(box: np.ndarray, model_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> list[slice]:
     """Model-grid slices holding every model voxel the box's trilinear resampling reads (one voxel spare)."""
     crop = []
-    for a, b, m, n, s in zip(box[0], box[1], model_shape, input_shape, steps(model_shape, input_shape),
-                             strict=True):
-        if m == n:  # no interpolation along this axis: voxel i reads model voxel i
-            crop.append(slice(int(a), int(b)))
-        else:
-            crop.append(slice(max(0, math.floor(a * s) - 1), min(m, math.ceil((b - 1) * s) + 2)))
+    for a, b, m, s in zip(box[0], box[1], model_shape, steps(model_shape, input_shape), strict=True):
+        # Voxel i reads model voxels floor(i x s) and the next (axis 0 reads the one before at the last
+        # voxel, even when m == n): one spare voxel on each side covers every case.
+        crop.append(slice(max(0, math.floor(a * s) - 1), min(m, math.ceil((b - 1) * s) + 2)))
     return crop
 
 

@@ -158,3 +158,21 @@ def test_nearest_blocks_tile_the_input_grid() -> None:
     for a0, b0, a1, b1, a2, b2 in blocks.tolist():
         out[a0:b0, a1:b1, a2:b2] += 1
     assert (out == 1).all()
+
+
+def test_box_probabilities_from_the_crop_equal_the_whole_grid_at_every_edge() -> None:
+    """box_probs on boxes touching each end of each axis, with equal, finer and coarser grids."""
+    from eanno_serving.handoff import coarse_crop
+
+    rng = np.random.default_rng(5)
+    for model_shape, shape in [((7, 5, 4), (7, 5, 4)), ((6, 5, 4), (17, 13, 9)), ((9, 8, 6), (5, 8, 3))]:
+        coarse = rng.random((6, *model_shape), dtype=np.float32)
+        whole = np.stack([resample_linear(c, shape, out=np.empty(shape, np.float16)) for c in coarse])
+        for start, stop in [((0, 0, 0), shape), ((shape[0] - 1, 0, shape[2] - 1), shape), ((0, 1, 0), (1, 2, 1))]:
+            box = np.array([start, stop])
+            crop = coarse_crop(box, model_shape, shape)
+            region = {"shape": list(shape), "model_shape": list(model_shape), "coarse_start": [c.start for c in crop],
+                      "dtype": "float16"}
+            got = box_probs(np.ascontiguousarray(coarse[(slice(None), *crop)]), box, region)
+            sl = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+            assert got.tobytes() == whole[(slice(None), *sl)].tobytes(), (model_shape, shape, start, stop)
