@@ -9,7 +9,7 @@ PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: help setup test demo bench lint eval bench-postproc bench-model bench-serving bench-client bench-loadtest fuzz soak clean train-shipped
+.PHONY: help setup test test-client-py310 demo bench lint eval bench-postproc bench-model bench-serving bench-client bench-loadtest fuzz soak clean train-shipped
 
 help:  ## list the commands
 	@grep -E '^[a-z-]+:.*## ' Makefile | sed 's/:.*## /\t/'
@@ -26,6 +26,11 @@ $(STAMP): requirements/constraints.txt requirements/dev.txt $(PYPROJECTS)
 
 test: setup  ## run the whole test suite
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# make test runs tests/client's server-free tests and those marked py310 on CPython 3.10 too
+# (tests/docker/test_client_py310.py); this runs all of tests/client there, its servers on 3.10 as well.
+test-client-py310: setup  ## the whole client test suite on CPython 3.10 (the oldest workstation Python)
+	EANNO_PY310_FULL=1 $(BIN)/python -m pytest tests/docker/test_client_py310.py -k whole -s $(PYTEST_ARGS)
 
 demo: setup  ## the main job end to end on the embedded default
 	$(BIN)/python scripts/demo.py
@@ -82,4 +87,4 @@ bench-loadtest: setup $(PERF_VENV)/.installed  ## eanno-client loadtest against 
 	$(BIN)/python client/benchmarks/bench_loadtest.py $(BENCH_ARGS)
 
 clean:  ## remove the virtual environment and caches
-	rm -rf $(VENV) $(PERF_VENV) .venv-py310 .venv-py310-client .pytest_cache .ruff_cache .mypy_cache
+	rm -rf $(VENV) $(PERF_VENV) .venv-py310 .venv-py310-client .venv-py310-tests .venv-py313-client .pytest_cache .ruff_cache .mypy_cache

@@ -45,9 +45,12 @@ def timed(argv: list[str]) -> tuple[float, str, int]:
     return time.perf_counter() - start, proc.stdout, proc.returncode
 
 
+BASELINE = [sys.executable, "-c", "import click"]  # the floor of any click command line on this machine
+
+
 def commands() -> list[list[str]]:
-    """Every `--help` command line: each script, then each of its subcommands."""
-    out: list[list[str]] = []
+    """The baseline, then every `--help` command line: each script, then each of its subcommands."""
+    out: list[list[str]] = [BASELINE]
     for name in SCRIPTS:
         exe = _exe(name)
         if exe is None:
@@ -60,7 +63,7 @@ def commands() -> list[list[str]]:
 
 
 def main() -> int:
-    """Time every command's --help; exit 1 when any median passes the target."""
+    """Time every command's --help (and the baseline, in the same rounds); exit 1 when any median passes the target."""
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--json", type=Path, help="also write the figures here")
@@ -70,7 +73,7 @@ def main() -> int:
     codes: dict[str, int] = {}
     for _ in range(args.rounds):  # interleaved: each round runs every command once
         for argv in cmds:
-            key = " ".join([Path(argv[0]).name, *argv[1:]])
+            key = "(baseline) python -c 'import click'" if argv is BASELINE else " ".join([Path(argv[0]).name, *argv[1:]])
             seconds, _, rc = timed(argv)
             times.setdefault(key, []).append(seconds)
             codes[key] = rc

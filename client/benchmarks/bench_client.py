@@ -128,6 +128,7 @@ def measure(url: str, work: Path, shape: tuple[int, int, int], spacing: tuple[fl
             requests.append(time.perf_counter() - t0)
         t_server = statistics.median(requests)
         wire = dict(conn.last_wire)
+        t_import = import_once()
         t0 = time.perf_counter()
         write_case(CasePaths(work / "single"), "case0", volume, can, labels, removed, report, options)
         t_write = time.perf_counter() - t0
@@ -146,6 +147,7 @@ def measure(url: str, work: Path, shape: tuple[int, int, int], spacing: tuple[fl
             "client_write_s": round(t_write, 3), "client_s": round(client, 3),
             "batch_s": round(t_batch, 3), "baseline_s": round(cases * t_server, 3),
             "ratio": round(t_batch / (cases * t_server), 3), "target": TARGET, **wire,
+            "imports_once_s": round(t_import, 3),
             **{f"wire_{name}_s": round((wire["request_bytes"] + wire["response_bytes"]) / bps, 3)
                for name, bps in LINKS.items()}}
 

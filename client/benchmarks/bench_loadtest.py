@@ -59,7 +59,9 @@ def perf_analyzer_input(p: Payload, path: Path) -> Path:
 def export_figures(path: Path) -> dict[str, float]:
     """From perf_analyzer's --profile-export-file: requests, their span (first send to last answer) and the
     idle tail of its measurement window after the last answer (seconds)."""
-    experiment = json.loads(path.read_text())["experiments"][0]
+    # the export also holds each response's outputs, raw bytes among them (compressed maps): only the
+    # timestamps are needed, so undecodable bytes are replaced rather than refused
+    experiment = json.loads(path.read_bytes().decode("utf-8", errors="replace"))["experiments"][0]
     starts = [r["timestamp"] for r in experiment["requests"]]
     ends = [r["response_timestamps"][-1] for r in experiment["requests"]]
     window = experiment["window_boundaries"]

@@ -56,6 +56,7 @@ class CaseResult:
     error: str = ""
     flags: list[str] = field(default_factory=list)  # the report's reasons to distrust this case
     endpoint: str = ""  # the server that answered (with several --url)
+    attempts: int | None = None  # a failed request: how many times it was sent (1: not retried)
 
 
 def output_of(case: Case, options: BatchOptions) -> str:
@@ -157,7 +158,8 @@ def run_batch(conn: Connection | EndpointPool, cases: list[Case], options: Batch
                         result = fut.result()
                     except Exception as e:  # one bad case must not stop the batch; the log says why
                         log.debug("case %s failed", case.name, exc_info=True)
-                        result = CaseResult(case.name, str(case.path), "failed", error=error_text(e))
+                        result = CaseResult(case.name, str(case.path), "failed", error=error_text(e),
+                                            attempts=getattr(e, "attempts", None))
                         failures.append(result)
                         write_failure_log(options.out, failures)
                     results[i] = result

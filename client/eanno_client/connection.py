@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
-from eanno_contracts.answer import AnswerError, full_size
+from eanno_contracts.answer import AnswerError, box_shape, full_size, unpack
 from eanno_contracts.errors import EannoError
 
 from eanno_client.urls import DEFAULT_URL
@@ -25,6 +25,7 @@ WINDOW_MODEL = "eanno_window"
 # its defaults and leaves gRPC's 4 MiB, far below one CT volume (shared/ENVIRONMENT.md).
 MAX_MESSAGE_BYTES = 2**31 - 1
 RETRY_STATUSES = ("StatusCode.UNAVAILABLE",)
+DEADLINE_STATUS = "StatusCode.DEADLINE_EXCEEDED"  # --timeout passed: never retried (the case would only wait again)
 # Triton answers a protocol restricted behind a header (--grpc-restricted-protocol) with UNAVAILABLE too;
 # waiting does not help there, so it is not retried.
 RESTRICTED = "protocol is restricted"
@@ -33,6 +34,11 @@ SERVED_MODELS = (ENSEMBLE, WINDOW_MODEL, "eanno_segmenter", "eanno_postproc")
 
 class ServerConnectionError(EannoError, RuntimeError):
     """The server could not be reached or refused a request; the message says which and why."""
+
+    def __init__(self, message: str, attempts: int | None = None) -> None:
+        super().__init__(message)
+        # requests sent before giving up (1: not retried); None where no request was sent
+        self.attempts = attempts
 
 
 @dataclass(frozen=True)
@@ -123,7 +129,13 @@ class Connection:
                 hint = f" (is the server running at {self.config.url}?)" if status in RETRY_STATUSES else ""
                 if restricted:
                     hint = " (the server wants that header: pass it with --header 'NAME: VALUE')"
-                raise ServerConnectionError(f"{what} failed: [{status}] {e.message()}{hint}") from e
+                if status == DEADLINE_STATUS:
+                    # gRPC's own deadline, set from --timeout: say so, as a slow server looks the same as a hung one
+                    hint = (f" (no answer within --timeout {self.config.timeout_s:g} s, the client's deadline; "
+                            "not retried)")
+                tries = f" after {attempt + 1} attempts" if attempt else ""
+                raise ServerConnectionError(f"{what} failed{tries}: [{status}] {e.message()}{hint}",
+                                            attempts=attempt + 1) from e
         raise AssertionError("unreachable")
 
     @property
@@ -149,20 +161,22 @@ class Connection:
             inp = g.InferInput(name, list(arr.shape), dtype)
             inp.set_data_from_numpy(arr)
             inputs.append(inp)
-        names = ("labels", "removed", "report", "box", "removed_outside")
+        names = ("labels_z", "removed_z", "report", "box", "removed_outside")
         outputs = [g.InferRequestedOutput(n) for n in names]
         result = self.call(f"annotate {list(volume.shape)}", lambda: self.client.infer(
             ENSEMBLE, inputs, outputs=outputs, **self._opts))
-        labels, removed, report, box, blocks = (result.as_numpy(n) for n in names)
-        if labels is None or removed is None or report is None or report.size != 1 or box is None:
-            raise ServerConnectionError("the server's answer lacks labels, removed, report or box")
+        labels_z, removed_z, report, box, blocks = (result.as_numpy(n) for n in names)
+        if any(x is None or x.size != 1 for x in (labels_z, removed_z, report)) or box is None:
+            raise ServerConnectionError("the server's answer lacks labels_z, removed_z, report or box")
         # Tensor bytes each way (the payload, without gRPC framing): make bench-client prints them.
+        packed = [x.reshape(-1)[0] for x in (labels_z, removed_z, report)]
         self.last_wire = {"request_bytes": sum(a.nbytes for _, a, _ in arrays),
-                          "response_bytes": sum(len(x) if isinstance(x, bytes) else x.nbytes for x in (
-                              labels, removed, box, report.reshape(-1)[0], *([] if blocks is None else [blocks])))}
+                          "response_bytes": sum(len(x) for x in packed) + box.nbytes + (
+                              0 if blocks is None else blocks.nbytes)}
         try:  # region first: labels and removed cover the box; outside it only removed blocks
-            labels = full_size(volume.shape, box, labels.astype(np.uint8, copy=False))
-            removed = full_size(volume.shape, box, removed.astype(np.uint8, copy=False), blocks)
+            shape = box_shape(box)
+            labels = full_size(volume.shape, box, unpack(packed[0], shape))
+            removed = full_size(volume.shape, box, unpack(packed[1], shape), blocks)
         except AnswerError as e:
             raise ServerConnectionError(str(e)) from e
         raw = report.reshape(-1)[0]

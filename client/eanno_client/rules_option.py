@@ -7,9 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from eanno_contracts.errors import EannoError
 
 
-class RulesOptionError(ValueError):
+class RulesOptionError(EannoError, ValueError):
     """The --rules value is neither a readable YAML/JSON file nor a JSON object; the message says which."""
 
 

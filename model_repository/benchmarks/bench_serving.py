@@ -29,7 +29,7 @@ import numpy as np
 from eanno_postproc import load_rules, refine
 from eanno_serving.annotate import annotate
 from eanno_serving.default import default_repository
-from eanno_serving.handoff import handoff
+from eanno_serving.handoff import box_probs, handoff
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.onnx_session import onnx_meta, open_session
 from eanno_serving.smoke import annotate_remote, connect
@@ -114,26 +114,29 @@ class OnnxBaseline:
         h = handoff(sw, self.volume, np.float16, theta, load_rules(None), affine)
         t4 = time.perf_counter()
         model = {"name": "bench", "version": "", "theta": theta, "spacing": self.spec.spacing}
-        annotate(h.volume, np.asarray(self.spacing), h.probs, model, affine=affine, box=h.box, outside=h.outside)
+        probs = box_probs(h.coarse, h.box, h.region) if h.volume.size else None
+        annotate(h.volume, np.asarray(self.spacing), probs, model, affine=affine, box=h.box, outside=h.region)
         t5 = time.perf_counter()
+        self.handoff_bytes = h.coarse.nbytes + h.volume.nbytes + h.box.nbytes + h.blocks.nbytes + len(h.region_bytes()[0])
         self.stages = {"window_result_full": t2 - t1, "postproc_full": t3 - t2, "window_result": t4 - t3,
                        "postproc": t5 - t4}
         return t3 - t0, labels
 
 
-def wire_figures(volume: np.ndarray, served) -> dict:
+def wire_figures(volume: np.ndarray, served, handoff_bytes: int) -> dict:
     """Bytes each way and the shared memory one request's Python-backend tensors take (region first).
 
     shm_peak_bytes: every tensor that crosses a Python model's shared memory for one request, counted as
-    if all were alive at once (an upper bound): the volume into the window; the window's outputs (box
-    probabilities float16, box CT int16, blocks) out of it and into post-processing; the answer.
+    if all were alive at once (an upper bound): the volume into the window; the window's hand-off (the
+    model-grid probabilities around the box, the box's CT, blocks, region report) out of it and again into
+    post-processing; the answer out of post-processing.
     """
     box = served.box
     box_voxels = int(np.prod(np.maximum(box[1] - box[0], 0)))
-    handoff = (6 * 2 + 2) * box_voxels + served.blocks_bytes
-    shm = volume.nbytes + 2 * handoff + served.response_bytes
+    shm = volume.nbytes + 2 * handoff_bytes + served.response_bytes
     return {"request_bytes": int(volume.nbytes + 4 * 3), "response_bytes": int(served.response_bytes),
-            "shm_peak_bytes": int(shm), "box": box.tolist(), "box_fraction": box_voxels / volume.size}
+            "shm_peak_bytes": int(shm), "handoff_bytes": int(handoff_bytes), "box": box.tolist(),
+            "box_fraction": box_voxels / volume.size}
 
 
 def main() -> None:
@@ -195,8 +198,8 @@ def main() -> None:
             print(f"labels differing, served vs torch in-process: {differ:.5%}"
                   + ("" if onnx_leg is None else f"; ONNX Runtime in-process vs torch: {float(np.mean(onnx_labels != ref)):.5%}"),
                   flush=True)
+            wire = wire_figures(volume, served, getattr(onnx_leg, "handoff_bytes", 0))
             del onnx_leg
-            wire = wire_figures(volume, served)
             print(f"wire: request {wire['request_bytes'] / 1e6:.1f} MB, answer {wire['response_bytes'] / 1e6:.3f} MB; "
                   f"shared memory per request {wire['shm_peak_bytes'] / 1e9:.3f} GB (tensors the Python models "
                   f"exchange); box {wire['box_fraction']:.1%} of the volume", flush=True)

@@ -58,7 +58,7 @@ def request_rules(base: Rules | None, rules: np.ndarray | None) -> Rules:
     return rules_with_overrides(base if base is not None else load_rules(None), parse_rules_json(rules))
 
 
-def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: Mapping[str, Any], *,
+def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, model: Mapping[str, Any], *,
              affine: np.ndarray | None = None, threshold: np.ndarray | None = None,
              rules: np.ndarray | None = None, base_rules: Rules | None = None,
              box: np.ndarray | None = None, outside: Mapping[str, Any] | None = None,
@@ -70,7 +70,8 @@ def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: 
     Without `box`, `volume` and `probs` cover the whole volume. With `box` (2, 3: start, stop), both cover
     that box only (region first, eanno_serving.region): labels and removed come back for the box, refine
     runs on it alone, its records are moved to whole-volume voxel coordinates, and `outside` (the window's
-    {"shape": whole volume, "lesions": records of the candidates outside the box}) completes the report.
+    region report: {"shape": whole volume, "lesions": records of the candidates outside the box, ...})
+    completes the report.
     The report's `rules` also names the rules in force: source and sha256 of the repository's rules file
     (`rules_info`, from site_rules) and the request's overrides.
     """
@@ -82,7 +83,7 @@ def annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: 
     return answer
 
 
-def _annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model: Mapping[str, Any], *,
+def _annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray | None, model: Mapping[str, Any], *,
               affine: np.ndarray | None, threshold: np.ndarray | None, rules: np.ndarray | None,
               base_rules: Rules | None, box: np.ndarray | None, outside: Mapping[str, Any] | None,
               meta: Mapping[str, Any] | None) -> Annotation:
@@ -90,15 +91,16 @@ def _annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model:
     the_rules = request_rules(base_rules, rules)
     the_affine = parse_affine(affine, spacing)
     if box is None:
-        if probs.shape[1:] != volume.shape:
-            raise RequestError(f"probs {list(probs.shape)} do not match volume {list(volume.shape)}")
+        if probs is None or probs.shape[1:] != volume.shape:
+            shape = None if probs is None else list(probs.shape)
+            raise RequestError(f"probs {shape} do not match volume {list(volume.shape)}")
         res = refine(volume, probs=probs, theta=theta, affine=the_affine, rules=the_rules)
         report = dict(res.report)
         report["model"] = dict(model)
         report["flags"] = scan_flags(volume, res.labels, [float(s) for s in spacing], the_rules, meta)
         return Annotation(res.labels.astype(np.uint8, copy=False), res.removed.astype(np.uint8, copy=False), report)
     if outside is None or "shape" not in outside:
-        raise RequestError("a box needs the window's outside report with the whole volume's shape")
+        raise RequestError("a box needs the window's region report with the whole volume's shape")
     result = _annotate_box(volume, tuple(int(n) for n in outside["shape"]), probs,
                            np.asarray(box, dtype=np.int64).reshape(2, 3), model, theta, the_rules, the_affine,
                            list(outside.get("lesions", [])))
@@ -106,7 +108,7 @@ def _annotate(volume: np.ndarray, spacing: np.ndarray, probs: np.ndarray, model:
     return result
 
 
-def _annotate_box(ct: np.ndarray, shape: tuple[int, ...], probs: np.ndarray, box: np.ndarray,
+def _annotate_box(ct: np.ndarray, shape: tuple[int, ...], probs: np.ndarray | None, box: np.ndarray,
                   model: Mapping[str, Any], theta: float, rules: Rules, affine: np.ndarray,
                   outside: list[dict[str, Any]]) -> Annotation:
     """Refine the box's CT; whole-volume report (box records moved, outside records added, ids renumbered)."""
@@ -115,8 +117,9 @@ def _annotate_box(ct: np.ndarray, shape: tuple[int, ...], probs: np.ndarray, box
         raise RequestError(f"box {box.tolist()} is not inside the volume {list(shape)}")
     empty = any(b == a for a, b in zip(start, stop, strict=True))
     size = tuple(b - a for a, b in zip(start, stop, strict=True))
-    if not empty and (probs.shape[1:] != size or ct.shape != size):
-        raise RequestError(f"probs {list(probs.shape)} or CT {list(ct.shape)} do not match the box {box.tolist()}")
+    if not empty and (probs is None or probs.shape[1:] != size or ct.shape != size):
+        got = None if probs is None else list(probs.shape)
+        raise RequestError(f"probs {got} or CT {list(ct.shape)} do not match the box {box.tolist()}")
     if empty:  # no voxel can be pancreas: only outside candidates, nothing to refine at full resolution
         labels = removed = np.zeros((0, 0, 0), np.uint8)
         parenchyma = duct = 0

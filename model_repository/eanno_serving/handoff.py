@@ -1,5 +1,5 @@
-"""The window's hand-off to post-processing, region first: probabilities inside the pancreas box only,
-the box, and the candidates outside it (rule-1 removals) measured on the model grid.
+"""The window's hand-off to post-processing, region first: the model-grid probabilities around the pancreas
+box, the box's CT, the box, and the candidates outside it (rule-1 removals) measured on the model grid.
 
 Outside candidates are measured by `eanno_postproc.refine` on the model grid (with no pancreas there, so
 each is "removed: outside the pancreas", as rule 1 decides on the full grid) and drawn on the input grid as
@@ -11,6 +11,7 @@ are those of the drawn blocks; HU figures, diameter and centroid in mm come from
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,23 +23,50 @@ from eanno_postproc.flags import scan_flags
 from eanno_postproc.inputs import labels_from_probs
 
 from eanno_serving.region import FIRST_LESION, Region, find_region, nearest_blocks, steps
-from eanno_serving.window import SlidingWindow
+from eanno_serving.window import SlidingWindow, resample_classes
 
 
 @dataclass(frozen=True)
 class Handoff:
-    """What eanno_window sends on: box probabilities, the box, outside blocks and their records."""
+    """What eanno_window sends on: the model-grid probabilities around the box, the box's CT, the box, the
+    outside blocks, and `region` (geometry and the outside candidates' records).
 
-    probs: np.ndarray  # (C, *box shape)
+    Post-processing resamples the probabilities inside the box itself (`box_probs`): the hand-off through
+    shared memory is then the small model-grid crop, not (C, *box) full-resolution maps.
+    """
+
+    coarse: np.ndarray  # float32 (C, *crop of the model grid) starting at region["coarse_start"]
     volume: np.ndarray  # the CT inside the box (all post-processing reads of it)
     box: np.ndarray  # int64 (2, 3): start, stop on the input grid; start == stop: no pancreas anywhere
     blocks: np.ndarray  # int32 (k, 7)
-    outside: dict[str, Any]  # {"shape": the whole volume's, "lesions": records of candidates outside the box,
-    #                          "flags": the whole scan's (eanno_postproc.flags), judged on the model grid}
+    region: dict[str, Any]  # shape, model_shape, coarse_start, dtype, lesions (records outside the box),
+    #                         flags (the whole scan's, eanno_postproc.flags, judged on the model grid)
 
-    def outside_bytes(self) -> np.ndarray:
-        """`outside` as a BYTES [1] tensor."""
-        return np.array([json.dumps(self.outside).encode()], dtype=np.object_)
+    def region_bytes(self) -> np.ndarray:
+        """`region` as a BYTES [1] tensor."""
+        return np.array([json.dumps(self.region).encode()], dtype=np.object_)
+
+
+def coarse_crop(box: np.ndarray, model_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> list[slice]:
+    """Model-grid slices holding every model voxel the box's trilinear resampling reads (one voxel spare)."""
+    crop = []
+    for a, b, m, s in zip(box[0], box[1], model_shape, steps(model_shape, input_shape), strict=True):
+        # Voxel i reads model voxels floor(i x s) and the next (axis 0 reads the one before at the last
+        # voxel, even when m == n): one spare voxel on each side covers every case.
+        crop.append(slice(max(0, math.floor(a * s) - 1), min(m, math.ceil((b - 1) * s) + 2)))
+    return crop
+
+
+def box_probs(coarse: np.ndarray, box: np.ndarray, region: dict[str, Any]) -> np.ndarray:
+    """The input-grid probabilities inside `box` from the window's model-grid crop: bit for bit what
+    resampling the whole grid gives there (same arithmetic, eanno_serving.window.resample_linear)."""
+    full = np.zeros((coarse.shape[0], *region["model_shape"]), dtype=np.float32)
+    start = region["coarse_start"]
+    # the index is built first: mypy (target 3.10) takes a starred tuple inside [] for 3.11's subscript syntax
+    index = (slice(None), *(slice(a, a + n) for a, n in zip(start, coarse.shape[1:], strict=True)))
+    full[index] = coarse
+    part = [slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True)]
+    return resample_classes(full, region["shape"], np.dtype(region["dtype"]).type, part)
 
 
 def model_affine(affine: np.ndarray, model_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> np.ndarray:
@@ -95,16 +123,19 @@ def model_grid_flags(sw: SlidingWindow, coarse: np.ndarray, theta: float, rules:
 
 def handoff(sw: SlidingWindow, volume: np.ndarray, dtype: type, theta: float, rules: Rules,
             affine: np.ndarray, meta: Mapping[str, Any] | None = None) -> Handoff:
-    """Region first: find the pancreas box, resample inside it only, measure what lies outside; the flags."""
+    """Region first: find the pancreas box on the model grid, measure what lies outside it; the flags."""
     coarse = sw.coarse(dtype)
     region = find_region(coarse, sw.input_shape, theta, rules.pancreas_dilation_voxels)
     blocks, outside = outside_candidates(sw, coarse, region, theta, rules, affine)
+    box = np.array([region.start, region.stop], dtype=np.int64)
     if region.empty:  # no pancreas anywhere: nothing at full resolution
-        probs = np.zeros((sw.spec.num_classes, 0, 0, 0), dtype=dtype)
+        crop = [slice(0, 0)] * 3
         ct = np.zeros((0, 0, 0), dtype=volume.dtype)
     else:
-        probs = sw.result(dtype, part=region.slices, coarse=coarse)
+        crop = coarse_crop(box, sw.model_shape, sw.input_shape)
         ct = np.ascontiguousarray(volume[region.slices])
-    box = np.array([region.start, region.stop], dtype=np.int64)
-    flags = model_grid_flags(sw, coarse, theta, rules, affine, meta)
-    return Handoff(probs, ct, box, blocks, {"shape": list(sw.input_shape), "lesions": outside, "flags": flags})
+    every_class = (slice(None), *crop)  # named: mypy misreads a starred subscript before 3.11
+    info = {"shape": list(sw.input_shape), "model_shape": list(sw.model_shape),
+            "coarse_start": [c.start for c in crop], "dtype": np.dtype(dtype).name, "lesions": outside,
+            "flags": model_grid_flags(sw, coarse, theta, rules, affine, meta)}
+    return Handoff(np.ascontiguousarray(coarse[every_class]), ct, box, blocks, info)

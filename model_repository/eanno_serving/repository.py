@@ -43,7 +43,7 @@ class ServingSpec:
     window_batch: int = 4  # patches per BLS request from the window
     in_flight: int = 4  # BLS requests the window keeps in flight
     max_voxels: int = 512 * 512 * 1024  # larger volumes are refused per request (memory)
-    probs_dtype: str = "TYPE_FP16"  # window -> postproc; see model_repository/README.md for the measurement
+    probs_dtype: str = "TYPE_FP16"  # full-resolution probabilities refine reads; see model_repository/README.md
     cpu_instances: int = 2  # python-onnxruntime segmenter instances (each runs on cores / instances threads)
     ort_threads: int = 0  # ONNX Runtime intra-op threads per instance there; 0: cores / instances
     extra: Mapping[str, str] = field(default_factory=dict)
@@ -96,15 +96,17 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
     vol, spc = _io("volume", "TYPE_INT16", [-1, -1, -1]), _io("spacing", "TYPE_FP32", [3])
     optional = [_io("affine", "TYPE_FP32", [4, 4], True), _io("threshold", "TYPE_FP32", [1], True),
                 _io("rules", "TYPE_STRING", [1], True)]
-    # Region first (eanno_serving.region): labels and removed cover `box` (start, stop on the input grid);
-    # removed_outside: rows (class, start0, stop0, start1, stop1, start2, stop2) of removed candidates
-    # outside it, drawn from the model grid. The client writes full-size files from these.
-    outputs = [_io("labels", "TYPE_UINT8", [-1, -1, -1]), _io("removed", "TYPE_UINT8", [-1, -1, -1]),
+    # Region first (eanno_serving.region): labels_z and removed_z are zlib streams of the maps of `box`
+    # (start, stop on the input grid); removed_outside: rows (class, start0, stop0, start1, stop1, start2,
+    # stop2) of removed candidates outside it, drawn from the model grid. The client writes full-size files.
+    outputs = [_io("labels_z", "TYPE_STRING", [1]), _io("removed_z", "TYPE_STRING", [1]),
                _io("report", "TYPE_STRING", [1])]
     box, blocks = _io("box", "TYPE_INT64", [2, 3]), _io("removed_outside", "TYPE_INT32", [-1, 7])
-    outside = _io("outside_report", "TYPE_STRING", [1])
-    probs = _io("probs", spec.probs_dtype, [nc, -1, -1, -1])
+    region = _io("region", "TYPE_STRING", [1])
+    # Window -> postproc: model-grid probabilities around the box (postproc resamples inside the box).
+    coarse = _io("coarse", "TYPE_FP32", [nc, -1, -1, -1])
     window_params = {**params, "segmenter": SEGMENTER, "window_batch": str(spec.window_batch),
+                     "probs_dtype": spec.probs_dtype,
                      "in_flight": str(spec.in_flight)}
     seg: dict[str, Any] = {
         "name": SEGMENTER, "max_batch_size": spec.max_batch,
@@ -128,19 +130,19 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
             "ensemble_scheduling": {"step": [
                 {"model_name": WINDOW, "model_version": -1,
                  "input_map": {k: k for k in ("volume", "spacing", "affine", "threshold", "rules")},
-                 "output_map": {k: k for k in ("probs", "volume_box", "box", "removed_outside", "outside_report")}},
+                 "output_map": {k: k for k in ("coarse", "volume_box", "box", "removed_outside", "region")}},
                 {"model_name": POSTPROC, "model_version": -1,
                  "input_map": {"volume": "volume_box", **{k: k for k in (
-                     "spacing", "probs", "box", "outside_report", "affine", "threshold", "rules")}},
-                 "output_map": {k: k for k in ("labels", "removed", "report")}},
+                     "spacing", "coarse", "box", "region", "affine", "threshold", "rules")}},
+                 "output_map": {k: k for k in ("labels_z", "removed_z", "report")}},
             ]},
         },
         WINDOW: {"name": WINDOW, "backend": "python", "max_batch_size": 0, "input": [vol, spc, *optional],
-                 "output": [probs, _io("volume_box", "TYPE_INT16", [-1, -1, -1]), box, blocks, outside],
+                 "output": [coarse, _io("volume_box", "TYPE_INT16", [-1, -1, -1]), box, blocks, region],
                  "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(window_params)},
         SEGMENTER: seg,
         POSTPROC: {"name": POSTPROC, "backend": "python", "max_batch_size": 0,
-                   "input": [vol, spc, probs, box, outside, *optional], "output": outputs,
+                   "input": [vol, spc, coarse, box, region, *optional], "output": outputs,
                    "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(params)},
     }
     return {name: json_format.ParseDict(d, model_config_pb2.ModelConfig()) for name, d in dicts.items()}

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 import tritonclient.grpc as grpcclient
-from eanno_contracts.answer import full_size
+from eanno_contracts.answer import box_shape, full_size, unpack
 
 from eanno_serving.repository import ENSEMBLE
 
@@ -29,7 +29,7 @@ class Served:
     removed: np.ndarray
     report: dict[str, Any]
     box: np.ndarray  # (2, 3) start, stop: where labels were computed at full resolution
-    response_bytes: int  # the answer's tensors as sent (labels and removed of the box, blocks, report)
+    response_bytes: int  # the answer's tensors as sent (compressed box maps, box, blocks, report)
     blocks_bytes: int = 0  # of which removed_outside
 
 
@@ -60,16 +60,17 @@ def annotate_remote(client: grpcclient.InferenceServerClient, volume: np.ndarray
     box, blocks = result.as_numpy("box"), result.as_numpy("removed_outside")
     if box is None or box.shape != (2, 3) or blocks is None or blocks.ndim != 2 or blocks.shape[1] != 7:
         raise AssertionError(f"box / removed_outside missing or malformed: {box!r}")
-    expected = tuple(int(max(0, b - a)) for a, b in zip(box[0], box[1], strict=True))
-    labels, removed = result.as_numpy("labels"), result.as_numpy("removed")
-    for name, out in (("labels", labels), ("removed", removed)):
-        if out is None or out.shape != expected or out.dtype != np.uint8:
-            got = None if out is None else (out.shape, out.dtype)
-            raise AssertionError(f"{name}: expected uint8 {expected} (the box), got {got}")
-    raw = result.as_numpy("report")
-    report = json.loads(raw.reshape(-1)[0])
+    packed = {}
+    for name in ("labels_z", "removed_z", "report"):
+        out = result.as_numpy(name)
+        if out is None or out.size != 1:
+            raise AssertionError(f"{name}: expected one BYTES element, got {out!r}")
+        packed[name] = out.reshape(-1)[0]
+    shape = box_shape(box)
+    labels = full_size(volume.shape, box, unpack(packed["labels_z"], shape))
+    removed = full_size(volume.shape, box, unpack(packed["removed_z"], shape), blocks)
+    report = json.loads(packed["report"])
     if "lesions" not in report or "model" not in report:
         raise AssertionError(f"report lacks lesions/model: {sorted(report)}")
-    size = sum(a.nbytes for a in (box, blocks, labels, removed)) + len(raw.reshape(-1)[0])
-    return Served(full_size(volume.shape, box, labels), full_size(volume.shape, box, removed, blocks), report,
-                  box, size, blocks.nbytes)
+    size = box.nbytes + blocks.nbytes + sum(len(v) for v in packed.values())
+    return Served(labels, removed, report, box, size, blocks.nbytes)

@@ -271,12 +271,17 @@ class SlidingWindow:
 
         `part`: only that box of the input grid (region-first); `coarse`: `self.coarse(dtype)` if made already.
         """
-        coarse = self.coarse(dtype) if coarse is None else coarse
-        part = tuple(slice(0, n) for n in self.input_shape) if part is None else tuple(part)
-        out = np.empty((self.spec.num_classes, *(p.stop - p.start for p in part)), dtype=dtype)
-        for c in range(self.spec.num_classes):
-            resample_linear(coarse[c], self.input_shape, out=out[c], part=part)
-        return out
+        return resample_classes(self.coarse(dtype) if coarse is None else coarse, self.input_shape, dtype, part)
+
+
+def resample_classes(coarse: np.ndarray, shape: Sequence[int], dtype: type = np.float32,
+                     part: Sequence[slice] | None = None) -> np.ndarray:
+    """Each class map of `coarse` (C, *model shape) resampled to `shape` (only `part` of it), in `dtype`."""
+    part = tuple(slice(0, n) for n in shape) if part is None else tuple(part)
+    out = np.empty((coarse.shape[0], *(p.stop - p.start for p in part)), dtype=dtype)
+    for c in range(coarse.shape[0]):
+        resample_linear(coarse[c], shape, out=out[c], part=part)
+    return out
 
 
 def sliding_window(volume: np.ndarray, spacing: Sequence[float], spec: WindowSpec, infer: Any, batch_size: int = 4,

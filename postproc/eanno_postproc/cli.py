@@ -14,7 +14,7 @@ import tempfile
 import zipfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 import nibabel as nib
@@ -22,8 +22,10 @@ import numpy as np
 from eanno_contracts.cli import ErrorGroup, add_version
 from eanno_contracts.labels import CLASS_NAMES
 
-from .pipeline import RefineResult, refine
 from .rules import Rules, default_rules_text, load_rules
+
+if TYPE_CHECKING:  # the pipeline (scipy, cc3d) is imported where `refine` runs, so --help stays fast
+    from .pipeline import RefineResult
 
 AFFINE_ATOL_MM = 1e-3  # grids whose affines differ by less than this (mm) are the same grid
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -120,6 +122,8 @@ def refine_command(
     kwargs: dict[str, Any] = {"labels": np.asanyarray(pred_img.dataobj)}
     if probs_path is not None:
         kwargs = {"probs": _load_probs(probs_path, probs_order, ct.shape), "theta": theta}
+    from .pipeline import refine
+
     result = refine(
         ct,
         affine=ct_img.affine,

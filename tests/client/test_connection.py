@@ -40,11 +40,20 @@ def test_retries_with_backoff_on_unavailable_only():
     fn, calls = flaky(2, "StatusCode.UNAVAILABLE")
     assert conn.call("x", fn) == 42 and len(calls) == 3
     fn, calls = flaky(5, "StatusCode.UNAVAILABLE")
-    with pytest.raises(ServerConnectionError, match="is the server running"):
+    with pytest.raises(ServerConnectionError, match="after 4 attempts.*is the server running") as err:
         conn.call("x", fn)
-    assert len(calls) == 4
+    assert len(calls) == 4 and err.value.attempts == 4
     fn, calls = flaky(1, "StatusCode.INVALID_ARGUMENT")
-    with pytest.raises(ServerConnectionError, match="INVALID_ARGUMENT"):
+    with pytest.raises(ServerConnectionError, match="INVALID_ARGUMENT") as err:
         conn.call("x", fn)
-    assert len(calls) == 1
+    assert len(calls) == 1 and err.value.attempts == 1
+    conn.close()
+
+
+def test_deadline_is_not_retried_and_names_the_timeout():
+    conn = Connection(ConnectionConfig(url="127.0.0.1:1", retries=3, backoff_s=0.01, timeout_s=0.5))
+    fn, calls = flaky(5, "StatusCode.DEADLINE_EXCEEDED")
+    with pytest.raises(ServerConnectionError, match=r"DEADLINE_EXCEEDED.*--timeout 0.5 s.*not retried") as err:
+        conn.call("x", fn)
+    assert len(calls) == 1 and err.value.attempts == 1
     conn.close()

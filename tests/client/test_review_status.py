@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
@@ -78,7 +78,7 @@ def test_usage_and_damaged_files(out: Path) -> None:
 
 
 def test_new_status_validates() -> None:
-    now = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
+    now = datetime(2026, 11, 27, 12, 0, tzinfo=timezone.utc)
     with pytest.raises(ValueError, match="status must be one of"):
         new_status(None, "c", "maybe", "alice", "", now)
     with pytest.raises(ValueError, match="reviewer must not be empty"):

@@ -19,7 +19,8 @@ from scipy import ndimage
 from .conftest import save_nifti, write_dicom_series
 from .server_model import LESIONS, META, hu_band_server, lesion_phantom
 
-pytestmark = [pytest.mark.server, pytest.mark.slow]
+# py310: also run on CPython 3.10 by make test (tests/docker/test_client_py310.py): annotate end to end
+pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.py310]
 ORIENTATIONS = ["RAS", "LPS", "PLI", "ASL", "IRP"]
 
 

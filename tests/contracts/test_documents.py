@@ -38,7 +38,7 @@ def test_ensemble_table_is_what_the_repository_writer_writes() -> None:
 
     def dims_text(tensor: str, dims: list[int]) -> str:
         """[6, 16, 24, 8] -> "[classes, *patch_size]": the table's symbolic dims."""
-        words = ["classes" if tensor == "probs" and i == 0 else str(v) for i, v in enumerate(dims)]
+        words = ["classes" if tensor in ("probs", "coarse") and i == 0 else str(v) for i, v in enumerate(dims)]
         if dims[-3:] == patch:
             words = [*words[:-3], "*patch_size"]
         return "[" + ", ".join(words) + "]"

@@ -1,4 +1,5 @@
-"""CPython 3.10 environments like the image's (nvcr.io tritonserver 24.10 runs 3.10), built once and cached.
+"""CPython 3.10 environments like the image's (nvcr.io tritonserver 24.10 runs 3.10), and client venvs on
+other Pythons (3.13: numpy 2), built once and cached.
 
 The server env is made by docker/install-server-python.sh, the very script the Dockerfile runs; the client
 env by a plain `pip install ./client`, as a workstation on Ubuntu 22.04 would. Each is rebuilt only when
@@ -20,18 +21,23 @@ STAMP = ".eanno-source"
 SOURCE_SUFFIXES = {".py", ".toml", ".yaml", ".yml", ".txt", ".sh", ".cfg", ".json", ".pt"}
 
 
-def find_python310() -> Path | None:
-    """A CPython 3.10 interpreter: $EANNO_PYTHON310, pyenv's newest 3.10.x, or python3.10 on PATH."""
-    given = os.environ.get("EANNO_PYTHON310")
+def find_python(version: str = "3.10") -> Path | None:
+    """A CPython X.Y interpreter: $EANNO_PYTHON<XY>, pyenv's newest X.Y.z, or pythonX.Y on PATH."""
+    given = os.environ.get(f"EANNO_PYTHON{version.replace('.', '')}")
     if given:
         return Path(given)
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = sorted(root.glob("versions/3.10.*/bin/python3.10"),
+    candidates = sorted(root.glob(f"versions/{version}.*/bin/python{version}"),
                         key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()))
     if candidates:
         return candidates[-1]
-    found = shutil.which("python3.10")  # not a pyenv shim: it fails where 3.10 is not the selected version
+    found = shutil.which(f"python{version}")  # not a pyenv shim: it fails where X.Y is not the selected version
     return Path(found) if found and "shims" not in Path(found).parts else None
+
+
+def find_python310() -> Path | None:
+    """A CPython 3.10 interpreter (the image's)."""
+    return find_python("3.10")
 
 
 def source_hash(paths: list[Path]) -> str:
@@ -74,8 +80,29 @@ def server_env(python310: Path) -> tuple[Path, float]:
     return ensure_venv(venv, python310, ["bash", "docker/install-server-python.sh", "{python}", "."], sources)
 
 
-def client_env(python310: Path) -> tuple[Path, float]:
-    """The workstation client on 3.10: `pip install ./client`, unpinned, as its README says."""
-    venv = Path(os.environ.get("EANNO_PY310_CLIENT_VENV", REPO / ".venv-py310-client"))
-    return ensure_venv(venv, python310, ["{python}", "-m", "pip", "install", "./client"],
+def client_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
+    """The workstation client on that Python: `pip install ./client`, unpinned, as its README says."""
+    tag = version.replace(".", "")
+    venv = Path(os.environ.get(f"EANNO_PY{tag}_CLIENT_VENV", REPO / f".venv-py{tag}-client"))
+    return ensure_venv(venv, python, ["{python}", "-m", "pip", "install", "./client"],
                        [REPO / "client", REPO / "contracts"])
+
+
+def client_test_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
+    """What tests/client needs on that Python: the client and its test imports, editable (so the tests run this
+    tree's code with no rebuild), pinned by requirements/constraints.txt (its markers give 3.10 its own pins).
+
+    eanno_serving comes without the Triton wheel, and tritonclient with HTTP: the server tests' modules import
+    them when collected, though they are not run in this venv. Training comes without its dependencies
+    (torch): the client tests use only its torch-free phantom generator.
+    """
+    tag = version.replace(".", "")
+    venv = Path(os.environ.get(f"EANNO_PY{tag}_TESTS_VENV", REPO / f".venv-py{tag}-tests"))
+    script = ('EANNO_CONTRACTS_BY_NAME=1 "$0" -m pip install -q --disable-pip-version-check '
+              '-c requirements/constraints.txt pytest pytest-timeout hypothesis onnx "tritonclient[grpc,http]" '
+              '-e ./contracts -e ./postproc -e "./model_repository[all]" -e "./client[all]" '
+              '&& "$0" -m pip install -q --disable-pip-version-check --no-deps -e ./training')
+    packages = ("contracts", "postproc", "model_repository", "client", "training")
+    sources = [REPO / "requirements" / "constraints.txt", Path(__file__),  # this file holds the install command
+               *(f for d in packages for f in (REPO / d / "pyproject.toml", REPO / d / "setup.py") if f.is_file())]
+    return ensure_venv(venv, python, ["bash", "-c", script, "{python}"], sources)

@@ -4,7 +4,7 @@ nvcr.io/nvidia/tritonserver:24.10-py3 is Triton 2.51 with CPython 3.10: the nvid
 with its `python_backend_stubs/3.10` stub, fed by a 3.10 venv made by docker/install-server-python.sh (the
 script the Dockerfile runs), is that server's Python side. Labels and removed maps must be identical to
 today's 3.11 path, on phantoms and on the real CT; and `pip install ./client` on 3.10 must annotate the real
-CT against it. Skips with the reason where no CPython 3.10 exists.
+CT against it (and on 3.13, where the client takes numpy 2). Skips with the reason where no such Python exists.
 """
 
 from __future__ import annotations
@@ -21,10 +21,11 @@ import pytest
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.smoke import Served, annotate_remote, connect
 
-from .py310 import client_env, find_python310, server_env
+from .py310 import client_env, find_python, find_python310, server_env
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 PHANTOM_SEEDS = (11, 12)
+CLIENT_PYTHONS = ("3.10", "3.13")  # the workstation range's ends (client/README.md)
 
 
 @pytest.fixture(scope="module")
@@ -126,14 +127,19 @@ def test_models_on_python310_answer_as_on_311(server310: LocalServer, reference:
     assert pancreas_seen >= 2, "the shipped model labelled nothing: the comparison would prove nothing"
 
 
-def test_client_installed_on_python310_annotates_the_real_ct(server310: LocalServer, python310: Path,
-                                                              real_ct_dir: Path, reference: dict,
-                                                              tmp_path: Path) -> None:
-    python, seconds = client_env(python310)
-    print(f"\n3.10 client env ready in {seconds:.1f} s")
+@pytest.mark.parametrize("version", CLIENT_PYTHONS)
+def test_client_installed_on_another_python_annotates_the_real_ct(server310: LocalServer, version: str,
+                                                                   real_ct_dir: Path, reference: dict,
+                                                                   tmp_path: Path) -> None:
+    """`pip install ./client` on 3.10 (Ubuntu 22.04) and 3.13 (numpy 2 there) writes what 3.11's client writes."""
+    interpreter = find_python(version)
+    if interpreter is None or not interpreter.is_file():
+        pytest.skip(f"no CPython {version} here (set EANNO_PYTHON{version.replace('.', '')})")
+    python, seconds = client_env(interpreter, version)
+    print(f"\n{version} client env ready in {seconds:.1f} s")
     ct = real_ct_dir / "example_ct_sm.nii.gz"
     outputs = {}
-    for tag, exe in (("310", python.parent / "eanno-client"), ("311", Path(sys.executable).parent / "eanno-client")):
+    for tag, exe in (("other", python.parent / "eanno-client"), ("311", Path(sys.executable).parent / "eanno-client")):
         out = tmp_path / tag
         proc = subprocess.run([str(exe), "annotate", str(ct), "--out", str(out), "--url", server310.urls["grpc"],
                                "--no-preview"], capture_output=True, text=True, timeout=600)
@@ -143,8 +149,8 @@ def test_client_installed_on_python310_annotates_the_real_ct(server310: LocalSer
     img = nib.load(ct)
     for tag, lab in outputs.items():
         assert lab.shape == img.shape and np.allclose(lab.affine, img.affine), f"{tag}: not on the input grid"
-    a, b = (np.asarray(outputs[t].dataobj) for t in ("310", "311"))
-    assert np.array_equal(a, b), "the 3.10 client wrote other labels than the 3.11 client"
+    a, b = (np.asarray(outputs[t].dataobj) for t in ("other", "311"))
+    assert np.array_equal(a, b), f"the {version} client wrote other labels than the 3.11 client"
     assert a.any(), "no label at all: nothing was compared"
-    canonical = np.asarray(nib.as_closest_canonical(outputs["310"]).dataobj)
+    canonical = np.asarray(nib.as_closest_canonical(outputs["other"]).dataobj)
     assert np.array_equal(canonical, reference["real-ct"].labels), "client labels differ from the server's answer"

@@ -17,7 +17,7 @@ import pytest
 from eanno_contracts.answer import full_size
 from eanno_postproc import load_rules
 from eanno_serving.annotate import annotate
-from eanno_serving.handoff import handoff
+from eanno_serving.handoff import box_probs, handoff
 from eanno_serving.region import find_region, nearest_blocks
 from eanno_serving.window import SlidingWindow, resample_linear
 
@@ -44,8 +44,12 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     full = annotate(volume, np.asarray(spacing), sw.result(np.float16), MODEL, affine=affine,
                     threshold=np.array([theta], np.float32))
     h = handoff(sw, volume, np.float16, theta, rules, affine)
-    got = annotate(h.volume, np.asarray(spacing), h.probs, MODEL, affine=affine, box=h.box, outside=h.outside,
+    probs = box_probs(h.coarse, h.box, h.region) if h.volume.size else None
+    got = annotate(h.volume, np.asarray(spacing), probs, MODEL, affine=affine, box=h.box, outside=h.region,
                    threshold=np.array([theta], np.float32))
+    if probs is not None:  # the box's probabilities from the model-grid crop: bit for bit the whole grid's
+        whole = sw.result(np.float16)[(slice(None), *(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True)))]
+        assert probs.tobytes() == whole.tobytes()
     sl = tuple(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True))
     inside = np.zeros(volume.shape, bool)
     inside[sl] = True
@@ -76,7 +80,7 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     removed = full_size(volume.shape, np.zeros((2, 3), np.int64), np.zeros((0, 0, 0), np.uint8), h.blocks)
     assert not removed[sl].any()
     outside = [r for r in got.report["lesions"] if r.get("grid") == "model"]
-    assert len(outside) == len(h.outside["lesions"])
+    assert len(outside) == len(h.region["lesions"])
     assert sum(r["voxels"] for r in outside) == int(np.count_nonzero(removed))
     print(f"box {inside.mean():.1%} of the volume, {len(boxed)} candidates in it, {len(rest)} outside (full grid), {len(outside)} outside (model grid)")
     return {"box_fraction": inside.mean(), "boxed": len(boxed), "rest": len(rest), "outside": len(outside)}
@@ -103,7 +107,7 @@ def test_no_pancreas_skips_full_resolution_and_reports_every_candidate_from_the_
     volume[5:10, 5:10, 5:10] = -100  # a lesion-like blob, no bright organ anywhere
     sw = _window(volume, (1.5, 1.5, 2.0))
     h = handoff(sw, volume, np.float16, MODEL["theta"], load_rules(None), np.diag([1.5, 1.5, 2.0, 1.0]))
-    assert (h.box[0] == h.box[1]).all() and h.probs.shape[1:] == (0, 0, 0) and h.volume.size == 0
+    assert (h.box[0] == h.box[1]).all() and h.coarse.size == 0 and h.volume.size == 0
     compare(volume, (1.5, 1.5, 2.0))
 
 
@@ -154,3 +158,21 @@ def test_nearest_blocks_tile_the_input_grid() -> None:
     for a0, b0, a1, b1, a2, b2 in blocks.tolist():
         out[a0:b0, a1:b1, a2:b2] += 1
     assert (out == 1).all()
+
+
+def test_box_probabilities_from_the_crop_equal_the_whole_grid_at_every_edge() -> None:
+    """box_probs on boxes touching each end of each axis, with equal, finer and coarser grids."""
+    from eanno_serving.handoff import coarse_crop
+
+    rng = np.random.default_rng(5)
+    for model_shape, shape in [((7, 5, 4), (7, 5, 4)), ((6, 5, 4), (17, 13, 9)), ((9, 8, 6), (5, 8, 3))]:
+        coarse = rng.random((6, *model_shape), dtype=np.float32)
+        whole = np.stack([resample_linear(c, shape, out=np.empty(shape, np.float16)) for c in coarse])
+        for start, stop in [((0, 0, 0), shape), ((shape[0] - 1, 0, shape[2] - 1), shape), ((0, 1, 0), (1, 2, 1))]:
+            box = np.array([start, stop])
+            crop = coarse_crop(box, model_shape, shape)
+            region = {"shape": list(shape), "model_shape": list(model_shape), "coarse_start": [c.start for c in crop],
+                      "dtype": "float16"}
+            got = box_probs(np.ascontiguousarray(coarse[(slice(None), *crop)]), box, region)
+            sl = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
+            assert got.tobytes() == whole[(slice(None), *sl)].tobytes(), (model_shape, shape, start, stop)

@@ -47,8 +47,8 @@ def test_written_configs_parse_and_follow_the_contract(flavor, tmp_path) -> None
     assert io(ens, "input") == {"volume": ("TYPE_INT16", [-1, -1, -1], False), "spacing": ("TYPE_FP32", [3], False),
                                 "affine": ("TYPE_FP32", [4, 4], True), "threshold": ("TYPE_FP32", [1], True),
                                 "rules": ("TYPE_STRING", [1], True)}
-    assert io(ens, "output") == {"labels": ("TYPE_UINT8", [-1, -1, -1], False),
-                                 "removed": ("TYPE_UINT8", [-1, -1, -1], False), "report": ("TYPE_STRING", [1], False),
+    assert io(ens, "output") == {"labels_z": ("TYPE_STRING", [1], False),
+                                 "removed_z": ("TYPE_STRING", [1], False), "report": ("TYPE_STRING", [1], False),
                                  "box": ("TYPE_INT64", [2, 3], False), "removed_outside": ("TYPE_INT32", [-1, 7], False)}
     assert [s.model_name for s in ens.ensemble_scheduling.step] == [WINDOW, POSTPROC]
     # every ensemble tensor consumed by a step is produced by the ensemble input or an earlier step

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -9,7 +10,7 @@ import numpy as np
 import pytest
 import tritonclient.grpc as grpcclient
 from eanno_postproc import Rules, refine
-from eanno_serving.handoff import model_grid_flags
+from eanno_serving.handoff import box_probs, model_grid_flags
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.smoke import annotate_remote, connect
 from tritonclient.utils import InferenceServerException
@@ -71,7 +72,8 @@ def test_window_output_matches_the_inprocess_probabilities(client) -> None:
     inputs[0].set_data_from_numpy(volume)
     inputs[1].set_data_from_numpy(np.asarray(spacing, np.float32))
     result = client.infer("eanno_window", inputs)
-    probs, box = result.as_numpy("probs"), result.as_numpy("box")
+    box, raw = result.as_numpy("box"), result.as_numpy("region").reshape(-1)[0]
+    probs = box_probs(result.as_numpy("coarse"), box, json.loads(raw))  # what postproc makes of the hand-off
     sl = tuple(slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True))
     assert probs.dtype == np.float16 and probs.shape == (6, *(s.stop - s.start for s in sl))  # region first
     np.testing.assert_allclose(probs.astype(np.float32), inprocess_probs(volume, spacing)[(slice(None), *sl)],

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import click
-from eanno_contracts.cli import add_version
+from eanno_contracts.cli import ErrorGroup, add_version
 
 from .seeds import CALIBRATION_SEED, HELD_OUT_SEED
 
@@ -47,7 +47,7 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
     return f
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 def main() -> None:
     """Train, fine-tune and evaluate EfficientAnno segmenters (3D TransUNet and MONAI backbones).
 
@@ -63,7 +63,7 @@ def main() -> None:
 
 def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: Any) -> None:
     from .checkpoint import CheckpointError
-    from .settings import SettingsError, load_run_config, override
+    from .settings import load_run_config, override
 
     _setup_logging(kw["verbose"])
     if kw["threads"]:
@@ -72,22 +72,16 @@ def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: 
         torch.set_num_threads(kw["threads"])
     if (kw["data_dir"] is None) == (kw["n_phantoms"] is None):
         raise click.UsageError("give exactly one of --data DIR or --phantoms N")
-    try:
-        cfg = load_run_config(kw["config_path"])
-    except SettingsError as e:
-        raise click.ClickException(str(e)) from e
+    cfg = load_run_config(kw["config_path"])  # SettingsError: exit 1 with its message (ErrorGroup)
     from .distributed import cleanup_distributed, setup_distributed
     from .runs import CLASSES, convert_labels, export_shipped, phantom_split, run
 
     classes = list(CLASSES)
     lut = None
     if label_table is not None:
-        from .data.labels import LabelTableError, load_label_table
+        from .data.labels import load_label_table
 
-        try:
-            table = load_label_table(label_table)
-        except LabelTableError as e:
-            raise click.ClickException(str(e)) from e
+        table = load_label_table(label_table)
         classes = list(table.target)
         lut = table.lut(dict(enumerate(CLASSES)), max_id=len(CLASSES) - 1)
     cfg = override(

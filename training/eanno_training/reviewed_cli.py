@@ -19,7 +19,7 @@ def finetune_from_reviewed(root: Path, init: Path | None, **kw: Any) -> None:
     from .distributed import cleanup_distributed, setup_distributed
     from .reviewed import finetune_reviewed
     from .runs import export_shipped
-    from .settings import SettingsError, load_run_config, override
+    from .settings import load_run_config, override
 
     logging.basicConfig(level=logging.INFO if kw["verbose"] else logging.WARNING,
                         format="%(asctime)s %(levelname)s %(message)s")
@@ -31,10 +31,7 @@ def finetune_from_reviewed(root: Path, init: Path | None, **kw: Any) -> None:
         import torch
 
         torch.set_num_threads(kw["threads"])
-    try:
-        cfg = load_run_config(kw["config_path"])
-    except SettingsError as e:
-        raise click.ClickException(str(e)) from e
+    cfg = load_run_config(kw["config_path"])  # SettingsError: exit 1 with its message (ErrorGroup)
     cfg = override(cfg, epochs=kw["epochs"], batch_size=kw["batch_size"], lr=kw["lr"], seed=kw["seed"],
                    iters_per_epoch=kw["iters_per_epoch"], progress=not kw["no_progress"])
     info = setup_distributed(kw["device"])

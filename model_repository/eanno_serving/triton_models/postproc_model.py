@@ -4,9 +4,12 @@ import json
 import logging
 from pathlib import Path
 
+import numpy as np
 import triton_python_backend_utils as pb_utils
+from eanno_contracts.answer import pack
 
 from eanno_serving.annotate import annotate, site_rules
+from eanno_serving.handoff import box_probs
 from eanno_serving.lifeline import exit_with_parent
 from eanno_serving.requests import RequestError
 from eanno_serving.window import check_spacing
@@ -35,8 +38,6 @@ class TritonPythonModel:
         self.rules, self.rules_info = site_rules(Path(args["model_repository"]), params)
         pb_utils.Logger.log_info(f"eanno_postproc: rules {self.rules_info['source']} "
                                  f"(sha256 {self.rules_info['sha256'][:12]})")
-        self.dtypes = {name: pb_utils.triton_string_to_numpy(
-            pb_utils.get_output_config_by_name(self.config, name)["data_type"]) for name in ("labels", "removed")}
 
     def execute(self, requests):
         responses = []
@@ -48,13 +49,16 @@ class TritonPythonModel:
                     spacing = check_spacing(_optional(request, "spacing"))
                 except ValueError as e:
                     raise RequestError(str(e)) from e
-                raw = _optional(request, "outside_report").reshape(-1)[0]
-                result = annotate(volume, spacing, _optional(request, "probs"), self.model,
-                                  base_rules=self.rules, rules_info=self.rules_info, meta=self.meta, box=_optional(request, "box"),
-                                  outside=json.loads(raw.decode() if isinstance(raw, bytes) else raw),
+                raw = _optional(request, "region").reshape(-1)[0]
+                region = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
+                box = _optional(request, "box")
+                # The box's full-resolution probabilities are made here, from the model-grid crop.
+                probs = box_probs(_optional(request, "coarse"), box, region) if volume.size else None
+                result = annotate(volume, spacing, probs, self.model, base_rules=self.rules,
+                                  rules_info=self.rules_info, meta=self.meta, box=box, outside=region,
                                   **{k: _optional(request, k) for k in OPTIONAL})
-                outputs = [pb_utils.Tensor("labels", result.labels.astype(self.dtypes["labels"], copy=False)),
-                           pb_utils.Tensor("removed", result.removed.astype(self.dtypes["removed"], copy=False)),
+                outputs = [pb_utils.Tensor("labels_z", np.array([pack(result.labels)], dtype=np.object_)),
+                           pb_utils.Tensor("removed_z", np.array([pack(result.removed)], dtype=np.object_)),
                            pb_utils.Tensor("report", result.report_bytes())]
                 responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
             except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason

@@ -34,8 +34,7 @@ class TritonPythonModel:
         self.window_batch = int(params["window_batch"])
         self.in_flight = int(params["in_flight"])
         self.max_voxels = int(params["max_voxels"])
-        out = pb_utils.get_output_config_by_name(config, "probs")
-        self.probs_dtype = pb_utils.triton_string_to_numpy(out["data_type"])
+        self.probs_dtype = pb_utils.triton_string_to_numpy(params["probs_dtype"])
         self.theta = float(params["theta"])
         self.rules = load_rules(None)
 
@@ -89,8 +88,9 @@ class TritonPythonModel:
                 )
                 h = await self._window(volume, spacing, request)
                 responses.append(pb_utils.InferenceResponse(output_tensors=[
-                    pb_utils.Tensor("probs", h.probs), pb_utils.Tensor("volume_box", h.volume), pb_utils.Tensor("box", h.box),
-                    pb_utils.Tensor("removed_outside", h.blocks), pb_utils.Tensor("outside_report", h.outside_bytes())]))
+                    pb_utils.Tensor("coarse", h.coarse), pb_utils.Tensor("volume_box", h.volume),
+                    pb_utils.Tensor("box", h.box), pb_utils.Tensor("removed_outside", h.blocks),
+                    pb_utils.Tensor("region", h.region_bytes())]))
             except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
                 responses.append(pb_utils.InferenceResponse(
                     error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)))

@@ -7,23 +7,23 @@ import json
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-from eanno_contracts.cli import add_version
-from eanno_postproc import Rules, RulesError, load_rules
+from eanno_contracts.cli import ErrorGroup, add_version
 
-from ..evaluation.cases import CaseError
-from ..evaluation.matching import HitRule
-from ..evaluation.run import predictor_probs, write_atomic, write_json
 from ..evaluation.sources import Source, case_options, case_options_with_seed, matching_options
 from ..seeds import CALIBRATION_SEED
-from .rules import calibrate_organ, calibrate_rules, lesion_stats, organ_stat, rules_yaml, stats_table
-from .threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
+
+if TYPE_CHECKING:  # torch (the checkpoint), scipy and eanno_postproc load where a command runs (fast --help)
+    from eanno_postproc import Rules
+
+    from ..evaluation.matching import HitRule
 
 log = logging.getLogger(__name__)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def main(verbose: bool) -> None:
     """Calibrate EfficientAnno on your own labelled cases.
@@ -58,6 +58,9 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
       eanno-calibrate threshold --gt-dir calib/ --checkpoint model.pt --out model_calibrated.pt
     """
     from ..checkpoint import CheckpointError
+    from ..evaluation.cases import CaseError
+    from ..evaluation.run import predictor_probs, write_json
+    from .threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
 
     try:
         probs_fn = predictor_probs(checkpoint, device=device)
@@ -71,10 +74,8 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
     try:
         provenance = {**chosen_theta(ev, rules, or_best=or_best), "cases": source.description}
         write_theta(checkpoint, out, provenance["theta"], provenance)
-    except ThresholdError as e:
-        raise click.ClickException(f"{source.description}: {e}") from e
-    except CheckpointError as e:
-        raise click.ClickException(str(e)) from e
+    except ThresholdError as e:  # said with the cases it was chosen on; CheckpointError passes to ErrorGroup
+        raise ThresholdError(f"{source.description}: {e}") from e
     if as_json:
         click.echo(json.dumps({"checkpoint": str(out), **provenance}))
     else:
@@ -118,6 +119,12 @@ def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: flo
       eanno-calibrate rules --gt-dir site_cases/ --out site_rules.yaml
       eanno-client annotate ct/ --rules site_rules.yaml ...   (or eanno-export --rules)
     """
+    from eanno_postproc import RulesError, load_rules
+
+    from ..evaluation.cases import CaseError
+    from ..evaluation.run import write_atomic
+    from .rules import calibrate_organ, calibrate_rules, lesion_stats, organ_stat, rules_yaml, stats_table
+
     pct = _percentiles(percentiles)
     try:
         base_rules = load_rules(base)

@@ -6,14 +6,12 @@ import json
 from pathlib import Path
 
 import click
-from eanno_contracts.cli import add_version
+from eanno_contracts.cli import ErrorCommand, add_version
 
-from ..data.labels import LabelTableError
-from .convert import ConvertError, convert_dataset
 from .tables import TUMOUR_CLASSES, table_for
 
 
-@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.command(cls=ErrorCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("fmt", type=click.Choice(["msd", "panorama"]), metavar="FORMAT")
 @click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the case folders.")
@@ -30,10 +28,10 @@ def main(fmt: str, root: Path, out: Path, tumour_class: str, table: str | None, 
               automatic_labels); 1 PDAC -> 3, 4 parenchyma -> 1, 5 duct -> 2, vessels and CBD -> 0.
     Each case becomes OUT/X/ct.nii.gz + combined_labels.nii.gz + segmentations/, on the input grid.
     """
-    try:
-        written = convert_dataset(root, fmt, out, table_for(fmt, tumour_class=tumour_class, table=table))
-    except (ConvertError, LabelTableError, ValueError) as e:
-        raise click.ClickException(str(e)) from e
+    # ConvertError, LabelTableError: exit 1 with the message (ErrorCommand); anything else is a bug
+    from .convert import convert_dataset  # here: the readers and writers load on use (fast --help)
+
+    written = convert_dataset(root, fmt, out, table_for(fmt, tumour_class=tumour_class, table=table))
     if as_json:
         click.echo(json.dumps({"cases": [str(p) for p in written]}))
     else:

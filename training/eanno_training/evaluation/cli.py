@@ -7,25 +7,25 @@ import logging
 import re
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
-from eanno_contracts.cli import add_version
-from eanno_postproc import Rules
+from eanno_contracts.cli import ErrorGroup, add_version
+from eanno_contracts.errors import MissingDependency
 
-from .cases import CaseError, find_prediction, read_label_prediction
-from .froc import froc as pool_froc
-from .froc import labels_case
-from .matching import HitRule
-from .patient import patient_stats
-from .run import Evaluation, evaluate_cases, predictor_probs, write_atomic, write_json
 from .sources import Source, case_options, matching_options, probs_from_dir
+
+if TYPE_CHECKING:  # nibabel, the checkpoint (torch) and eanno_postproc load where a command runs (fast --help)
+    from eanno_postproc import Rules
+
+    from .matching import HitRule
+    from .run import Evaluation
 
 log = logging.getLogger(__name__)
 CARD_BEGIN, CARD_END = "<!-- eanno-eval:begin -->", "<!-- eanno-eval:end -->"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", is_flag=True, help="Log progress.")
 def main(verbose: bool) -> None:
     """Evaluate lesion predictions: FROC (sensitivity vs FP components per scan, before and after
@@ -59,6 +59,8 @@ def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipp
     from ..checkpoint import CheckpointError
 
     try:
+        from .run import predictor_probs
+
         return predictor_probs(checkpoint, device=device)
     except (CheckpointError, RuntimeError) as e:  # RuntimeError: torch on a device it does not have
         raise click.ClickException(str(e)) from e
@@ -66,6 +68,12 @@ def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipp
 
 def _label_evaluation(source: Source, pred_dir: Path, rule: HitRule, rules: Rules, n_boot: int, seed: int) -> Evaluation:
     """Label maps: one FROC point; before = after (no candidates to put back)."""
+    from .cases import find_prediction, read_label_prediction
+    from .froc import froc as pool_froc
+    from .froc import labels_case
+    from .patient import patient_stats
+    from .run import Evaluation
+
     sweeps = []
     for case in source.cases():
         pred = read_label_prediction(find_prediction(pred_dir, case.name, (".nii.gz", ".nii")), case)
@@ -79,6 +87,9 @@ def _label_evaluation(source: Source, pred_dir: Path, rule: HitRule, rules: Rule
 def _run(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str, rule: HitRule,
          thetas: tuple[float, ...], rules: Rules, target: float, select_on: str, theta: float | None,
          n_boot: int = 2000, seed: int = 0) -> Evaluation:
+    from .cases import CaseError
+    from .run import evaluate_cases
+
     fn = _probs_fn(pred_dir, probs, checkpoint, shipped, device)
     try:
         if fn is None:
@@ -121,6 +132,8 @@ def froc(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | 
       eanno-eval froc --phantoms 20 --shipped --out eval/
       eanno-eval froc --gt-dir cases/ --pred-dir probs/ --probs --hit-rule iou:0.1 --out eval/
     """
+    from .run import write_json
+
     ev = _run(source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, None)
     write_json(out / "froc.json", ev.to_json())
     _plot(ev, out)
@@ -138,7 +151,7 @@ def _plot(ev: Evaluation, out: Path) -> None:
 
         plot_froc(ev.froc, out / "froc.png", star=ev.star if ev.star.get("reached") else None)
     except ImportError as e:
-        raise click.ClickException(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
+        raise MissingDependency(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
 
 
 def _describe(s: dict[str, Any]) -> str:
@@ -177,6 +190,8 @@ def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path
     Example:
       eanno-eval patient --phantoms 20 --shipped --out eval/ --model-card MODEL_CARD.md
     """
+    from .run import write_atomic, write_json
+
     ev = _run(source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, theta, n_boot, boot_seed)
     if not ev.patient:
         raise click.ClickException("no lesion sensitivity could be computed (no ground-truth lesions?)")
@@ -242,6 +257,8 @@ def _f(x: float | None) -> str:
 
 def write_card_section(path: Path, section: str) -> None:
     """Replace the text between the eanno-eval markers (or append it) and write atomically."""
+    from .run import write_atomic
+
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END) + "\n?", re.S)
     text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + ("\n\n" if text else "") + section

@@ -6,22 +6,15 @@ import functools
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from ..seeds import HELD_OUT_SEED
-from .cases import (
-    Case,
-    CaseError,
-    atlas_case_dirs,
-    find_prediction,
-    phantom_cases,
-    read_atlas_case,
-    read_probs,
-)
-from .froc import DEFAULT_THETAS
-from .matching import HitRule
+
+if TYPE_CHECKING:  # the readers (nibabel), FROC (eanno_postproc) and matching load where options are used,
+    # so that --help of eanno-eval and eanno-calibrate does not import them
+    from .cases import Case
 
 
 @dataclass
@@ -58,6 +51,8 @@ case_options = case_options_with_seed(HELD_OUT_SEED, "the held-out default, as e
 
 def make_source(gt_dir: Path | None, phantoms: int | None, seed: int, spacing: float | None) -> Source:
     """A Source from the options; exactly one of gt_dir / phantoms."""
+    from .cases import CaseError, atlas_case_dirs, phantom_cases, read_atlas_case
+
     if (gt_dir is None) == (phantoms is None):
         raise click.UsageError("give exactly one of --gt-dir DIR or --phantoms N")
     if gt_dir is not None:
@@ -91,6 +86,9 @@ def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
     def wrapper(*args: Any, hit_rule: str, class_aware: bool, thetas: str | None, rules_path: Path | None, **kw: Any) -> Any:
         from eanno_postproc import RulesError, load_rules
 
+        from .froc import DEFAULT_THETAS
+        from .matching import HitRule
+
         try:
             rule = HitRule.parse(hit_rule, class_aware)
         except ValueError as e:
@@ -112,4 +110,6 @@ def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def probs_from_dir(pred_dir: Path) -> Callable[[Case], Any]:
     """Case -> probabilities read from pred_dir/<case>.npy|.npz (canonical grid)."""
+    from .cases import find_prediction, read_probs
+
     return lambda case: read_probs(find_prediction(pred_dir, case.name, (".npz", ".npy")), case)

@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-from scipy.stats import binomtest
 
 
 def wilson(successes: int, n: int, confidence: float = 0.95) -> tuple[float, float] | None:
     """Wilson score interval for successes / n (None when n == 0), via scipy's binomtest."""
+    from scipy.stats import binomtest  # here, not at import: scipy.stats alone costs most of a second
+
     if not 0 <= successes <= n:
         raise ValueError(f"need 0 <= successes <= n, got {successes} of {n}")
     if n == 0:

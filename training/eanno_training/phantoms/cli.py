@@ -10,8 +10,6 @@ import logging
 
 import click
 
-from .writer import generate_phantom_set
-
 
 def _triple(kind: type):
     """A click callback parsing "a,b,c" (or one value for all three axes)."""
@@ -73,6 +71,8 @@ def phantoms_command(out: str, n: int, seed: int, shape, spacing, overwrite: boo
         eanno-train phantoms --out data/phantoms --n 50 --seed 1
     """
     try:
+        from .writer import generate_phantom_set  # here: the generator needs scipy (fast --help)
+
         cases = generate_phantom_set(
             out, n, seed, shape=shape, spacing=spacing, overwrite=overwrite, progress=not as_json
         )
