@@ -25,12 +25,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from eanno_contracts.admission import BUSY_MESSAGE
+from eanno_contracts.errors import EannoError, ExitCode
 
 FULL_SIZE_VOXELS = 512 * 512 * 300  # one slot: the full-size case every memory figure is measured on
 
 
-class Busy(Exception):
+class Busy(EannoError):
     """No room for this request now; the message starts with BUSY_MESSAGE and says why."""
+
+    exit_code = ExitCode.UNREACHABLE  # as the client sees it when it gives up: the server did not serve it
 
 
 def available_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sys/fs/cgroup")) -> float:
