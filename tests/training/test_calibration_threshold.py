@@ -50,6 +50,13 @@ def test_unreachable_target_writes_nothing(tmp_path: Path, tiny_checkpoint: Path
     r = CliRunner().invoke(calibrate_cli, ["threshold", "--phantoms", "2", "--seed", "5", "--phantom-spacing", "3",
                                            "--checkpoint", str(tiny_checkpoint), "--thetas", "0.9", "--out", str(out)])
     assert r.exit_code == 1 and "no swept theta reaches sensitivity 0.99" in r.output and not out.exists()
+    # --or-best: the most sensitive theta is written, and META says the target was not reached
+    r = CliRunner().invoke(calibrate_cli, ["threshold", "--phantoms", "2", "--seed", "5", "--phantom-spacing", "3",
+                                           "--checkpoint", str(tiny_checkpoint), "--thetas", "0.5,0.9", "--out", str(out),
+                                           "--or-best", "--json"])
+    assert r.exit_code == 0, r.output
+    record = load_checkpoint(out).meta["train"]["theta_calibration"]
+    assert record["reached"] is False and record["theta"] == load_checkpoint(out).meta["theta"] in (0.5, 0.9)
 
 
 def test_write_theta_checks(tmp_path: Path, tiny_checkpoint: Path) -> None:

@@ -50,3 +50,18 @@ def test_a_real_ct_does_not_look_like_a_phantom_on_either_grid(real_ct) -> None:
     assert peak_share(ct, spacing) < LIMIT
     coarse = prepare(Case("real", ct, None, affine), (2.5, 2.5, 2.5))
     assert peak_share(coarse.image, coarse.spacing) < LIMIT
+@pytest.mark.slow
+def test_shipped_model_flags_real_scans_and_not_phantoms(shipped, real_ct) -> None:
+    predictor, meta = shipped
+    for case in phantom_cases(2, 4242, spacing=(2.0, 2.0, 2.0)):
+        assert _flags(predictor, meta, case.ct, case.affine) == [], case.name
+    ct, affine = real_ct
+    real = _flags(predictor, meta, ct, affine)
+    assert any(f.startswith("phantom-only model") for f in real), real
+    # standing in for a pelvic scan: a crop of the real CT without the pancreas in view (TotalSegmentator's
+    # pancreas spans slices 2-19 of 30; the ten slices above it)
+    crop = np.ascontiguousarray(ct[:, :, 20:])
+    shifted = affine.copy()
+    shifted[:3, 3] = affine[:3, :3] @ [0, 0, 20] + affine[:3, 3]
+    pelvic = _flags(predictor, meta, crop, shifted)
+    assert pelvic, "a scan without the pancreas in view came back unflagged"

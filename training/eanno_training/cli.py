@@ -218,12 +218,14 @@ _add_phantoms_command()
 @click.option("--thetas", default=None, help="Comma-separated thresholds to sweep (default: eanno-calibrate's 40 log-spaced from 1e-4 to 0.9).")
 @click.option("--threads", type=click.IntRange(min=1), default=None, help="CPU threads for torch.")
 @click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda ...")
+@click.option("--or-best", is_flag=True, help="When no theta reaches --target, write the most sensitive one (recorded as not reached) instead of failing.")
 @click.option("--dry-run", is_flag=True, help="Print the sweep and the choice, do not write the checkpoint.")
-def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str | None, threads: int | None, device: str, dry_run: bool) -> None:
+def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str | None, threads: int | None, device: str,
+              or_best: bool, dry_run: bool) -> None:
     """Sweep theta on calibration phantoms; write the largest theta reaching --target into META.
 
     The same calibrator as `eanno-calibrate threshold --phantoms N` (calibration/threshold.py); exits 1
-    without writing when no swept theta reaches the target.
+    without writing when no swept theta reaches the target (unless --or-best).
     """
     from .calibration.threshold import ThresholdError, chosen_theta, sweep_thetas, write_theta
     from .checkpoint import CheckpointError
@@ -243,7 +245,7 @@ def calibrate(checkpoint: Path, n: int, seed: int, target: float, thetas: str | 
         raise click.BadParameter(f"every theta must lie in (0, 1), got {thetas!r}")
     try:
         ev = sweep_thetas(phantom_cases(n, seed), predictor_probs(checkpoint, device=device), grid, target=target)
-        record = {**chosen_theta(ev), "phantoms": n, "seed": seed, "cases": f"{n} phantoms, seed {seed}"}
+        record = {**chosen_theta(ev, or_best=or_best), "phantoms": n, "seed": seed, "cases": f"{n} phantoms, seed {seed}"}
         if not dry_run:
             write_theta(checkpoint, checkpoint, record["theta"], record)
     except (CheckpointError, ThresholdError, ValueError) as e:

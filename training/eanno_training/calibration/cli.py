@@ -45,12 +45,13 @@ def main(verbose: bool) -> None:
               help="Calibrated checkpoint to write (may equal --checkpoint to update it in place).")
 @click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ...")
 @click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Also write the sweep (JSON) here.")
+@click.option("--or-best", is_flag=True, help="When no theta reaches --target, write the most sensitive one (recorded as not reached) instead of failing.")
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: Rules, target: float, select_on: str,
-              checkpoint: Path | None, out: Path, device: str, report: Path | None, as_json: bool) -> None:
+              checkpoint: Path | None, out: Path, device: str, report: Path | None, or_best: bool, as_json: bool) -> None:
     """Pick theta* on a calibration set and write it into the checkpoint META ("theta").
 
-    Exits 1 without writing when no swept theta reaches the target sensitivity.
+    Exits 1 without writing when no swept theta reaches the target sensitivity (unless --or-best).
 
     \b
     Example:
@@ -71,7 +72,7 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
     if report is not None:
         write_json(report, ev.to_json())
     try:
-        provenance = {**chosen_theta(ev, rules), "cases": source.description}
+        provenance = {**chosen_theta(ev, rules, or_best=or_best), "cases": source.description}
         write_theta(checkpoint, out, provenance["theta"], provenance)
     except ThresholdError as e:  # said with the cases it was chosen on; CheckpointError passes to ErrorGroup
         raise ThresholdError(f"{source.description}: {e}") from e

@@ -35,16 +35,21 @@ def sweep_thetas(
                           target=target, select_on=select_on, progress=progress, n_boot=200)
 
 
-def chosen_theta(ev: Evaluation, rules: Rules | None = None) -> dict[str, Any]:
+def chosen_theta(ev: Evaluation, rules: Rules | None = None, or_best: bool = False) -> dict[str, Any]:
     """The one theta choice of both calibrators: theta* = the largest swept theta whose pooled sensitivity
     (after post-processing by default) reaches the target; -> its provenance record for META.
 
-    Raises ThresholdError, naming the best theta found, when no swept theta reaches the target.
+    When no swept theta reaches the target: with `or_best`, the largest of the most sensitive thetas
+    (recorded as "reached": false); else ThresholdError naming that best theta.
     """
     star = ev.star
     if not star["reached"]:
-        raise ThresholdError(f"no swept theta reaches sensitivity {star['target']:g} "
-                             f"(best {star['best_sensitivity']} at theta {star['best_theta']}); nothing written")
+        if not or_best or star["best_theta"] is None:
+            raise ThresholdError(f"no swept theta reaches sensitivity {star['target']:g} "
+                                 f"(best {star['best_sensitivity']} at theta {star['best_theta']}); nothing written")
+        i = ev.froc.thetas.index(star["best_theta"])
+        star = {**star, "theta": star["best_theta"], "before": ev.froc.points["before"][i]["pooled"],
+                "after": ev.froc.points["after"][i]["pooled"]}
     pts = ev.froc.points
     sweep = [{"theta": t, "sensitivity": pts["after"][i]["pooled"]["sensitivity"],
               "fp_per_scan": pts["after"][i]["pooled"]["fp_per_scan"],
@@ -52,7 +57,8 @@ def chosen_theta(ev: Evaluation, rules: Rules | None = None) -> dict[str, Any]:
               "fp_per_scan_before": pts["before"][i]["pooled"]["fp_per_scan"]}
              for i, t in enumerate(ev.froc.thetas)]
     stage = star["stage"]
-    return {"theta": star["theta"], "target": star["target"], "stage": stage, "hit_rule": ev.rule.describe(),
+    return {"theta": star["theta"], "target": star["target"], "reached": bool(ev.star["reached"]), "stage": stage,
+            "hit_rule": ev.rule.describe(),
             "sensitivity": star[stage]["sensitivity"],
             "fp_per_scan": {"before": star["before"]["fp_per_scan"], "after": star["after"]["fp_per_scan"]},
             "rules": (rules or Rules.defaults()).to_dict(), "sweep": sweep}

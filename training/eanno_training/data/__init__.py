@@ -2,42 +2,21 @@
 
 from __future__ import annotations
 
-import importlib
 from typing import TYPE_CHECKING
+
+from eanno_contracts.lazy import lazy_getattr
 
 # Every name is loaded from its submodule on first use (PEP 562): the patch pipeline and the resampling
 # import torch and MONAI (seconds), and the command lines and readers that only need labels or volumes
 # (eanno-eval, eanno-convert, every --help) must not pay for them.
-_WHERE = {
-    "Case": "atlas",
-    "DataError": "atlas",
-    "canonical": "atlas",
-    "read_atlas_case": "atlas",
-    "read_case": "atlas",
-    "read_volume": "atlas",
-    "CLASS_NAMES": "labels",
-    "LESION_LABELS": "labels",
-    "LabelTable": "labels",
-    "LabelTableError": "labels",
-    "load_label_table": "labels",
-    "read_class_map": "labels",
-    "Augment": "patches",
-    "PatchDataset": "patches",
-    "Sampling": "patches",
-    "crop": "patches",
-    "DEFAULT_CLIP": "preprocess",
-    "Prepared": "preprocess",
-    "clip_hu": "preprocess",
-    "intensity_stats": "preprocess",
-    "normalise": "preprocess",
-    "prepare": "preprocess",
-    "resample_image": "preprocess",
-    "resample_labels": "preprocess",
-    "target_shape": "preprocess",
-    "phantom_case": "sources",
-    "phantom_cases": "sources",
-    "training_phantoms": "sources",
-}
+__getattr__ = lazy_getattr(
+    __name__,
+    atlas="Case DataError canonical read_atlas_case read_case read_volume",
+    labels="CLASS_NAMES LESION_LABELS LabelTable LabelTableError load_label_table read_class_map",
+    patches="Augment PatchDataset Sampling crop",
+    preprocess="DEFAULT_CLIP Prepared clip_hu intensity_stats normalise prepare resample_image resample_labels target_shape",
+    sources="phantom_case phantom_cases training_phantoms",
+)
 
 if TYPE_CHECKING:  # the names as type checkers and IDEs see them
     from .atlas import Case, DataError, canonical, read_atlas_case, read_case, read_volume
@@ -62,13 +41,6 @@ if TYPE_CHECKING:  # the names as type checkers and IDEs see them
         target_shape,
     )
     from .sources import phantom_case, phantom_cases, training_phantoms
-
-
-def __getattr__(name: str) -> object:
-    if name in _WHERE:
-        return getattr(importlib.import_module(f".{_WHERE[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-
 
 __all__ = [
     "CLASS_NAMES",
