@@ -88,13 +88,17 @@ class Admission:
         if avail < self.reserve_mb:
             raise Busy(f"{BUSY_MESSAGE}: {avail:.0f} MiB of memory available, below the reserve of "
                        f"{self.reserve_mb:.0f} MiB; retry later")
-        self.folder.mkdir(parents=True, exist_ok=True)
+        if not self.folder.is_dir():
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with suppress(OSError):  # like /tmp: servers of other users on this machine share the slots too
+                self.folder.chmod(0o1777)
         held: list[int] = []
         try:
             for i in range(self.slots):
                 if len(held) == need:
                     break
-                fd = os.open(self.folder / f"slot-{i}", os.O_RDWR | os.O_CREAT, 0o666)
+                # read-only is enough for flock, and opens another user's slot file
+                fd = os.open(self.folder / f"slot-{i}", os.O_RDONLY | os.O_CREAT, 0o644)
                 try:
                     fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
                 except BlockingIOError:
