@@ -71,7 +71,7 @@ bench-client: setup  ## the client's own time and a pipelined batch
 fuzz: setup  ## fuzz the client's input readers with hypothesis (FUZZ_SECONDS, default 120)
 	$(BIN)/python tests/client/fuzz_readers.py --seconds $${FUZZ_SECONDS:-120}
 
-soak: setup  ## 4 clients against a local server for SOAK_SECONDS (300): errors, RSS, /dev/shm (SOAK_ARGS="--repository DIR")
+soak: setup  ## 4 clients against a local server for SOAK_SECONDS (300): errors, RSS, /dev/shm (SOAK_ARGS="--repository DIR"; "--burst 8": 8 full-size requests at once, bounded admission)
 	$(BIN)/python scripts/soak.py --seconds $${SOAK_SECONDS:-300} $(SOAK_ARGS)
 
 PERF_VENV := .venv-perf

@@ -5,6 +5,10 @@ each annotate generated phantoms in a loop over their own gRPC connection, sampl
 (RSS of tritonserver and its Python backend stubs) and its /dev/shm regions once a second, stops the
 server, and checks: zero errors, RSS and /dev/shm stable after the warm-up, no shared-memory region left.
 Prints figures; the last line is one JSON object. Exit 1 when a check fails.
+
+`--burst N` instead sends N full-size (--shape) requests at once to a server with bounded admission
+(--window-instances, --admission-slots): some are refused "server busy" and retried, none may be lost
+(scripts/soak_burst.py).
 """
 
 from __future__ import annotations
@@ -163,13 +167,56 @@ def soak_local(repository: Path | None, seconds: float, clients: int, run_dir: P
     return figures
 
 
+def local_server(repository: Path, run_dir: Path):
+    """A LocalServer (not started) for `repository` on free ports."""
+    from eanno_serving.local import LocalServer, free_ports
+
+    grpc, http, metrics = free_ports()
+    return LocalServer(repository, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=run_dir)
+
+
+def burst_local(repository: Path | None, n: int, shape: tuple[int, int, int], run_dir: Path,
+                window_instances: int = 4, admission_slots: int = 2, reserve_mb: int = 1024) -> dict:
+    """Start a server (the shipped model with this capacity, or `repository`), burst it, stop it; figures."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also when loaded by the tests
+    from soak_burst import burst_verdict, capacity_repository, full_size_phantom, run_burst
+
+    if repository is None:
+        repository = capacity_repository(run_dir / "repository", window_instances, admission_slots, reserve_mb)
+    volume = full_size_phantom(shape)
+    server = local_server(repository, run_dir / "server")
+    with server:
+        assert server.state is not None  # set by start()
+        pid, prefix = server.state.pid, server.state.shm_prefix
+        figures = run_burst(server, volume, (0.8, 0.8, 1.0), n, lambda: (group_rss_mb(pid), shm_mb(prefix)))
+    figures |= {"window_instances": window_instances, "admission_slots": admission_slots,
+                "shm_left_after_stop": [str(p) for p in server.leftover_shm(prefix)]}
+    figures["failed"] = burst_verdict(figures)
+    return figures
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--repository", type=Path, help="Triton repository (default: the shipped model's)")
+    ap.add_argument("--burst", type=int, default=0, metavar="N",
+                    help="send N full-size requests at once to a server with bounded admission, instead")
+    ap.add_argument("--shape", type=int, nargs=3, default=[512, 512, 300], help="--burst: the volume's shape")
+    ap.add_argument("--window-instances", type=int, default=4, help="--burst: window model instances")
+    ap.add_argument("--admission-slots", type=int, default=2, help="--burst: full-size equivalents at once")
     args = ap.parse_args()
     logging.basicConfig(level=logging.WARNING)
+    if args.burst:
+        with tempfile.TemporaryDirectory(prefix="eanno-burst-") as tmp:
+            figures = burst_local(args.repository, args.burst, tuple(args.shape), Path(tmp),
+                                  args.window_instances, args.admission_slots)
+        print(f"{figures['answered']} of {figures['requests']} {figures['shape']} requests answered in "
+              f"{figures['seconds']} s; client retries {figures['retries']}, refusals logged "
+              f"{figures['refusals_logged']}; server RSS {figures['rss_mb']} MiB, /dev/shm {figures['shm_mb']} MiB")
+        print("PASS" if not figures["failed"] else "FAIL: " + "; ".join(figures["failed"]))
+        print(json.dumps(figures))
+        sys.exit(1 if figures["failed"] else 0)
     with tempfile.TemporaryDirectory(prefix="eanno-soak-") as tmp:
         figures = soak_local(args.repository, args.seconds, args.clients, Path(tmp), phantom_cases())
     print(f"{figures['requests']} requests from {figures['clients']} clients in {figures['seconds']} s "

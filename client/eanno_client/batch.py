@@ -57,6 +57,7 @@ class CaseResult:
     flags: list[str] = field(default_factory=list)  # the report's reasons to distrust this case
     endpoint: str = ""  # the server that answered (with several --url)
     attempts: int | None = None  # a failed request: how many times it was sent (1: not retried)
+    retries: int = 0  # a done case: how many times its request was sent again (server busy or unavailable)
 
 
 def output_of(case: Case, options: BatchOptions) -> str:
@@ -82,13 +83,13 @@ def error_text(e: BaseException) -> str:
 
 
 def _send(conn: Connection | EndpointPool, volume: Any, spacing: Any, affine: Any, options: BatchOptions
-          ) -> tuple[Any, Any, dict[str, Any], str]:
-    """Send one canonical volume; (labels, removed, report, URL of the server that answered)."""
+          ) -> tuple[Any, Any, dict[str, Any], str, int]:
+    """Send one canonical volume; (labels, removed, report, URL of the server that answered, retries)."""
     if isinstance(conn, EndpointPool):
         (labels, removed, report), url = conn.annotate(volume, spacing, affine, options.threshold, options.rules)
-        return labels, removed, report, url
+        return labels, removed, report, url, conn.last_retries(url)
     labels, removed, report = conn.annotate(volume, spacing, affine, options.threshold, options.rules)
-    return labels, removed, report, conn.config.url
+    return labels, removed, report, conn.config.url, conn.last_retries
 
 
 def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOptions) -> CaseResult:
@@ -104,14 +105,14 @@ def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOpt
         log.warning("%s: %s", case.path, warning)
         volume.note = f"{volume.note}; {warning}" if volume.note else warning
     canonical = to_canonical(volume.data, volume.affine)
-    labels, removed, report, url = _send(conn, canonical.data, canonical.spacing, canonical.affine, options)
+    labels, removed, report, url, retries = _send(conn, canonical.data, canonical.spacing, canonical.affine, options)
     paths = CasePaths.for_case(options.out, case.name, options.outputs.layout)
     out = write_case(paths, case.name, volume, canonical, labels, removed, report, options.outputs)
     lesions = out.get("lesions", [])
     n_kept = sum(1 for x in lesions if kept(x))
     return CaseResult(case.name, str(case.path), "done", round(time.perf_counter() - start, 3), n_kept,
                       len(lesions) - n_kept, output_of(case, options), volume.note,
-                      endpoint=url, flags=list(out.get("flags") or []))
+                      endpoint=url, flags=list(out.get("flags") or []), retries=retries)
 
 
 def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:

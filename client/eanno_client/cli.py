@@ -43,7 +43,8 @@ def connection_options(fn: Any) -> Any:
         click.option("--timeout", type=click.FloatRange(min=0.1), default=600.0, show_default=True,
                      help="Seconds one request may take."),
         click.option("--retries", type=click.IntRange(min=0), default=4, show_default=True,
-                     help="Retries (exponential backoff from 0.5 s) while the server is UNAVAILABLE."),
+                     help="Retries (exponential backoff from 0.5 s) while the server is UNAVAILABLE; a 'server busy' "
+                          "refusal is retried apart (jittered back-off, up to 600 s)."),
     ]
     for option in reversed(options):
         fn = option(fn)

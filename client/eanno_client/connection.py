@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -12,6 +13,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import numpy as np
+from eanno_contracts.admission import is_busy
 from eanno_contracts.answer import AnswerError, box_shape, full_size, unpack
 from eanno_contracts.errors import EannoError
 
@@ -29,6 +31,7 @@ DEADLINE_STATUS = "StatusCode.DEADLINE_EXCEEDED"  # --timeout passed: never retr
 # Triton answers a protocol restricted behind a header (--grpc-restricted-protocol) with UNAVAILABLE too;
 # waiting does not help there, so it is not retried.
 RESTRICTED = "protocol is restricted"
+BUSY_MAX_DELAY_S = 30.0  # the longest single wait between busy refusals (the back-off's ceiling)
 SERVED_MODELS = (ENSEMBLE, WINDOW_MODEL, "eanno_segmenter", "eanno_postproc")
 
 
@@ -53,6 +56,9 @@ class ConnectionConfig:
     timeout_s: float = 600.0  # one request (a whole case), client side
     retries: int = 4
     backoff_s: float = 0.5
+    # A "server busy" refusal (over capacity, CONTRACTS.md "Admission") is retried apart from `retries`, with
+    # jittered exponential back-off from backoff_s, for at most busy_wait_s of waiting in all.
+    busy_wait_s: float = 600.0
     max_message_bytes: int = MAX_MESSAGE_BYTES
 
     @property
@@ -91,6 +97,7 @@ class Connection:
             raise ServerConnectionError("--client-cert and --client-key go together (mutual TLS needs both)")
         self.config = config
         self.last_wire: dict[str, int] = {}  # bytes of the last annotate request and answer
+        self.last_retries = 0  # times the last call was sent again (busy or unavailable); one thread per Connection
         self._grpc = grpcclient
         self.client = grpcclient.InferenceServerClient(
             config.url, ssl=config.tls, root_certificates=_read(config.root_cert, "root certificate"),
@@ -110,33 +117,52 @@ class Connection:
         self.close()
 
     def call(self, what: str, fn: Callable[[], T]) -> T:
-        """Run fn, retrying with exponential backoff while the server answers UNAVAILABLE."""
+        """Run fn, retrying with exponential backoff while the server answers UNAVAILABLE (and, apart, while
+        it answers "server busy": jittered, for at most busy_wait_s); last_retries says how many times."""
         from tritonclient.utils import InferenceServerException
 
-        delay = self.config.backoff_s
-        for attempt in range(self.config.retries + 1):
+        delay = busy_delay = self.config.backoff_s
+        busy_waited = 0.0
+        attempt = 0  # UNAVAILABLE retries so far (server down); busy refusals are counted apart
+        self.last_retries = 0
+        while True:
             try:
                 return fn()
             except InferenceServerException as e:
                 status = str(e.status())
-                restricted = RESTRICTED in str(e.message())
-                if status in RETRY_STATUSES and not restricted and attempt < self.config.retries:
-                    log.warning("%s: server unavailable (%s); retry %d/%d in %.1f s", what, e.message(),
+                message = str(e.message())
+                restricted = RESTRICTED in message
+                busy = status in RETRY_STATUSES and is_busy(message)
+                if busy and busy_waited < self.config.busy_wait_s:
+                    # Full jitter: clients refused together must not come back together.
+                    pause = min(random.uniform(busy_delay / 2, busy_delay), self.config.busy_wait_s - busy_waited)
+                    log.warning("%s: %s; retry %d in %.1f s", what, message, self.last_retries + 1, pause)
+                    time.sleep(pause)
+                    busy_waited += pause
+                    busy_delay = min(busy_delay * 2, BUSY_MAX_DELAY_S)
+                    self.last_retries += 1
+                    continue
+                if status in RETRY_STATUSES and not busy and not restricted and attempt < self.config.retries:
+                    log.warning("%s: server unavailable (%s); retry %d/%d in %.1f s", what, message,
                                 attempt + 1, self.config.retries, delay)
                     time.sleep(delay)
                     delay *= 2
+                    attempt += 1
+                    self.last_retries += 1
                     continue
                 hint = f" (is the server running at {self.config.url}?)" if status in RETRY_STATUSES else ""
+                if busy:
+                    hint = f" (still busy after {busy_waited:.0f} s of retries; try again later or lower --concurrency)"
                 if restricted:
                     hint = " (the server wants that header: pass it with --header 'NAME: VALUE')"
                 if status == DEADLINE_STATUS:
                     # gRPC's own deadline, set from --timeout: say so, as a slow server looks the same as a hung one
                     hint = (f" (no answer within --timeout {self.config.timeout_s:g} s, the client's deadline; "
                             "not retried)")
-                tries = f" after {attempt + 1} attempts" if attempt else ""
-                raise ServerConnectionError(f"{what} failed{tries}: [{status}] {e.message()}{hint}",
-                                            attempts=attempt + 1) from e
-        raise AssertionError("unreachable")
+                sent = self.last_retries + 1
+                tries = f" after {sent} attempts" if sent > 1 else ""
+                raise ServerConnectionError(f"{what} failed{tries}: [{status}] {message}{hint}",
+                                            attempts=sent) from e
 
     @property
     def _opts(self) -> dict[str, Any]:

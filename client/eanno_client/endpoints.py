@@ -150,6 +150,11 @@ class EndpointPool:
         return self.call(f"annotate {list(volume.shape)}",
                          lambda conn: conn.annotate(volume, spacing, affine, threshold, rules))
 
+    def last_retries(self, url: str) -> int:
+        """Retries of this thread's last call on the endpoint at `url` (Connection.last_retries)."""
+        conn = next((getattr(e.local, "conn", None) for e in self.endpoints if e.url == url), None)
+        return 0 if conn is None else conn.last_retries
+
     def shares(self) -> dict[str, dict[str, int]]:
         """Per endpoint: requests answered and requests that found it down."""
         with self.lock:

@@ -83,13 +83,22 @@ def trt(onnx_path: Path, out: Path, fp16: bool, batches: tuple[int, ...], timing
 @click.option("--rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None,
               help="A site's post-processing rules (YAML or JSON, the keys it changes): the server loads them "
                    "and every report names them [the packaged defaults].")
+@click.option("--window-instances", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Instances (processes) of the sliding-window model.")
+@click.option("--admission-slots", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Full-size-equivalent requests (512 x 512 x 300 each) the window works on at once; more are "
+                   "refused 'server busy' (UNAVAILABLE) and the client retries them with back-off.")
+@click.option("--admission-reserve-mb", type=click.IntRange(min=0), default=1024, show_default=True,
+              help="Start no request while the machine (or its cgroup) has less memory available than this.")
 def repository(flavor: str, out: Path, checkpoint: Path | None, plan: Path | None, fp16: bool, reuse: bool,
-               rules: Path | None) -> None:
+               rules: Path | None, window_instances: int, admission_slots: int, admission_reserve_mb: int) -> None:
     """Write a complete Triton model repository (ensemble, window, segmenter, postproc) for one place."""
     from eanno_export.repository import build_repository  # torch: imported only here
 
+    capacity = {"window_instances": window_instances, "admission_slots": admission_slots,
+                "admission_reserve_mb": admission_reserve_mb}
     path, parity, how = build_repository(flavor, out, checkpoint, plan=plan, fp16=fp16, reuse=reuse,  # type: ignore[arg-type]
-                                         rules=rules)
+                                         rules=rules, capacity=capacity)
     click.echo(f"repository {path} ({flavor}; segmenter: {how}; rules: {rules or 'packaged defaults'})")
     if parity is not None:
         click.echo(f"parity max |torch - onnxruntime|: random {parity.random:.2e}, phantom {parity.phantom:.2e}")

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import logging
 import os
 import tempfile
+from collections.abc import Mapping
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 from eanno_postproc import load_rules
@@ -55,12 +57,13 @@ def recorded_source(out: Path) -> dict[str, Any] | None:
 
 def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None,
                      *, plan: str | os.PathLike[str] | None = None, fp16: bool = False,
-                     reuse: bool = False, rules: str | os.PathLike[str] | None = None
-                     ) -> tuple[Path, Parity | None, str]:
+                     reuse: bool = False, rules: str | os.PathLike[str] | None = None,
+                     capacity: Mapping[str, int] | None = None) -> tuple[Path, Parity | None, str]:
     """Write the repository; returns (path, parity or None when reused, how the segmenter was provided).
 
     rules: a site's post-processing rules file (YAML or JSON), validated here and carried by the repository;
     the post-processing model loads it and every report names it (source and hash).
+    capacity: ServingSpec's window_instances / admission_* knobs (model_repository/README.md, "Admission").
     """
     out = Path(out)
     ckpt = Path(checkpoint) if checkpoint is not None else shipped_checkpoint_path()
@@ -71,8 +74,10 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
         load_rules(Path(rules))  # RulesError names the file and the bad key, before anything is written
         rules_text = Path(rules).read_text(encoding="utf-8")
     # The serving code is part of the key: a repository written by older configs or models is rewritten.
-    source = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor,
+    source: dict[str, Any] = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor,
               "serving_code": serving_code_sha256()}
+    if capacity:
+        source["capacity"] = dict(sorted(capacity.items()))
     if rules_text is not None:
         source["rules_sha256"] = hashlib.sha256(rules_text.encode()).hexdigest()
     if reuse and recorded_source(out) == source:
@@ -90,6 +95,8 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
                 how = "onnx kept; the plan builder (eanno-plan in docker/compose.yaml) builds the plan on the target GPU"
         spec = ServingSpec(meta, name=ckpt.stem, version=source["sha256"][:12], rules_text=rules_text,
                            rules_source=Path(rules).name if rules is not None else "")
+        if capacity:
+            spec = dataclasses.replace(spec, **cast(dict[str, Any], capacity))  # __post_init__ checks them again
         write_repository(spec, flavor, out, model_file, extra_files={SOURCE_FILE: json.dumps(source, indent=1)})
     if how.startswith("onnx kept"):  # the plan builder checks its plan against ONNX Runtime on these
         np.save(out / "eanno_segmenter" / CHECK_PATCHES, phantom_patches(meta))

@@ -46,6 +46,13 @@ class ServingSpec:
     probs_dtype: str = "TYPE_FP16"  # full-resolution probabilities refine reads; see model_repository/README.md
     cpu_instances: int = 2  # python-onnxruntime segmenter instances (each runs on cores / instances threads)
     ort_threads: int = 0  # ONNX Runtime intra-op threads per instance there; 0: cores / instances
+    # Admission (eanno_serving.admission): the window's instances work on at most admission_slots full-size
+    # equivalents (admission_unit_voxels each) at once and start none while the machine has less than
+    # admission_reserve_mb available; beyond that a request is refused "server busy" (UNAVAILABLE, retried).
+    window_instances: int = 2
+    admission_slots: int = 2
+    admission_unit_voxels: int = 512 * 512 * 300
+    admission_reserve_mb: int = 1024
     extra: Mapping[str, str] = field(default_factory=dict)
     rules_text: str | None = None  # a site's rules file (YAML/JSON), written to eanno_postproc/rules.yaml
     rules_source: str = ""  # where it came from (its file name), reported with every answer
@@ -54,6 +61,10 @@ class ServingSpec:
         WindowSpec.from_meta(self.meta)  # validate early, with a message naming the bad entry
         if self.cpu_instances < 1 or self.ort_threads < 0:
             raise ValueError(f"cpu_instances must be >= 1 and ort_threads >= 0, got {self.cpu_instances}, {self.ort_threads}")
+        if min(self.window_instances, self.admission_slots, self.admission_unit_voxels) < 1 or self.admission_reserve_mb < 0:
+            raise ValueError("window_instances, admission_slots and admission_unit_voxels must be >= 1 and "
+                             f"admission_reserve_mb >= 0, got {self.window_instances}, {self.admission_slots}, "
+                             f"{self.admission_unit_voxels}, {self.admission_reserve_mb}")
         if not 1 <= self.window_batch <= self.max_batch:
             raise ValueError(f"window_batch {self.window_batch} must be in [1, max_batch={self.max_batch}]")
 
@@ -107,7 +118,9 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
     coarse = _io("coarse", "TYPE_FP32", [nc, -1, -1, -1])
     window_params = {**params, "segmenter": SEGMENTER, "window_batch": str(spec.window_batch),
                      "probs_dtype": spec.probs_dtype,
-                     "in_flight": str(spec.in_flight)}
+                     "in_flight": str(spec.in_flight), "admission_slots": str(spec.admission_slots),
+                     "admission_unit_voxels": str(spec.admission_unit_voxels),
+                     "admission_reserve_mb": str(spec.admission_reserve_mb)}
     seg: dict[str, Any] = {
         "name": SEGMENTER, "max_batch_size": spec.max_batch,
         "input": [_io("image", "TYPE_FP32", [1, *patch])], "output": [_io("probs", "TYPE_FP32", [nc, *patch])],
@@ -139,7 +152,8 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
         },
         WINDOW: {"name": WINDOW, "backend": "python", "max_batch_size": 0, "input": [vol, spc, *optional],
                  "output": [coarse, _io("volume_box", "TYPE_INT16", [-1, -1, -1]), box, blocks, region],
-                 "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(window_params)},
+                 "instance_group": [{"kind": "KIND_CPU", "count": spec.window_instances}],
+                 "parameters": _params(window_params)},
         SEGMENTER: seg,
         POSTPROC: {"name": POSTPROC, "backend": "python", "max_batch_size": 0,
                    "input": [vol, spc, coarse, box, region, *optional], "output": outputs,

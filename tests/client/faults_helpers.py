@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import nibabel as nib
 import numpy as np
@@ -19,13 +20,13 @@ MAX_VOXELS = 300_000  # the window model's limit in these tests: small, so "too 
 
 
 
-def limited_repository(folder: Path, max_voxels: int = MAX_VOXELS) -> Path:
-    """The HU-band segmenter's python-onnxruntime repository with a small max_voxels."""
+def limited_repository(folder: Path, max_voxels: int = MAX_VOXELS, **spec: Any) -> Path:
+    """The HU-band segmenter's python-onnxruntime repository with a small max_voxels (and other ServingSpec knobs)."""
     from eanno_serving.repository import ServingSpec, write_repository
 
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = hu_band_onnx(folder / "model.onnx", META)
-    return write_repository(ServingSpec(META, name="hu-band", version="test", max_voxels=max_voxels),
+    return write_repository(ServingSpec(META, name="hu-band", version="test", max_voxels=max_voxels, **spec),
                             "python-onnxruntime", folder / "repo", onnx_path)
 
 

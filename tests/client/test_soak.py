@@ -39,3 +39,14 @@ def test_soak_30s_four_clients(tmp_path) -> None:
     print(figures)
     assert figures["failed"] == [], figures
     assert figures["requests"] >= 20 and figures["rss_mb"]["warm"] > 50, figures
+
+
+def test_burst_small_volumes_refused_retried_none_lost(tmp_path) -> None:
+    """`make soak SOAK_ARGS="--burst 8"` in small: 6 requests at once, 4 window instances, 1 slot."""
+    soak = load_soak()
+    repo = limited_repository(tmp_path / "repo", max_voxels=10**7, admission_slots=1, window_instances=4)
+    figures = soak.burst_local(repo, 6, (96, 96, 48), tmp_path / "run", window_instances=4, admission_slots=1)
+    print(figures)
+    assert figures["failed"] == [], figures
+    assert figures["answered"] == 6 and figures["identical_answers"], figures
+    assert sum(figures["retries"]) >= 1 and figures["refusals_logged"] == sum(figures["retries"]), figures

@@ -7,6 +7,7 @@ import logging
 import triton_python_backend_utils as pb_utils
 from eanno_postproc import load_rules
 
+from eanno_serving.admission import Admission, Busy, default_folder
 from eanno_serving.annotate import request_rules
 from eanno_serving.handoff import handoff
 from eanno_serving.lifeline import exit_with_parent
@@ -37,6 +38,10 @@ class TritonPythonModel:
         self.probs_dtype = pb_utils.triton_string_to_numpy(params["probs_dtype"])
         self.theta = float(params["theta"])
         self.rules = load_rules(None)
+        # Shared by every instance of this model (separate processes) through flock'ed slot files.
+        self.admission = Admission(int(params.get("admission_slots", "2")), default_folder(args["model_repository"]),
+                                   int(params.get("admission_unit_voxels", str(512 * 512 * 300))),
+                                   float(params.get("admission_reserve_mb", "0")))
 
     async def _infer(self, batch):
         # A TensorRT (or ONNX Runtime backend, KIND_AUTO) segmenter on a GPU answers in GPU memory, where
@@ -86,11 +91,17 @@ class TritonPythonModel:
                     pb_utils.get_input_tensor_by_name(request, "spacing").as_numpy(),
                     self.max_voxels,
                 )
-                h = await self._window(volume, spacing, request)
+                # Before any large allocation: room for this request, or a retryable refusal.
+                with self.admission.admit(volume.size):
+                    h = await self._window(volume, spacing, request)
                 responses.append(pb_utils.InferenceResponse(output_tensors=[
                     pb_utils.Tensor("coarse", h.coarse), pb_utils.Tensor("volume_box", h.volume),
                     pb_utils.Tensor("box", h.box), pb_utils.Tensor("removed_outside", h.blocks),
                     pb_utils.Tensor("region", h.region_bytes())]))
+            except Busy as e:  # over capacity: UNAVAILABLE, which the client retries with back-off
+                log.warning("eanno_window: %s", e)
+                responses.append(pb_utils.InferenceResponse(
+                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.UNAVAILABLE)))
             except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
                 responses.append(pb_utils.InferenceResponse(
                     error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)))
