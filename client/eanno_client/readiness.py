@@ -46,7 +46,9 @@ def explain(url: str, status: str, message: str, tls: bool = False) -> str:
     if "http/2" in low or "settings frame" in low:  # an HTTP/1 server answered the gRPC preface
         return (f"{url} answers, but not with gRPC (is it Triton's HTTP port 8000 or metrics port 8002? gRPC is "
                 f"8001 by default): try --url with the gRPC port")
-    if "socket closed" in low:  # accepted, then hung up: a TLS server met in plain text, or an HTTP port
+    # accepted, then hung up: a TLS server met in plain text, or an HTTP port. gRPC reports only its last
+    # attempt: for `localhost` that may be [::1] refusing while 127.0.0.1 accepted, so ask TCP itself.
+    if "socket closed" in low or ("refused" in low and accepts_tcp(url)):
         http = http_kind(url)
         if http:
             return (f"{url} is {http}, not gRPC (it answered over HTTP/1): give Triton's gRPC port "
@@ -69,6 +71,26 @@ def explain(url: str, status: str, message: str, tls: bool = False) -> str:
                 f"(eanno-server start, or docker compose up in docker/), check the host and the gRPC port "
                 f"(8001 by default), then try eanno-client health --url {url}")
     return f"{url}: {status} {message.strip()}"
+
+
+def accepts_tcp(url: str, timeout_s: float = 1.0) -> bool:
+    """Whether any address of `url`'s host accepts a TCP connection on its port."""
+    import socket
+
+    host, _, port = url.rpartition(":")
+    try:
+        infos = socket.getaddrinfo(host.strip("[]"), int(port), type=socket.SOCK_STREAM)
+    except (OSError, ValueError):
+        return False
+    for family, kind, proto, _, address in infos:
+        try:
+            with socket.socket(family, kind, proto) as sock:
+                sock.settimeout(timeout_s)
+                sock.connect(address)
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def http_kind(url: str, timeout_s: float = 1.0) -> str | None:

@@ -118,3 +118,19 @@ def test_loadtest_csv_and_capacity_from_records():
     assert rows[0].startswith("mode,concurrency,request_rate") and len(rows) == 3
     assert rows[1].split(",")[:3] == ["closed", "1", ""] and rows[2].split(",")[:3] == ["open", "", "2.0"]
     assert json.dumps(steps)  # JSON-able
+
+
+def test_a_refusal_from_one_address_is_not_nothing_listening():
+    """gRPC names only its last attempt: [::1] refusing while 127.0.0.1 accepted is a server that answers."""
+    from eanno_client.readiness import explain
+
+    grpc_text = "failed to connect to all addresses; last error: UNKNOWN: ipv6:%5B::1%5D:{}: Connection refused"
+    with socket.socket() as listener:  # accepts TCP (the kernel's backlog), speaks no gRPC: a TLS server in plain text
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = listener.getsockname()[1]
+        text = explain(f"127.0.0.1:{port}", "StatusCode.UNAVAILABLE", grpc_text.format(port))
+        assert "is it a TLS server (give --root-cert PEM)" in text, text
+    # the same text once nothing listens there any more
+    text = explain(f"127.0.0.1:{port}", "StatusCode.UNAVAILABLE", grpc_text.format(port))
+    assert text.startswith(f"nothing answers at 127.0.0.1:{port} (connection refused)"), text
