@@ -211,17 +211,18 @@ def main() -> None:
         with tempfile.TemporaryDirectory(prefix="eanno-burst-") as tmp:
             figures = burst_local(args.repository, args.burst, tuple(args.shape), Path(tmp),
                                   args.window_instances, args.admission_slots)
-        print(f"{figures['answered']} of {figures['requests']} {figures['shape']} requests answered in "
-              f"{figures['seconds']} s; client retries {figures['retries']}, refusals logged "
-              f"{figures['refusals_logged']}; server RSS {figures['rss_mb']} MiB, /dev/shm {figures['shm_mb']} MiB")
-        print("PASS" if not figures["failed"] else "FAIL: " + "; ".join(figures["failed"]))
-        print(json.dumps(figures))
-        sys.exit(1 if figures["failed"] else 0)
+        report(figures, f"{figures['answered']} of {figures['requests']} {figures['shape']} requests answered in "
+                        f"{figures['seconds']} s; client retries {figures['retries']}, refusals logged "
+                        f"{figures['refusals_logged']}")
     with tempfile.TemporaryDirectory(prefix="eanno-soak-") as tmp:
         figures = soak_local(args.repository, args.seconds, args.clients, Path(tmp), phantom_cases())
-    print(f"{figures['requests']} requests from {figures['clients']} clients in {figures['seconds']} s "
-          f"({figures['requests_per_s']}/s, p50 {figures['latency_p50_s']} s), {figures['errors']} errors; "
-          f"server RSS {figures['rss_mb']} MiB, /dev/shm {figures['shm_mb']} MiB")
+    report(figures, f"{figures['requests']} requests from {figures['clients']} clients in {figures['seconds']} s "
+                    f"({figures['requests_per_s']}/s, p50 {figures['latency_p50_s']} s), {figures['errors']} errors")
+
+
+def report(figures: dict, summary: str) -> None:
+    """Print the summary with the server's memory, PASS or FAIL and the JSON; exit 1 on FAIL."""
+    print(f"{summary}; server RSS {figures['rss_mb']} MiB, /dev/shm {figures['shm_mb']} MiB")
     print("PASS" if not figures["failed"] else "FAIL: " + "; ".join(figures["failed"]))
     print(json.dumps(figures))
     sys.exit(1 if figures["failed"] else 0)

@@ -40,6 +40,16 @@ def find_python310() -> Path | None:
     return find_python("3.10")
 
 
+def require_python310(what: str) -> Path:
+    """A CPython 3.10 interpreter, or a pytest skip saying that `what` cannot run without one."""
+    import pytest
+
+    found = find_python310()
+    if found is None or not found.is_file():
+        pytest.skip(f"no CPython 3.10 here (set EANNO_PYTHON310, or `pyenv install 3.10`): {what}")
+    return found
+
+
 def source_hash(paths: list[Path]) -> str:
     """SHA-256 over the files an environment is built from (names and contents; caches skipped)."""
     h = hashlib.sha256()

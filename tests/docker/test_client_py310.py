@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from .py310 import REPO, client_test_env, find_python310
+from .py310 import REPO, client_test_env, require_python310
 
 pytestmark = [pytest.mark.slow, pytest.mark.server]
 SUBSET = ["tests/client", "-m", "not server or py310"]
@@ -34,10 +34,7 @@ FULL = ["tests/client"]
 @pytest.fixture(scope="module")
 def python310_tests() -> Path:
     """The 3.10 test venv's python, checked to be 3.10 with this tree's client; or a skip saying why not."""
-    found = find_python310()
-    if found is None or not found.is_file():
-        pytest.skip("no CPython 3.10 here (set EANNO_PYTHON310, or `pyenv install 3.10`): the client's suite "
-                    "cannot run on the oldest workstation Python")
+    found = require_python310("the client's suite cannot run on the oldest workstation Python")
     python, seconds = client_test_env(found)
     print(f"\n3.10 client test env ready in {seconds:.1f} s: {python}")
     code = "import sys, eanno_client; print('%d.%d' % sys.version_info[:2]); print(eanno_client.__file__)"

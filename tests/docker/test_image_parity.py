@@ -21,7 +21,7 @@ import pytest
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.smoke import Served, annotate_remote, connect
 
-from .py310 import client_env, find_python, find_python310, server_env
+from .py310 import client_env, find_python, require_python310, server_env
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 PHANTOM_SEEDS = (11, 12)
@@ -31,11 +31,7 @@ CLIENT_PYTHONS = ("3.10", "3.13")  # the workstation range's ends (client/README
 @pytest.fixture(scope="module")
 def python310() -> Path:
     """A CPython 3.10 interpreter, or a skip saying none was found."""
-    found = find_python310()
-    if found is None or not found.is_file():
-        pytest.skip("no CPython 3.10 here (set EANNO_PYTHON310, or `pyenv install 3.10`): the image's Python "
-                    "side cannot be reproduced")
-    return found
+    return require_python310("the image's Python side cannot be reproduced")
 
 
 @pytest.fixture(scope="module")
