@@ -35,8 +35,9 @@ test-client-py310: setup  ## the whole client test suite on CPython 3.10 (the ol
 demo: setup  ## the main job end to end on the embedded default
 	$(BIN)/python scripts/demo.py
 
-lint: setup  ## ruff over every package and the tests; mypy over every package (pyproject.toml [tool.mypy])
+lint: setup  ## ruff (lint and format check) over every package and the tests; mypy over every package (pyproject.toml [tool.mypy])
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 
 bench: bench-postproc bench-model bench-serving bench-client bench-loadtest  ## every benchmark (long)

@@ -23,12 +23,20 @@ from eanno_training.phantoms import generate_phantom
 
 REPO = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
-REAL_CT = Path(os.environ.get("EANNO_SHARED_DATA", REPO.parent / "shared" / "data")) / "ct-real-small" / "example_ct_sm.nii.gz"
+REAL_CT = (
+    Path(os.environ.get("EANNO_SHARED_DATA", REPO.parent / "shared" / "data"))
+    / "ct-real-small"
+    / "example_ct_sm.nii.gz"
+)
 PHANTOMS = {"phantom_a": (11, "LPS"), "phantom_b": (23, "RAS")}  # seed, stored orientation
 OUT = REPO / "demo-output"
 MAX_SHOWN = 5
-RULES = {"removed_outside_pancreas": "outside the pancreas removed", "relabelled_volume_ratio": "volume ratio relabelled",
-         "relabelled_duct": "touching the duct relabelled", "relabelled_contrast": "contrast relabelled"}
+RULES = {
+    "removed_outside_pancreas": "outside the pancreas removed",
+    "relabelled_volume_ratio": "volume ratio relabelled",
+    "relabelled_duct": "touching the duct relabelled",
+    "relabelled_contrast": "contrast relabelled",
+}
 
 
 def write_phantoms(folder: Path) -> dict[str, np.ndarray]:
@@ -51,24 +59,38 @@ def compare(name: str, report: dict, labels: Path, truth: np.ndarray | None) -> 
         from eanno_training.evaluation.matching import LESION_CLASSES, match_case
 
         m = match_case(np.asarray(nib.load(str(labels)).dataobj), truth)  # any overlap is a hit
-        found = ", ".join(f"{m.hit[c]}/{m.gt[c]} {n.removeprefix('pancreatic_')}" for c, n in LESION_CLASSES.items() if m.gt[c])
-        print(f"  true lesions found {m.n_hit} of {m.n_gt} ({found or 'a normal case'}), missed {m.n_gt - m.n_hit}; "
-              f"false regions kept {m.n_fp}")
+        found = ", ".join(
+            f"{m.hit[c]}/{m.gt[c]} {n.removeprefix('pancreatic_')}"
+            for c, n in LESION_CLASSES.items()
+            if m.gt[c]
+        )
+        print(
+            f"  true lesions found {m.n_hit} of {m.n_gt} ({found or 'a normal case'}), missed {m.n_gt - m.n_hit}; "
+            f"false regions kept {m.n_fp}"
+        )
     flags = report.get("flags") or []
     print("  flags: " + ("; ".join(flags) if flags else "none"))
-    for x in sorted((x for x in report["lesions"] if x["decision"] == "kept"), key=lambda x: -x["volume_ml"])[:MAX_SHOWN]:
-        print(f"    kept #{x['id']} {x['class']}, {x['volume_ml']:.2f} mL, mean {x['hu_mean']:.0f} HU, "
-              f"p_max {x['prob_max']:.2f} at {np.round(x['centroid_mm'], 1).tolist()} mm")
+    for x in sorted((x for x in report["lesions"] if x["decision"] == "kept"), key=lambda x: -x["volume_ml"])[
+        :MAX_SHOWN
+    ]:
+        print(
+            f"    kept #{x['id']} {x['class']}, {x['volume_ml']:.2f} mL, mean {x['hu_mean']:.0f} HU, "
+            f"p_max {x['prob_max']:.2f} at {np.round(x['centroid_mm'], 1).tolist()} mm"
+        )
 
 
 def main() -> int:
     import argparse
 
     ap = argparse.ArgumentParser(description="EfficientAnno end to end on this machine.")
-    ap.add_argument("--repository", type=Path, help="serve this model repository instead of the shipped model")
+    ap.add_argument(
+        "--repository", type=Path, help="serve this model repository instead of the shipped model"
+    )
     args = ap.parse_args()
-    print("EfficientAnno demo. The shipped model is small and trained on synthetic phantoms only: it shows the "
-          "system working end to end and is not a clinical model.")
+    print(
+        "EfficientAnno demo. The shipped model is small and trained on synthetic phantoms only: it shows the "
+        "system working end to end and is not a clinical model."
+    )
     OUT.mkdir(exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="eanno-demo-") as tmp:
         inputs = Path(tmp) / "inputs"
@@ -81,8 +103,18 @@ def main() -> int:
             print(f"(real CT not found at {REAL_CT}; annotating the phantoms only)")
         grpc, http, metrics = free_ports()
         run_dir = Path(tmp) / "server"
-        start = [str(BIN / "eanno-server"), "start", "--grpc-port", str(grpc), "--http-port", str(http),
-                 "--metrics-port", str(metrics), "--run-dir", str(run_dir)]
+        start = [
+            str(BIN / "eanno-server"),
+            "start",
+            "--grpc-port",
+            str(grpc),
+            "--http-port",
+            str(http),
+            "--metrics-port",
+            str(metrics),
+            "--run-dir",
+            str(run_dir),
+        ]
         start += ["--repository", str(args.repository)] if args.repository else []
         if subprocess.run(start).returncode != 0:
             print("the local server did not start (see the message above)", file=sys.stderr)
@@ -90,17 +122,22 @@ def main() -> int:
         try:
             url = f"127.0.0.1:{grpc}"
             subprocess.run([str(BIN / "eanno-client"), "health", "--url", url], check=False)
-            rc = subprocess.run([str(BIN / "eanno-client"), "annotate", *map(str, cases), "--out", str(OUT),
-                                 "--url", url]).returncode
+            rc = subprocess.run(
+                [str(BIN / "eanno-client"), "annotate", *map(str, cases), "--out", str(OUT), "--url", url]
+            ).returncode
         finally:
             subprocess.run([str(BIN / "eanno-server"), "stop", "--run-dir", str(run_dir)], check=False)
         for case in cases:
             name = case.name.removesuffix(".nii.gz")
             report_path = OUT / name / "report.json"
             if report_path.is_file():
-                compare(name, json.loads(report_path.read_text()), OUT / name / "labels.nii.gz", truth.get(name))
-    print(f"\nOutputs (labels, AbdomenAtlas masks, report, viewer files, preview) in {OUT}/<case>/; "
-          f"open one with the commands in {OUT}/<case>/open_in_viewers.sh")
+                compare(
+                    name, json.loads(report_path.read_text()), OUT / name / "labels.nii.gz", truth.get(name)
+                )
+    print(
+        f"\nOutputs (labels, AbdomenAtlas masks, report, viewer files, preview) in {OUT}/<case>/; "
+        f"open one with the commands in {OUT}/<case>/open_in_viewers.sh"
+    )
     return rc
 
 

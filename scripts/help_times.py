@@ -19,8 +19,16 @@ import sys
 import time
 from pathlib import Path
 
-SCRIPTS = ("eanno-client", "eanno-train", "eanno-eval", "eanno-calibrate", "eanno-convert", "eanno-export",
-           "eanno-server", "eanno-postproc")
+SCRIPTS = (
+    "eanno-client",
+    "eanno-train",
+    "eanno-eval",
+    "eanno-calibrate",
+    "eanno-convert",
+    "eanno-export",
+    "eanno-server",
+    "eanno-postproc",
+)
 TARGET_S = 1.0
 
 
@@ -73,17 +81,33 @@ def main() -> int:
     codes: dict[str, int] = {}
     for _ in range(args.rounds):  # interleaved: each round runs every command once
         for argv in cmds:
-            key = "(baseline) python -c 'import click'" if argv is BASELINE else " ".join([Path(argv[0]).name, *argv[1:]])
+            key = (
+                "(baseline) python -c 'import click'"
+                if argv is BASELINE
+                else " ".join([Path(argv[0]).name, *argv[1:]])
+            )
             seconds, _, rc = timed(argv)
             times.setdefault(key, []).append(seconds)
             codes[key] = rc
-    rows = {k: {"median_s": round(statistics.median(v), 3), "min_s": round(min(v), 3), "max_s": round(max(v), 3),
-                "exit_code": codes[k]} for k, v in times.items()}
+    rows = {
+        k: {
+            "median_s": round(statistics.median(v), 3),
+            "min_s": round(min(v), 3),
+            "max_s": round(max(v), 3),
+            "exit_code": codes[k],
+        }
+        for k, v in times.items()
+    }
     width = max(map(len, rows))
     print(f"{'command':<{width}}  median   (min-max) s   [{args.rounds} rounds, target < {TARGET_S} s]")
     for key, r in rows.items():
-        flag = "" if r["median_s"] < TARGET_S and r["exit_code"] == 0 else "  <-- over target" if r["exit_code"] == 0 \
+        flag = (
+            ""
+            if r["median_s"] < TARGET_S and r["exit_code"] == 0
+            else "  <-- over target"
+            if r["exit_code"] == 0
             else f"  <-- exit {r['exit_code']}"
+        )
         print(f"{key:<{width}}  {r['median_s']:6.2f}   ({r['min_s']:.2f}-{r['max_s']:.2f}){flag}")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

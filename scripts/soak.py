@@ -114,13 +114,25 @@ def run_soak(server, seconds: float, clients: int, cases) -> dict:
     samples.append((time.monotonic() - start, group_rss_mb(pid), shm_mb(prefix)))
     warm = next(s for s in samples if s[0] >= WARMUP_FRACTION * seconds)
     end = samples[-1]
-    return {"seconds": round(time.monotonic() - start, 1), "clients": clients, **counts,
-            "errors_seen": sorted(set(errors))[:5],
-            "requests_per_s": round(counts["requests"] / max(end[0], 1e-9), 2),
-            "latency_p50_s": round(float(np.median(latencies)), 3) if latencies else None,
-            "latency_p95_s": round(float(np.percentile(latencies, 95)), 3) if latencies else None,
-            "rss_mb": {"warm": round(warm[1], 1), "end": round(end[1], 1), "max": round(max(s[1] for s in samples), 1)},
-            "shm_mb": {"warm": round(warm[2], 1), "end": round(end[2], 1), "max": round(max(s[2] for s in samples), 1)}}
+    return {
+        "seconds": round(time.monotonic() - start, 1),
+        "clients": clients,
+        **counts,
+        "errors_seen": sorted(set(errors))[:5],
+        "requests_per_s": round(counts["requests"] / max(end[0], 1e-9), 2),
+        "latency_p50_s": round(float(np.median(latencies)), 3) if latencies else None,
+        "latency_p95_s": round(float(np.percentile(latencies, 95)), 3) if latencies else None,
+        "rss_mb": {
+            "warm": round(warm[1], 1),
+            "end": round(end[1], 1),
+            "max": round(max(s[1] for s in samples), 1),
+        },
+        "shm_mb": {
+            "warm": round(warm[2], 1),
+            "end": round(end[2], 1),
+            "max": round(max(s[2] for s in samples), 1),
+        },
+    }
 
 
 def verdict(figures: dict) -> list[str]:
@@ -156,8 +168,9 @@ def soak_local(repository: Path | None, seconds: float, clients: int, run_dir: P
         for s in socks:
             s.bind(("127.0.0.1", 0))
         ports = [s.getsockname()[1] for s in socks]
-    server = LocalServer(repository, grpc_port=ports[0], http_port=ports[1], metrics_port=ports[2],
-                         run_dir=run_dir / "server")
+    server = LocalServer(
+        repository, grpc_port=ports[0], http_port=ports[1], metrics_port=ports[2], run_dir=run_dir / "server"
+    )
     with server:
         assert server.state is not None  # set by start()
         prefix = server.state.shm_prefix
@@ -175,22 +188,34 @@ def local_server(repository: Path, run_dir: Path):
     return LocalServer(repository, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=run_dir)
 
 
-def burst_local(repository: Path | None, n: int, shape: tuple[int, int, int], run_dir: Path,
-                window_instances: int = 4, admission_slots: int = 2, reserve_mb: int = 1024) -> dict:
+def burst_local(
+    repository: Path | None,
+    n: int,
+    shape: tuple[int, int, int],
+    run_dir: Path,
+    window_instances: int = 4,
+    admission_slots: int = 2,
+    reserve_mb: int = 1024,
+) -> dict:
     """Start a server (the shipped model with this capacity, or `repository`), burst it, stop it; figures."""
     sys.path.insert(0, str(Path(__file__).resolve().parent))  # its sibling, also when loaded by the tests
     from soak_burst import burst_verdict, capacity_repository, full_size_phantom, run_burst
 
     if repository is None:
-        repository = capacity_repository(run_dir / "repository", window_instances, admission_slots, reserve_mb)
+        repository = capacity_repository(
+            run_dir / "repository", window_instances, admission_slots, reserve_mb
+        )
     volume = full_size_phantom(shape)
     server = local_server(repository, run_dir / "server")
     with server:
         assert server.state is not None  # set by start()
         pid, prefix = server.state.pid, server.state.shm_prefix
         figures = run_burst(server, volume, (0.8, 0.8, 1.0), n, lambda: (group_rss_mb(pid), shm_mb(prefix)))
-    figures |= {"window_instances": window_instances, "admission_slots": admission_slots,
-                "shm_left_after_stop": [str(p) for p in server.leftover_shm(prefix)]}
+    figures |= {
+        "window_instances": window_instances,
+        "admission_slots": admission_slots,
+        "shm_left_after_stop": [str(p) for p in server.leftover_shm(prefix)],
+    }
     figures["failed"] = burst_verdict(figures)
     return figures
 
@@ -200,8 +225,13 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=300.0)
     ap.add_argument("--clients", type=int, default=4)
     ap.add_argument("--repository", type=Path, help="Triton repository (default: the shipped model's)")
-    ap.add_argument("--burst", type=int, default=0, metavar="N",
-                    help="send N full-size requests at once to a server with bounded admission, instead")
+    ap.add_argument(
+        "--burst",
+        type=int,
+        default=0,
+        metavar="N",
+        help="send N full-size requests at once to a server with bounded admission, instead",
+    )
     ap.add_argument("--shape", type=int, nargs=3, default=[512, 512, 300], help="--burst: the volume's shape")
     ap.add_argument("--window-instances", type=int, default=4, help="--burst: window model instances")
     ap.add_argument("--admission-slots", type=int, default=2, help="--burst: full-size equivalents at once")
@@ -209,15 +239,27 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING)
     if args.burst:
         with tempfile.TemporaryDirectory(prefix="eanno-burst-") as tmp:
-            figures = burst_local(args.repository, args.burst, tuple(args.shape), Path(tmp),
-                                  args.window_instances, args.admission_slots)
-        report(figures, f"{figures['answered']} of {figures['requests']} {figures['shape']} requests answered in "
-                        f"{figures['seconds']} s; client retries {figures['retries']}, refusals logged "
-                        f"{figures['refusals_logged']}")
+            figures = burst_local(
+                args.repository,
+                args.burst,
+                tuple(args.shape),
+                Path(tmp),
+                args.window_instances,
+                args.admission_slots,
+            )
+        report(
+            figures,
+            f"{figures['answered']} of {figures['requests']} {figures['shape']} requests answered in "
+            f"{figures['seconds']} s; client retries {figures['retries']}, refusals logged "
+            f"{figures['refusals_logged']}",
+        )
     with tempfile.TemporaryDirectory(prefix="eanno-soak-") as tmp:
         figures = soak_local(args.repository, args.seconds, args.clients, Path(tmp), phantom_cases())
-    report(figures, f"{figures['requests']} requests from {figures['clients']} clients in {figures['seconds']} s "
-                    f"({figures['requests_per_s']}/s, p50 {figures['latency_p50_s']} s), {figures['errors']} errors")
+    report(
+        figures,
+        f"{figures['requests']} requests from {figures['clients']} clients in {figures['seconds']} s "
+        f"({figures['requests_per_s']}/s, p50 {figures['latency_p50_s']} s), {figures['errors']} errors",
+    )
 
 
 def report(figures: dict, summary: str) -> None:

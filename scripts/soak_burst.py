@@ -33,17 +33,35 @@ def full_size_phantom(shape: tuple[int, int, int]) -> np.ndarray:
 
 def capacity_repository(out: Path, window_instances: int, admission_slots: int, reserve_mb: int) -> Path:
     """The shipped model's python-onnxruntime repository with the given capacity (eanno-export repository)."""
-    cmd = [sys.executable, "-m", "eanno_export.cli", "repository", "--flavor", "python-onnxruntime", "--out",
-           str(out), "--window-instances", str(window_instances), "--admission-slots", str(admission_slots),
-           "--admission-reserve-mb", str(reserve_mb)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "eanno_export.cli",
+        "repository",
+        "--flavor",
+        "python-onnxruntime",
+        "--out",
+        str(out),
+        "--window-instances",
+        str(window_instances),
+        "--admission-slots",
+        str(admission_slots),
+        "--admission-reserve-mb",
+        str(reserve_mb),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)} failed:\n{(proc.stderr or proc.stdout)[-2000:]}")
     return out
 
 
-def run_burst(server: Any, volume: np.ndarray, spacing: tuple[float, float, float], n: int,
-              sample: Callable[[], tuple[float, float]]) -> dict[str, Any]:
+def run_burst(
+    server: Any,
+    volume: np.ndarray,
+    spacing: tuple[float, float, float],
+    n: int,
+    sample: Callable[[], tuple[float, float]],
+) -> dict[str, Any]:
     """Send `volume` n times at once (one connection each); the figures (server left running)."""
     from eanno_client.connection import Connection, ConnectionConfig
 
@@ -64,11 +82,19 @@ def run_burst(server: Any, volume: np.ndarray, spacing: tuple[float, float, floa
             try:
                 labels, removed, report = conn.annotate(volume, np.asarray(spacing), affine)
             except Exception as e:  # counted: none may happen
-                return {"request": k, "error": str(e), "retries": conn.last_retries,
-                        "seconds": round(time.perf_counter() - t0, 1)}
-            return {"request": k, "error": "", "retries": conn.last_retries,
+                return {
+                    "request": k,
+                    "error": str(e),
+                    "retries": conn.last_retries,
                     "seconds": round(time.perf_counter() - t0, 1),
-                    "answer": hash((labels.tobytes(), removed.tobytes(), len(report.get("lesions", []))))}
+                }
+            return {
+                "request": k,
+                "error": "",
+                "retries": conn.last_retries,
+                "seconds": round(time.perf_counter() - t0, 1),
+                "answer": hash((labels.tobytes(), removed.tobytes(), len(report.get("lesions", [])))),
+            }
 
     rss0, shm0 = sample()
     watcher = threading.Thread(target=sampler, daemon=True)
@@ -81,13 +107,20 @@ def run_burst(server: Any, volume: np.ndarray, spacing: tuple[float, float, floa
     watcher.join(5)
     answers = {r["answer"] for r in results if not r["error"]}
     log_text = Path(server.state.log).read_text(errors="replace")
-    return {"requests": n, "shape": list(volume.shape), "seconds": round(wall, 1),
-            "answered": sum(not r["error"] for r in results), "errors": [r["error"] for r in results if r["error"]],
-            "identical_answers": len(answers) == 1, "retries": [r["retries"] for r in results],
-            "request_seconds": [r["seconds"] for r in results],
-            "refusals_logged": log_text.count("server busy"), "server_alive": server.ready(),
-            "rss_mb": {"idle": round(rss0, 1), "peak": round(peak["rss_mb"], 1)},
-            "shm_mb": {"idle": round(shm0, 1), "peak": round(peak["shm_mb"], 1)}}
+    return {
+        "requests": n,
+        "shape": list(volume.shape),
+        "seconds": round(wall, 1),
+        "answered": sum(not r["error"] for r in results),
+        "errors": [r["error"] for r in results if r["error"]],
+        "identical_answers": len(answers) == 1,
+        "retries": [r["retries"] for r in results],
+        "request_seconds": [r["seconds"] for r in results],
+        "refusals_logged": log_text.count("server busy"),
+        "server_alive": server.ready(),
+        "rss_mb": {"idle": round(rss0, 1), "peak": round(peak["rss_mb"], 1)},
+        "shm_mb": {"idle": round(shm0, 1), "peak": round(peak["shm_mb"], 1)},
+    }
 
 
 def burst_verdict(f: dict[str, Any]) -> list[str]:
@@ -98,7 +131,9 @@ def burst_verdict(f: dict[str, Any]) -> list[str]:
     if f["answered"] and not f["identical_answers"]:
         bad.append("the answers to the same volume differ")
     if f["refusals_logged"] != sum(f["retries"]):
-        bad.append(f"server logged {f['refusals_logged']} refusals, clients retried {sum(f['retries'])} times")
+        bad.append(
+            f"server logged {f['refusals_logged']} refusals, clients retried {sum(f['retries'])} times"
+        )
     if f.get("server_alive") is False:
         bad.append("the server is not ready after the burst")
     if f.get("shm_left_after_stop"):

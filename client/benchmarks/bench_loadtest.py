@@ -47,11 +47,19 @@ REPO = Path(__file__).resolve().parents[2]
 
 def perf_analyzer_input(p: Payload, path: Path) -> Path:
     """perf_analyzer's --input-data JSON: one request with the payload's volume, spacing and affine."""
+
     def entry(arr) -> dict:
         return {"content": arr.reshape(-1).tolist(), "shape": list(arr.shape)}
 
-    data = {"data": [{"volume": entry(p.volume), "spacing": entry(p.spacing.astype("float32")),
-                      "affine": entry(p.affine.astype("float32"))}]}
+    data = {
+        "data": [
+            {
+                "volume": entry(p.volume),
+                "spacing": entry(p.spacing.astype("float32")),
+                "affine": entry(p.affine.astype("float32")),
+            }
+        ]
+    }
     path.write_text(json.dumps(data))
     return path
 
@@ -65,20 +73,41 @@ def export_figures(path: Path) -> dict[str, float]:
     starts = [r["timestamp"] for r in experiment["requests"]]
     ends = [r["response_timestamps"][-1] for r in experiment["requests"]]
     window = experiment["window_boundaries"]
-    return {"requests": len(starts), "span_s": (max(ends) - min(starts)) / 1e9,
-            "window_s": (window[-1] - window[0]) / 1e9, "tail_s": (window[-1] - max(ends)) / 1e9}
+    return {
+        "requests": len(starts),
+        "span_s": (max(ends) - min(starts)) / 1e9,
+        "window_s": (window[-1] - window[0]) / 1e9,
+        "tail_s": (window[-1] - max(ends)) / 1e9,
+    }
 
 
-def run_perf_analyzer(exe: Path, url: str, data: Path, concurrency: int, requests: int, csv_path: Path
-                      ) -> tuple[float, dict[str, float]]:
+def run_perf_analyzer(
+    exe: Path, url: str, data: Path, concurrency: int, requests: int, csv_path: Path
+) -> tuple[float, dict[str, float]]:
     """perf_analyzer at one concurrency: its reported requests per second, and its own timestamps' figures."""
     env = dict(os.environ)
     lib = next(exe.parent.parent.glob("lib/python3*/site-packages/nvidia/cuda_runtime/lib"), None)
     if lib is not None:
         env["LD_LIBRARY_PATH"] = os.pathsep.join(p for p in (str(lib), env.get("LD_LIBRARY_PATH", "")) if p)
-    cmd = [str(exe), "-m", "eanno_annotate", "-u", url, "-i", "grpc", "--input-data", str(data),
-           "--concurrency-range", f"{concurrency}:{concurrency}", "--request-count", str(requests),
-           "-f", str(csv_path), "--profile-export-file", str(csv_path.with_suffix(".json"))]
+    cmd = [
+        str(exe),
+        "-m",
+        "eanno_annotate",
+        "-u",
+        url,
+        "-i",
+        "grpc",
+        "--input-data",
+        str(data),
+        "--concurrency-range",
+        f"{concurrency}:{concurrency}",
+        "--request-count",
+        str(requests),
+        "-f",
+        str(csv_path),
+        "--profile-export-file",
+        str(csv_path.with_suffix(".json")),
+    ]
     print("$", " ".join(cmd), flush=True)
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env, check=False)
     if proc.returncode != 0:
@@ -90,12 +119,21 @@ def run_perf_analyzer(exe: Path, url: str, data: Path, concurrency: int, request
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--url", help="a running server's gRPC address (default: start eanno-server on free ports)")
-    ap.add_argument("--repository", type=Path, help="model repository for the started server (default: shipped)")
+    ap.add_argument(
+        "--url", help="a running server's gRPC address (default: start eanno-server on free ports)"
+    )
+    ap.add_argument(
+        "--repository", type=Path, help="model repository for the started server (default: shipped)"
+    )
     ap.add_argument("--shape", default="96x96x48", help="synthetic volume IxJxK")
     ap.add_argument("--spacing", type=float, nargs=3, default=[1.5, 1.5, 2.5])
     ap.add_argument("--concurrency", default="1,2,4")
-    ap.add_argument("--requests", type=int, default=16, help="requests per round per client: both tools send this x concurrency (16: fixed start-up costs below 2%%)")
+    ap.add_argument(
+        "--requests",
+        type=int,
+        default=16,
+        help="requests per round per client: both tools send this x concurrency (16: fixed start-up costs below 2%%)",
+    )
     ap.add_argument("--rounds", type=int, default=2, help="alternating runs of each tool per concurrency")
     ap.add_argument("--perf-analyzer", type=Path, default=REPO / ".venv-perf" / "bin" / "perf_analyzer")
     args = ap.parse_args()
@@ -124,8 +162,12 @@ def main() -> None:
             steps = []
             for r in range(args.rounds):
                 t0 = time.perf_counter()
-                step = run_load(config, [payload], LoadOptions((c,), duration_s=3600, requests=n,
-                                                              warmup=2 if i == r == 0 else 0), metrics)["steps"][0]
+                step = run_load(
+                    config,
+                    [payload],
+                    LoadOptions((c,), duration_s=3600, requests=n, warmup=2 if i == r == 0 else 0),
+                    metrics,
+                )["steps"][0]
                 t_ours += time.perf_counter() - t0
                 if step["errors"]:
                     raise SystemExit(f"our load test had errors at concurrency {c}: {step['error_messages']}")
@@ -135,28 +177,47 @@ def main() -> None:
                 pa, fig = run_perf_analyzer(args.perf_analyzer, url, data, c, n, work / f"pa{c}-{r}.csv")
                 t_pa += time.perf_counter() - t0
                 pa_s += n / pa
-                pa_span, pa_n, pa_tail = pa_span + fig["span_s"], pa_n + fig["requests"], pa_tail + fig["tail_s"]
+                pa_span, pa_n, pa_tail = (
+                    pa_span + fig["span_s"],
+                    pa_n + fig["requests"],
+                    pa_tail + fig["tail_s"],
+                )
             # same accounting on both sides: requests / (first send to last answer), summed over rounds
             ours_rate, pa_rate, pa_reported = ours_n / ours_s, pa_n / pa_span, args.rounds * n / pa_s
             d = relative_difference(ours_rate, pa_rate)
             seg = (steps[-1].get("server") or {}).get("eanno_segmenter") or {}
-            by[str(c)] = {"ours_per_s": round(ours_rate, 4), "perf_analyzer_per_s": round(pa_rate, 4),
-                          "relative_difference": round(d, 4),
-                          "perf_analyzer_reported_per_s": round(pa_reported, 4),
-                          "reported_relative_difference": round(relative_difference(ours_rate, pa_reported), 4),
-                          "perf_analyzer_idle_tail_s": round(pa_tail / args.rounds, 3),
-                          "ours_rounds_per_s": [s["volumes_per_s"] for s in steps],
-                          "ours_p50_ms": steps[-1]["latency_ms"]["p50"], "ours_p99_ms": steps[-1]["latency_ms"]["p99"],
-                          "requests_each": int(ours_n), "segmenter_patches_per_exec": seg.get("inferences_per_execution"),
-                          "wall_s": {"ours": round(t_ours, 1), "perf_analyzer": round(t_pa, 1)}}
-            print(f"concurrency {c}: ours {ours_rate:.3f}/s (rounds {by[str(c)]['ours_rounds_per_s']}) vs "
-                  f"perf_analyzer {pa_rate:.3f}/s on its own timestamps -> {d:.1%}; perf_analyzer reported "
-                  f"{pa_reported:.3f}/s ({relative_difference(ours_rate, pa_reported):.1%}), its window ran on "
-                  f"{pa_tail / args.rounds:.2f} s after the last answer", flush=True)
+            by[str(c)] = {
+                "ours_per_s": round(ours_rate, 4),
+                "perf_analyzer_per_s": round(pa_rate, 4),
+                "relative_difference": round(d, 4),
+                "perf_analyzer_reported_per_s": round(pa_reported, 4),
+                "reported_relative_difference": round(relative_difference(ours_rate, pa_reported), 4),
+                "perf_analyzer_idle_tail_s": round(pa_tail / args.rounds, 3),
+                "ours_rounds_per_s": [s["volumes_per_s"] for s in steps],
+                "ours_p50_ms": steps[-1]["latency_ms"]["p50"],
+                "ours_p99_ms": steps[-1]["latency_ms"]["p99"],
+                "requests_each": int(ours_n),
+                "segmenter_patches_per_exec": seg.get("inferences_per_execution"),
+                "wall_s": {"ours": round(t_ours, 1), "perf_analyzer": round(t_pa, 1)},
+            }
+            print(
+                f"concurrency {c}: ours {ours_rate:.3f}/s (rounds {by[str(c)]['ours_rounds_per_s']}) vs "
+                f"perf_analyzer {pa_rate:.3f}/s on its own timestamps -> {d:.1%}; perf_analyzer reported "
+                f"{pa_reported:.3f}/s ({relative_difference(ours_rate, pa_reported):.1%}), its window ran on "
+                f"{pa_tail / args.rounds:.2f} s after the last answer",
+                flush=True,
+            )
     worst = max(v["relative_difference"] for v in by.values())
-    result = {"shape": list(payload.volume.shape), "spacing_mm": args.spacing, "voxels": payload.voxels,
-              "rounds": args.rounds, "by_concurrency": by,
-              "max_relative_difference": round(worst, 4), "target": TARGET, "meets_target": worst <= TARGET}
+    result = {
+        "shape": list(payload.volume.shape),
+        "spacing_mm": args.spacing,
+        "voxels": payload.voxels,
+        "rounds": args.rounds,
+        "by_concurrency": by,
+        "max_relative_difference": round(worst, 4),
+        "target": TARGET,
+        "meets_target": worst <= TARGET,
+    }
     print(f"max relative difference {worst:.1%} (target <= {TARGET:.0%})")
     print(json.dumps(result))
 

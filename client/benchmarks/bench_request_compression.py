@@ -36,8 +36,12 @@ def measure(name: str, volume: np.ndarray) -> dict:
         t0 = time.perf_counter()
         zlib.decompress(packed)
         t_d = time.perf_counter() - t0
-        row = {"bytes": len(packed), "ratio": round(len(raw) / len(packed), 3), "compress_s": round(t_c, 3),
-               "decompress_s": round(t_d, 3)}
+        row = {
+            "bytes": len(packed),
+            "ratio": round(len(raw) / len(packed), 3),
+            "compress_s": round(t_c, 3),
+            "decompress_s": round(t_d, 3),
+        }
         for link, bps in LINKS.items():
             row[f"raw_{link}_s"] = round(len(raw) / bps, 3)
             row[f"compressed_{link}_s"] = round(t_c + len(packed) / bps + t_d, 3)
@@ -58,9 +62,11 @@ def main() -> None:
     for c in cases:
         print(f"{c['case']} {c['shape']}: {c['raw_bytes'] / 1e6:.1f} MB raw")
         for level, r in c["levels"].items():
-            print(f"  zlib {level}: {r['bytes'] / 1e6:.1f} MB ({r['ratio']:.2f}x), compress {r['compress_s']:.2f} s, "
-                  f"inflate {r['decompress_s']:.2f} s; 100 Mbit/s: raw {r['raw_100Mbit_s']:.2f} s vs "
-                  f"{r['compressed_100Mbit_s']:.2f} s; 1 Gbit/s: raw {r['raw_1Gbit_s']:.2f} s vs {r['compressed_1Gbit_s']:.2f} s")
+            print(
+                f"  zlib {level}: {r['bytes'] / 1e6:.1f} MB ({r['ratio']:.2f}x), compress {r['compress_s']:.2f} s, "
+                f"inflate {r['decompress_s']:.2f} s; 100 Mbit/s: raw {r['raw_100Mbit_s']:.2f} s vs "
+                f"{r['compressed_100Mbit_s']:.2f} s; 1 Gbit/s: raw {r['raw_1Gbit_s']:.2f} s vs {r['compressed_1Gbit_s']:.2f} s"
+            )
     print(json.dumps(cases))
 
 

@@ -21,7 +21,7 @@ def make_case(shape: tuple[int, int, int] = (512, 512, 300)) -> tuple[np.ndarray
     model = np.zeros(shape, np.uint8)
     model[150:350, 200:330, 100:200] = 1
     for c, lo in [(3, (200, 240, 120)), (4, (280, 250, 150)), (5, (180, 300, 170))]:
-        model[lo[0]:lo[0] + 20, lo[1]:lo[1] + 20, lo[2]:lo[2] + 15] = c
+        model[lo[0] : lo[0] + 20, lo[1] : lo[1] + 20, lo[2] : lo[2] + 15] = c
     revised = model.copy()
     revised[200:225, 240:260, 120:135] = 3
     revised[280:300, 250:270, 150:165] = 1
@@ -43,8 +43,15 @@ def main() -> None:
         base_s, base = timed(review.compare, model, revised, affine)
     assert fast == base, "cropped and whole-grid figures differ"
     print(f"review of one 512x512x300 case: {fast_s:.2f} s (whole grid: {base_s:.2f} s)")
-    print(json.dumps({"case_s": round(fast_s, 3), "baseline_whole_grid_s": round(base_s, 3),
-                      "ratio": round(fast_s / base_s, 3)}))
+    print(
+        json.dumps(
+            {
+                "case_s": round(fast_s, 3),
+                "baseline_whole_grid_s": round(base_s, 3),
+                "ratio": round(fast_s / base_s, 3),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -27,12 +27,23 @@ def local_server(repository: Path | None, run_dir: Path, hint: str = "") -> Iter
     """`eanno-server start` on free ports, stopped on exit; yields (gRPC URL, metrics URL)."""
     grpc, http, metrics = free_ports()
     exe = str(Path(sys.executable).parent / "eanno-server")
-    cmd = [exe, "start", "--grpc-port", str(grpc), "--http-port", str(http), "--metrics-port", str(metrics),
-           "--run-dir", str(run_dir), "--unrestricted",  # perf_analyzer reads the statistics protocol
-           ] + (["--repository", str(repository)] if repository else [])
+    cmd = [
+        exe,
+        "start",
+        "--grpc-port",
+        str(grpc),
+        "--http-port",
+        str(http),
+        "--metrics-port",
+        str(metrics),
+        "--run-dir",
+        str(run_dir),
+        "--unrestricted",  # perf_analyzer reads the statistics protocol
+    ] + (["--repository", str(repository)] if repository else [])
     if subprocess.run(cmd, check=False).returncode != 0:
-        raise SystemExit("eanno-server start failed (above); without the shipped checkpoint pass "
-                         f"--repository DIR{hint}")
+        raise SystemExit(
+            f"eanno-server start failed (above); without the shipped checkpoint pass --repository DIR{hint}"
+        )
     try:
         yield f"127.0.0.1:{grpc}", f"http://127.0.0.1:{metrics}/metrics"
     finally:

@@ -79,14 +79,21 @@ def error_text(e: BaseException) -> str:
     if isinstance(e, (InputError, ServerConnectionError)) and text:
         return text
     # not one of ours: a library's own exception; name its type so the reason is never '' or a bare 'x'
-    return f"{type(e).__name__}: {text}" if text else f"{type(e).__name__} (no message; rerun with -vv for the traceback)"
+    return (
+        f"{type(e).__name__}: {text}"
+        if text
+        else f"{type(e).__name__} (no message; rerun with -vv for the traceback)"
+    )
 
 
-def _send(conn: Connection | EndpointPool, volume: Any, spacing: Any, affine: Any, options: BatchOptions
-          ) -> tuple[Any, Any, dict[str, Any], str, int]:
+def _send(
+    conn: Connection | EndpointPool, volume: Any, spacing: Any, affine: Any, options: BatchOptions
+) -> tuple[Any, Any, dict[str, Any], str, int]:
     """Send one canonical volume; (labels, removed, report, URL of the server that answered, retries)."""
     if isinstance(conn, EndpointPool):
-        (labels, removed, report), url = conn.annotate(volume, spacing, affine, options.threshold, options.rules)
+        (labels, removed, report), url = conn.annotate(
+            volume, spacing, affine, options.threshold, options.rules
+        )
         return labels, removed, report, url, conn.last_retries(url)
     labels, removed, report = conn.annotate(volume, spacing, affine, options.threshold, options.rules)
     return labels, removed, report, conn.config.url, conn.last_retries
@@ -105,14 +112,26 @@ def annotate_case(conn: Connection | EndpointPool, case: Case, options: BatchOpt
         log.warning("%s: %s", case.path, warning)
         volume.note = f"{volume.note}; {warning}" if volume.note else warning
     canonical = to_canonical(volume.data, volume.affine)
-    labels, removed, report, url, retries = _send(conn, canonical.data, canonical.spacing, canonical.affine, options)
+    labels, removed, report, url, retries = _send(
+        conn, canonical.data, canonical.spacing, canonical.affine, options
+    )
     paths = CasePaths.for_case(options.out, case.name, options.outputs.layout)
     out = write_case(paths, case.name, volume, canonical, labels, removed, report, options.outputs)
     lesions = out.get("lesions", [])
     n_kept = sum(1 for x in lesions if kept(x))
-    return CaseResult(case.name, str(case.path), "done", round(time.perf_counter() - start, 3), n_kept,
-                      len(lesions) - n_kept, output_of(case, options), volume.note,
-                      endpoint=url, flags=list(out.get("flags") or []), retries=retries)
+    return CaseResult(
+        case.name,
+        str(case.path),
+        "done",
+        round(time.perf_counter() - start, 3),
+        n_kept,
+        len(lesions) - n_kept,
+        output_of(case, options),
+        volume.note,
+        endpoint=url,
+        flags=list(out.get("flags") or []),
+        retries=retries,
+    )
 
 
 def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:
@@ -125,8 +144,12 @@ def write_failure_log(out: Path, failures: list[CaseResult]) -> Path | None:
     return write_text_atomic(path, "\n".join(lines) + "\n")
 
 
-def run_batch(conn: Connection | EndpointPool, cases: list[Case], options: BatchOptions,
-              on_result: Callable[[CaseResult], None] = lambda r: None) -> list[CaseResult]:
+def run_batch(
+    conn: Connection | EndpointPool,
+    cases: list[Case],
+    options: BatchOptions,
+    on_result: Callable[[CaseResult], None] = lambda r: None,
+) -> list[CaseResult]:
     """Annotate every case with at most `concurrency` cases between reading and writing; results in input order."""
     if options.concurrency < 1:
         raise ValueError(f"concurrency must be at least 1, got {options.concurrency}")
@@ -136,9 +159,13 @@ def run_batch(conn: Connection | EndpointPool, cases: list[Case], options: Batch
     todo: list[tuple[int, Case]] = []
     for i, case in enumerate(cases):
         if options.resume and is_complete(case, options):
-            results[i] = CaseResult(case.name, str(case.path), "skipped",
-                                    output=output_of(case, options),
-                                    note="outputs already present")
+            results[i] = CaseResult(
+                case.name,
+                str(case.path),
+                "skipped",
+                output=output_of(case, options),
+                note="outputs already present",
+            )
             on_result(results[i])
         else:
             todo.append((i, case))
@@ -159,8 +186,13 @@ def run_batch(conn: Connection | EndpointPool, cases: list[Case], options: Batch
                         result = fut.result()
                     except Exception as e:  # one bad case must not stop the batch; the log says why
                         log.debug("case %s failed", case.name, exc_info=True)
-                        result = CaseResult(case.name, str(case.path), "failed", error=error_text(e),
-                                            attempts=getattr(e, "attempts", None))
+                        result = CaseResult(
+                            case.name,
+                            str(case.path),
+                            "failed",
+                            error=error_text(e),
+                            attempts=getattr(e, "attempts", None),
+                        )
                         failures.append(result)
                         write_failure_log(options.out, failures)
                     results[i] = result
@@ -176,6 +208,10 @@ def run_batch(conn: Connection | EndpointPool, cases: list[Case], options: Batch
 def batch_summary(results: list[CaseResult], seconds: float, out: Path) -> dict[str, Any]:
     """The --json object: counts, timing and every case's result."""
     count = {s: sum(r.status == s for r in results) for s in ("done", "skipped", "failed")}
-    return {"out": str(out), **count, "seconds": round(seconds, 3),
-            "failure_log": str(out / FAILURE_LOG) if count["failed"] else None,
-            "cases": [asdict(r) for r in results]}
+    return {
+        "out": str(out),
+        **count,
+        "seconds": round(seconds, 3),
+        "failure_log": str(out / FAILURE_LOG) if count["failed"] else None,
+        "cases": [asdict(r) for r in results],
+    }

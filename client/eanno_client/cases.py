@@ -36,9 +36,11 @@ def case_name(path: Path) -> str:
                 break
         if (m := CHANNEL.match(name)) is not None:
             if m["channel"] != "0000":
-                raise InputError(f"{path}: nnU-Net channel {m['channel']} (file name ends in _{m['channel']}); this "
-                                 f"model takes one channel, the CT as {m['case']}_0000: give that file, or rename "
-                                 "this one if it is not a channel suffix")
+                raise InputError(
+                    f"{path}: nnU-Net channel {m['channel']} (file name ends in _{m['channel']}); this "
+                    f"model takes one channel, the CT as {m['case']}_0000: give that file, or rename "
+                    "this one if it is not a channel suffix"
+                )
             name = m["case"]
     return re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._") or "case"
 
@@ -78,8 +80,10 @@ def _expand(path: Path, seen_lists: set[Path]) -> list[Path]:
         if not found:
             raise InputError(f"{path}: holds no DICOM files and no cases (NIfTI, MHA/NRRD, DICOM folders)")
         return found
-    raise InputError(f"{path}: not a NIfTI, MHA/NRRD, DICOM folder, folder of cases or list file "
-                     f"({', '.join(LIST_SUFFIXES)})")
+    raise InputError(
+        f"{path}: not a NIfTI, MHA/NRRD, DICOM folder, folder of cases or list file "
+        f"({', '.join(LIST_SUFFIXES)})"
+    )
 
 
 def expand_inputs(inputs: list[Path]) -> list[Case]:

@@ -27,7 +27,9 @@ WINDOW_MODEL = "eanno_window"
 # its defaults and leaves gRPC's 4 MiB, far below one CT volume (shared/ENVIRONMENT.md).
 MAX_MESSAGE_BYTES = 2**31 - 1
 RETRY_STATUSES = ("StatusCode.UNAVAILABLE",)
-DEADLINE_STATUS = "StatusCode.DEADLINE_EXCEEDED"  # --timeout passed: never retried (the case would only wait again)
+DEADLINE_STATUS = (
+    "StatusCode.DEADLINE_EXCEEDED"  # --timeout passed: never retried (the case would only wait again)
+)
 # Triton answers a protocol restricted behind a header (--grpc-restricted-protocol) with UNAVAILABLE too;
 # waiting does not help there, so it is not retried.
 RESTRICTED = "protocol is restricted"
@@ -97,14 +99,21 @@ class Connection:
             raise ServerConnectionError("--client-cert and --client-key go together (mutual TLS needs both)")
         self.config = config
         self.last_wire: dict[str, int] = {}  # bytes of the last annotate request and answer
-        self.last_retries = 0  # times the last call was sent again (busy or unavailable); one thread per Connection
+        self.last_retries = (
+            0  # times the last call was sent again (busy or unavailable); one thread per Connection
+        )
         self._grpc = grpcclient
         self.client = grpcclient.InferenceServerClient(
-            config.url, ssl=config.tls, root_certificates=_read(config.root_cert, "root certificate"),
+            config.url,
+            ssl=config.tls,
+            root_certificates=_read(config.root_cert, "root certificate"),
             private_key=_read(config.client_key, "client key"),
             certificate_chain=_read(config.client_cert, "client certificate"),
-            channel_args=[("grpc.max_send_message_length", config.max_message_bytes),
-                          ("grpc.max_receive_message_length", config.max_message_bytes)])
+            channel_args=[
+                ("grpc.max_send_message_length", config.max_message_bytes),
+                ("grpc.max_receive_message_length", config.max_message_bytes),
+            ],
+        )
 
     def close(self) -> None:
         """Close the channel."""
@@ -135,7 +144,9 @@ class Connection:
                 busy = status in RETRY_STATUSES and is_busy(message)
                 if busy and busy_waited < self.config.busy_wait_s:
                     # Full jitter: clients refused together must not come back together.
-                    pause = min(random.uniform(busy_delay / 2, busy_delay), self.config.busy_wait_s - busy_waited)
+                    pause = min(
+                        random.uniform(busy_delay / 2, busy_delay), self.config.busy_wait_s - busy_waited
+                    )
                     log.warning("%s: %s; retry %d in %.1f s", what, message, self.last_retries + 1, pause)
                     time.sleep(pause)
                     busy_waited += pause
@@ -143,8 +154,14 @@ class Connection:
                     self.last_retries += 1
                     continue
                 if status in RETRY_STATUSES and not busy and not restricted and attempt < self.config.retries:
-                    log.warning("%s: server unavailable (%s); retry %d/%d in %.1f s", what, message,
-                                attempt + 1, self.config.retries, delay)
+                    log.warning(
+                        "%s: server unavailable (%s); retry %d/%d in %.1f s",
+                        what,
+                        message,
+                        attempt + 1,
+                        self.config.retries,
+                        delay,
+                    )
                     time.sleep(delay)
                     delay *= 2
                     attempt += 1
@@ -157,20 +174,28 @@ class Connection:
                     hint = " (the server wants that header: pass it with --header 'NAME: VALUE')"
                 if status == DEADLINE_STATUS:
                     # gRPC's own deadline, set from --timeout: say so, as a slow server looks the same as a hung one
-                    hint = (f" (no answer within --timeout {self.config.timeout_s:g} s, the client's deadline; "
-                            "not retried)")
+                    hint = (
+                        f" (no answer within --timeout {self.config.timeout_s:g} s, the client's deadline; "
+                        "not retried)"
+                    )
                 sent = self.last_retries + 1
                 tries = f" after {sent} attempts" if sent > 1 else ""
-                raise ServerConnectionError(f"{what} failed{tries}: [{status}] {message}{hint}",
-                                            attempts=sent) from e
+                raise ServerConnectionError(
+                    f"{what} failed{tries}: [{status}] {message}{hint}", attempts=sent
+                ) from e
 
     @property
     def _opts(self) -> dict[str, Any]:
         return {"headers": self.config.headers or None, "client_timeout": self.config.timeout_s}
 
-    def annotate(self, volume: np.ndarray, spacing: np.ndarray, affine: np.ndarray,
-                 threshold: float | None = None, rules: dict[str, Any] | None = None
-                 ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    def annotate(
+        self,
+        volume: np.ndarray,
+        spacing: np.ndarray,
+        affine: np.ndarray,
+        threshold: float | None = None,
+        rules: dict[str, Any] | None = None,
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
         """Send one canonical int16 volume; return (labels, removed, report) in canonical order."""
         g = self._grpc
         arrays: list[tuple[str, np.ndarray, str]] = [
@@ -189,16 +214,21 @@ class Connection:
             inputs.append(inp)
         names = ("labels_z", "removed_z", "report", "box", "removed_outside")
         outputs = [g.InferRequestedOutput(n) for n in names]
-        result = self.call(f"annotate {list(volume.shape)}", lambda: self.client.infer(
-            ENSEMBLE, inputs, outputs=outputs, **self._opts))
+        result = self.call(
+            f"annotate {list(volume.shape)}",
+            lambda: self.client.infer(ENSEMBLE, inputs, outputs=outputs, **self._opts),
+        )
         labels_z, removed_z, report, box, blocks = (result.as_numpy(n) for n in names)
         if any(x is None or x.size != 1 for x in (labels_z, removed_z, report)) or box is None:
             raise ServerConnectionError("the server's answer lacks labels_z, removed_z, report or box")
         # Tensor bytes each way (the payload, without gRPC framing): make bench-client prints them.
         packed = [x.reshape(-1)[0] for x in (labels_z, removed_z, report)]
-        self.last_wire = {"request_bytes": sum(a.nbytes for _, a, _ in arrays),
-                          "response_bytes": sum(len(x) for x in packed) + box.nbytes + (
-                              0 if blocks is None else blocks.nbytes)}
+        self.last_wire = {
+            "request_bytes": sum(a.nbytes for _, a, _ in arrays),
+            "response_bytes": sum(len(x) for x in packed)
+            + box.nbytes
+            + (0 if blocks is None else blocks.nbytes),
+        }
         try:  # region first: labels and removed cover the box; outside it only removed blocks
             shape = box_shape(box)
             labels = full_size(volume.shape, box, unpack(packed[0], shape))
@@ -212,8 +242,12 @@ class Connection:
         """Live, ready, the ensemble's readiness and versions, and the operating threshold the server reports."""
         live = self.call("server live", lambda: self.client.is_server_live(**self._opts))
         ready = self.call("server ready", lambda: self.client.is_server_ready(**self._opts))
-        out: dict[str, Any] = {"url": self.config.url, "live": bool(live), "ready": bool(ready),
-                               "models": self.models()}
+        out: dict[str, Any] = {
+            "url": self.config.url,
+            "live": bool(live),
+            "ready": bool(ready),
+            "models": self.models(),
+        }
         out["ensemble_ready"] = any(m["name"] == ENSEMBLE and m["state"] == "READY" for m in out["models"])
         out.update(self.operating_point())
         return out
@@ -225,31 +259,53 @@ class Connection:
         one by one through the health protocol instead.
         """
         try:
-            index = self.call("model repository index", lambda: self.client.get_model_repository_index(
-                as_json=True, **self._opts))
+            index = self.call(
+                "model repository index",
+                lambda: self.client.get_model_repository_index(as_json=True, **self._opts),
+            )
         except ServerConnectionError as e:
             if RESTRICTED not in str(e):
                 raise
-            return [{"name": m, "version": "", "state": "READY" if self._model_ready(m) else "UNAVAILABLE"}
-                    for m in SERVED_MODELS]
-        return [{"name": m.get("name", ""), "version": m.get("version", ""), "state": m.get("state", ""),
-                 **({"reason": m["reason"]} if m.get("reason") else {})} for m in index.get("models", [])]
+            return [
+                {"name": m, "version": "", "state": "READY" if self._model_ready(m) else "UNAVAILABLE"}
+                for m in SERVED_MODELS
+            ]
+        return [
+            {
+                "name": m.get("name", ""),
+                "version": m.get("version", ""),
+                "state": m.get("state", ""),
+                **({"reason": m["reason"]} if m.get("reason") else {}),
+            }
+            for m in index.get("models", [])
+        ]
 
     def _model_ready(self, model: str) -> bool:
         return bool(self.call(f"{model} ready", lambda: self.client.is_model_ready(model, **self._opts)))
 
     def operating_point(self) -> dict[str, Any]:
         """theta and spacing from the model configs' parameters (eanno_window, else the ensemble)."""
-        found: dict[str, Any] = {"theta": None, "model_spacing": None, "model_name": None, "model_version": None}
+        found: dict[str, Any] = {
+            "theta": None,
+            "model_spacing": None,
+            "model_name": None,
+            "model_version": None,
+        }
         for model in (WINDOW_MODEL, ENSEMBLE):
             try:
-                config = self.call(f"config of {model}", functools.partial(
-                    self.client.get_model_config, model, as_json=True, **self._opts))
+                config = self.call(
+                    f"config of {model}",
+                    functools.partial(self.client.get_model_config, model, as_json=True, **self._opts),
+                )
             except ServerConnectionError:
                 continue
             params = config.get("config", {}).get("parameters", {})
-            for key, target in (("theta", "theta"), ("spacing", "model_spacing"), ("model_name", "model_name"),
-                                ("model_version", "model_version")):
+            for key, target in (
+                ("theta", "theta"),
+                ("spacing", "model_spacing"),
+                ("model_name", "model_name"),
+                ("model_version", "model_version"),
+            ):
                 raw = params.get(key, {}).get("string_value")
                 if raw is not None and found[target] is None:
                     found[target] = json.loads(raw) if key in ("theta", "spacing") else raw

@@ -64,8 +64,10 @@ def list_series(folder: Path) -> dict[str, list[Any]]:
             raise InputError(f"{p}: not a readable DICOM file ({e})") from e
         if not has_geometry and is_image:
             # an image instance without its geometry: a truncated copy, not a file to skip silently
-            raise InputError(f"{p}: DICOM image header incomplete (no ImagePositionPatient or "
-                             "SeriesInstanceUID); truncated or corrupt file?")
+            raise InputError(
+                f"{p}: DICOM image header incomplete (no ImagePositionPatient or "
+                "SeriesInstanceUID); truncated or corrupt file?"
+            )
         if has_geometry:
             ds.filename = str(p)
             series[str(uid)].append(ds)
@@ -101,13 +103,17 @@ def slice_geometry(headers: list[Any], folder: Path) -> tuple[list[Any], np.ndar
         raise InputError(f"{folder}: ImageOrientationPatient {iop.tolist()} is not six finite numbers")
     norms, dot = np.linalg.norm([row_dir, col_dir], axis=1), float(row_dir @ col_dir)
     if np.any(np.abs(norms - 1) > ORTHO_TOLERANCE) or abs(dot) > ORTHO_TOLERANCE:
-        raise InputError(f"{folder}: non-orthogonal direction cosines in ImageOrientationPatient "
-                         f"{np.round(iop, 4).tolist()} (row . column = {dot:.4f}, norms "
-                         f"{np.round(norms, 4).tolist()}); sheared or corrupt geometry")
+        raise InputError(
+            f"{folder}: non-orthogonal direction cosines in ImageOrientationPatient "
+            f"{np.round(iop, 4).tolist()} (row . column = {dot:.4f}, norms "
+            f"{np.round(norms, 4).tolist()}); sheared or corrupt geometry"
+        )
     normal = np.cross(row_dir, col_dir)
     for h in headers:
         if not np.allclose(np.asarray(h.ImageOrientationPatient, dtype=np.float64), iop, atol=1e-4):
-            raise InputError(f"{folder}: slices of one series have different orientations (ImageOrientationPatient)")
+            raise InputError(
+                f"{folder}: slices of one series have different orientations (ImageOrientationPatient)"
+            )
     positions = np.asarray([h.ImagePositionPatient for h in headers], dtype=np.float64)
     order = np.argsort(positions @ normal, kind="stable")
     headers = [headers[i] for i in order]
@@ -122,12 +128,16 @@ def slice_geometry(headers: list[Any], folder: Path) -> tuple[list[Any], np.ndar
         median = float(np.median(steps))
         if median > 0 and np.any(gaps := np.abs(steps / median - 2) < SLICE_GAP_TOLERANCE):
             k = int(np.argmax(gaps))
-            raise InputError(f"{folder}: slices not evenly spaced, a missing slice between positions {positions[k] @ normal:.3f} and "
-                             f"{positions[k + 1] @ normal:.3f} mm along the slice normal (step "
-                             f"{steps[k]:.3f} mm, others {median:.3f} mm)")
+            raise InputError(
+                f"{folder}: slices not evenly spaced, a missing slice between positions {positions[k] @ normal:.3f} and "
+                f"{positions[k + 1] @ normal:.3f} mm along the slice normal (step "
+                f"{steps[k]:.3f} mm, others {median:.3f} mm)"
+            )
         if median <= 0 or np.any(np.abs(steps - median) > SLICE_GAP_TOLERANCE * median):
-            raise InputError(f"{folder}: slice positions are not evenly spaced (steps {np.round(steps, 3).tolist()} "
-                             "mm); missing or duplicate slices?")
+            raise InputError(
+                f"{folder}: slice positions are not evenly spaced (steps {np.round(steps, 3).tolist()} "
+                "mm); missing or duplicate slices?"
+            )
         affine[:3, 2] = (positions[-1] - positions[0]) / (len(headers) - 1)
     else:
         affine[:3, 2] = normal * float(getattr(headers[0], "SliceThickness", 1.0) or 1.0)
@@ -148,8 +158,10 @@ def _pixel_problem(ds: Any) -> str:
     if "PixelData" not in ds:
         return "holds no pixel data: an incomplete copy, or not an image; copy the series again from the PACS"
     if syntax is None:
-        return ("cannot decode pixel data: no transfer syntax in the file meta (TransferSyntaxUID), so how the "
-                "pixels are stored is unknown; the file was written incompletely: copy the series again")
+        return (
+            "cannot decode pixel data: no transfer syntax in the file meta (TransferSyntaxUID), so how the "
+            "pixels are stored is unknown; the file was written incompletely: copy the series again"
+        )
     if syntax is not None and getattr(syntax, "is_compressed", False):
         try:
             from pydicom.pixels import get_decoder
@@ -158,18 +170,27 @@ def _pixel_problem(ds: Any) -> str:
         except Exception:  # no decoder known for this syntax at all
             available = False
         if not available:
-            return (f"compressed pixel data ({name}) and no decoder for it installed: "
-                    "pip install 'eanno-client[all]' (the pylibjpeg plugins)")
+            return (
+                f"compressed pixel data ({name}) and no decoder for it installed: "
+                "pip install 'eanno-client[all]' (the pylibjpeg plugins)"
+            )
         return f"compressed pixel data ({name}) is damaged and cannot be decoded: copy the series again"
     try:
-        expected = int(ds.Rows) * int(ds.Columns) * int(getattr(ds, "SamplesPerPixel", 1) or 1) * (
-            int(ds.BitsAllocated) // 8) * int(getattr(ds, "NumberOfFrames", 1) or 1)
+        expected = (
+            int(ds.Rows)
+            * int(ds.Columns)
+            * int(getattr(ds, "SamplesPerPixel", 1) or 1)
+            * (int(ds.BitsAllocated) // 8)
+            * int(getattr(ds, "NumberOfFrames", 1) or 1)
+        )
         got = len(ds.PixelData)
     except Exception:  # a damaged image tag: say so rather than guess
         return f"the image tags (Rows, Columns, BitsAllocated) are damaged ({name}); copy the series again"
     if got < expected:
-        return (f"pixel data cut short ({got} of {expected} bytes): the file was not copied completely; "
-                "copy the series again")
+        return (
+            f"pixel data cut short ({got} of {expected} bytes): the file was not copied completely; "
+            "copy the series again"
+        )
     return f"pixel data ({name}) does not match its image tags (Rows, Columns, BitsAllocated); damaged file"
 
 
@@ -192,8 +213,9 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
         raise
     except Exception as e:  # pydicom parses lazily: a damaged tag raises many types on first access
         # a damaged header: a geometry tag missing or unparsable (found by fuzzing the reader)
-        raise InputError(f"{folder}: series {uid} has missing or malformed geometry tags "
-                         f"({type(e).__name__}: {e})") from e
+        raise InputError(
+            f"{folder}: series {uid} has missing or malformed geometry tags ({type(e).__name__}: {e})"
+        ) from e
     check_request_size(shape, folder)
     datasets, planes = [], []
     for h in headers:
@@ -222,5 +244,12 @@ def read_dicom_series(folder: Path, series_uid: str | None = None) -> Volume:
     # pixel_array is (rows, cols) = (j, i); the volume is (i, j, k).
     data = np.stack(planes, axis=-1).transpose(1, 0, 2)
     log.info("%s: read %s", folder, note)
-    return Volume(checked_hu(data, folder), LPS_TO_RAS @ lps, folder, "dicom", note=note, series_uid=uid,
-                  datasets=datasets)
+    return Volume(
+        checked_hu(data, folder),
+        LPS_TO_RAS @ lps,
+        folder,
+        "dicom",
+        note=note,
+        series_uid=uid,
+        datasets=datasets,
+    )

@@ -24,8 +24,17 @@ CODES = {
 
 # Type 2 attributes of the patient and study modules that highdicom copies from the source images: they
 # must be present but may be empty, and anonymised or scanner-exported series often leave them out.
-TYPE2_TAGS = ("PatientID", "PatientName", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-              "AccessionNumber", "ReferringPhysicianName", "StudyID")
+TYPE2_TAGS = (
+    "PatientID",
+    "PatientName",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyID",
+)
 
 
 def _with_type2_tags(ds: Any) -> Any:
@@ -47,23 +56,35 @@ def write_dicom_seg(path: Path, volume: Volume, labels: np.ndarray) -> Path:
     if volume.kind != "dicom" or len(volume.datasets) != labels.shape[2]:
         raise InputError(f"{volume.source}: DICOM-SEG needs the DICOM series the labels were computed on")
     algorithm = hd.AlgorithmIdentificationSequence(
-        name="EfficientAnno", version="0.1.0", family=codes.cid7162.ArtificialIntelligence)
+        name="EfficientAnno", version="0.1.0", family=codes.cid7162.ArtificialIntelligence
+    )
     descriptions = [
         hd.seg.SegmentDescription(
-            segment_number=cls, segment_label=CLASS_NAMES[cls],
+            segment_number=cls,
+            segment_label=CLASS_NAMES[cls],
             segmented_property_category=getattr(codes.SCT, CODES[cls][0]),
             segmented_property_type=getattr(codes.SCT, CODES[cls][1]),
             algorithm_type=hd.seg.SegmentAlgorithmTypeValues.AUTOMATIC,
-            algorithm_identification=algorithm)
+            algorithm_identification=algorithm,
+        )
         for cls in range(1, len(CLASS_NAMES))
     ]
     # The volume is (i, j, k) = (column, row, slice); DICOM frames are (slice, row, column).
     sources = [_with_type2_tags(ds) for ds in volume.datasets]
     frames = np.ascontiguousarray(labels.transpose(2, 1, 0)).astype(np.uint8)
     seg = hd.seg.Segmentation(
-        source_images=sources, pixel_array=frames,
-        segmentation_type=hd.seg.SegmentationTypeValues.BINARY, segment_descriptions=descriptions,
-        series_instance_uid=hd.UID(), series_number=900, sop_instance_uid=hd.UID(), instance_number=1,
-        manufacturer="EfficientAnno", manufacturer_model_name="eanno-client", software_versions="0.1.0",
-        device_serial_number="0", omit_empty_frames=False)
+        source_images=sources,
+        pixel_array=frames,
+        segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+        segment_descriptions=descriptions,
+        series_instance_uid=hd.UID(),
+        series_number=900,
+        sop_instance_uid=hd.UID(),
+        instance_number=1,
+        manufacturer="EfficientAnno",
+        manufacturer_model_name="eanno-client",
+        software_versions="0.1.0",
+        device_serial_number="0",
+        omit_empty_frames=False,
+    )
     return write_atomic(path, lambda p: seg.save_as(p))

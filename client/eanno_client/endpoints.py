@@ -144,11 +144,19 @@ class EndpointPool:
                 endpoint.down_for = 0.0
             return result, endpoint.url
 
-    def annotate(self, volume: np.ndarray, spacing: np.ndarray, affine: np.ndarray, threshold: float | None = None,
-                 rules: dict[str, Any] | None = None) -> tuple[tuple[np.ndarray, np.ndarray, dict[str, Any]], str]:
+    def annotate(
+        self,
+        volume: np.ndarray,
+        spacing: np.ndarray,
+        affine: np.ndarray,
+        threshold: float | None = None,
+        rules: dict[str, Any] | None = None,
+    ) -> tuple[tuple[np.ndarray, np.ndarray, dict[str, Any]], str]:
         """Connection.annotate on the least busy endpoint; ((labels, removed, report), endpoint URL)."""
-        return self.call(f"annotate {list(volume.shape)}",
-                         lambda conn: conn.annotate(volume, spacing, affine, threshold, rules))
+        return self.call(
+            f"annotate {list(volume.shape)}",
+            lambda conn: conn.annotate(volume, spacing, affine, threshold, rules),
+        )
 
     def last_retries(self, url: str) -> int:
         """Retries of this thread's last call on the endpoint at `url` (Connection.last_retries)."""

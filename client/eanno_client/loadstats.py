@@ -47,7 +47,9 @@ def endpoint_shares(records: Sequence[Record]) -> dict[str, dict[str, Any]]:
     return dict(sorted(out.items()))
 
 
-def summarise(records: Sequence[Record], concurrency: int | None, rate: float | None = None) -> dict[str, Any]:
+def summarise(
+    records: Sequence[Record], concurrency: int | None, rate: float | None = None
+) -> dict[str, Any]:
     """Throughput and latency of one step (closed loop at `concurrency`, or open loop at `rate` per second).
 
     The step's time runs from the first send (open loop: arrival) to the last answer (the drain of the
@@ -59,14 +61,21 @@ def summarise(records: Sequence[Record], concurrency: int | None, rate: float | 
     failed = [r for r in records if r.error is not None]
     seconds = (max(r.end for r in records) - min(r.start for r in records)) if records else 0.0
     per_s = len(ok) / seconds if seconds > 0 else 0.0
-    latency_ms = {k: (None if v is None else round(v * 1e3, 1))
-                  for k, v in percentiles([r.latency for r in ok]).items()}
+    latency_ms = {
+        k: (None if v is None else round(v * 1e3, 1)) for k, v in percentiles([r.latency for r in ok]).items()
+    }
     mean = round(float(np.mean([r.latency for r in ok])) * 1e3, 1) if ok else None
     return {
-        "mode": "closed" if rate is None else "open", "concurrency": concurrency, "request_rate": rate,
-        "requests": len(records), "ok": len(ok), "errors": len(failed),
+        "mode": "closed" if rate is None else "open",
+        "concurrency": concurrency,
+        "request_rate": rate,
+        "requests": len(records),
+        "ok": len(ok),
+        "errors": len(failed),
         "error_messages": sorted({r.error for r in failed if r.error})[:5],
-        "seconds": round(seconds, 3), "volumes_per_s": round(per_s, 4), "volumes_per_min": round(per_s * 60, 2),
+        "seconds": round(seconds, 3),
+        "volumes_per_s": round(per_s, 4),
+        "volumes_per_min": round(per_s * 60, 2),
         "voxels_per_s": round(sum(r.voxels for r in ok) / seconds) if seconds > 0 else 0,
         "latency_ms": {**latency_ms, "mean": mean},
         "cts_per_hour": round(per_s * 3600, 1),
@@ -78,14 +87,27 @@ def capacity(steps: Sequence[dict[str, Any]], p95_target_s: float | None) -> dic
     """The step with the most CTs per hour whose p95 latency is within the target (None: no step is)."""
     if p95_target_s is None:
         return None
-    within = [s for s in steps if s["ok"] and s["latency_ms"]["p95"] is not None
-              and s["latency_ms"]["p95"] <= p95_target_s * 1e3 and not s["errors"]]
+    within = [
+        s
+        for s in steps
+        if s["ok"]
+        and s["latency_ms"]["p95"] is not None
+        and s["latency_ms"]["p95"] <= p95_target_s * 1e3
+        and not s["errors"]
+    ]
     if not within:
         return {"p95_target_s": p95_target_s, "cts_per_hour": 0.0, "step": None}
     best = max(within, key=lambda s: s["cts_per_hour"])
-    return {"p95_target_s": p95_target_s, "cts_per_hour": best["cts_per_hour"],
-            "p95_s": round(best["latency_ms"]["p95"] / 1e3, 3),
-            "step": {"mode": best["mode"], "concurrency": best["concurrency"], "request_rate": best["request_rate"]}}
+    return {
+        "p95_target_s": p95_target_s,
+        "cts_per_hour": best["cts_per_hour"],
+        "p95_s": round(best["latency_ms"]["p95"] / 1e3, 3),
+        "step": {
+            "mode": best["mode"],
+            "concurrency": best["concurrency"],
+            "request_rate": best["request_rate"],
+        },
+    }
 
 
 def relative_difference(a: float, b: float) -> float:

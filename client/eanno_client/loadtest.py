@@ -57,7 +57,9 @@ class LoadOptions:
     requests: int | None = None  # per step; None: the duration alone bounds it
     warmup: int = 1  # requests before the first step, not counted (first-call costs of the server)
     rates: tuple[float, ...] = ()  # open loop: requests per second, one step each (instead of concurrencies)
-    max_in_flight: int = 64  # open loop: requests in flight at most; later arrivals wait (and their wait counts)
+    max_in_flight: int = (
+        64  # open loop: requests in flight at most; later arrivals wait (and their wait counts)
+    )
     seed: int = 0  # open loop: the arrival times
     p95_target_s: float | None = None  # report the most CTs/hour whose p95 latency is within this
 
@@ -152,8 +154,14 @@ def _send(pool: EndpointPool, p: Payload, start: float) -> Record:
     return Record(start, time.perf_counter(), p.voxels, error, url)
 
 
-def run_step(config: ConnectionConfig | Sequence[ConnectionConfig], payloads: Sequence[Payload], concurrency: int,
-             duration_s: float, requests: int | None, on_done: Callable[[Record], None] | None = None) -> list[Record]:
+def run_step(
+    config: ConnectionConfig | Sequence[ConnectionConfig],
+    payloads: Sequence[Payload],
+    concurrency: int,
+    duration_s: float,
+    requests: int | None,
+    on_done: Callable[[Record], None] | None = None,
+) -> list[Record]:
     """Keep `concurrency` requests in flight (one connection per client and endpoint, each request to the
     least busy endpoint) until a bound; return every record."""
     tickets = _Tickets(requests, time.perf_counter() + duration_s)
@@ -169,8 +177,10 @@ def run_step(config: ConnectionConfig | Sequence[ConnectionConfig], payloads: Se
                 on_done(record)
 
     with EndpointPool(_configs(config)) as pool:
-        threads = [threading.Thread(target=client, args=(pool,), name=f"loadtest-client-{i}", daemon=True)
-                   for i in range(concurrency)]
+        threads = [
+            threading.Thread(target=client, args=(pool,), name=f"loadtest-client-{i}", daemon=True)
+            for i in range(concurrency)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -191,9 +201,16 @@ def arrivals(rate: float, duration_s: float, requests: int | None, seed: int = 0
     return out
 
 
-def run_open_step(config: ConnectionConfig | Sequence[ConnectionConfig], payloads: Sequence[Payload], rate: float,
-                  duration_s: float, requests: int | None, max_in_flight: int = 64, seed: int = 0,
-                  on_done: Callable[[Record], None] | None = None) -> list[Record]:
+def run_open_step(
+    config: ConnectionConfig | Sequence[ConnectionConfig],
+    payloads: Sequence[Payload],
+    rate: float,
+    duration_s: float,
+    requests: int | None,
+    max_in_flight: int = 64,
+    seed: int = 0,
+    on_done: Callable[[Record], None] | None = None,
+) -> list[Record]:
     """Send requests at Poisson arrival times whatever the answers do; latency runs from each arrival."""
     schedule = arrivals(rate, duration_s, requests, seed)
     records: list[Record] = []
@@ -206,8 +223,10 @@ def run_open_step(config: ConnectionConfig | Sequence[ConnectionConfig], payload
         if on_done is not None:
             on_done(record)
 
-    with EndpointPool(_configs(config)) as pool, \
-            ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="loadtest-open") as executor:
+    with (
+        EndpointPool(_configs(config)) as pool,
+        ThreadPoolExecutor(max_workers=max_in_flight, thread_name_prefix="loadtest-open") as executor,
+    ):
         t0 = time.perf_counter()
         for i, offset in enumerate(schedule):
             time.sleep(max(0.0, t0 + offset - time.perf_counter()))
@@ -242,9 +261,13 @@ def _settled(metrics_url: str, before: Snapshot, sent: int, wait_s: float = 5.0)
         time.sleep(0.05)
 
 
-def run_load(config: ConnectionConfig | Sequence[ConnectionConfig], payloads: Sequence[Payload], options: LoadOptions,
-             metrics_url: str | None = None,
-             on_step: Callable[[int], Callable[[Record], None] | None] | None = None) -> dict[str, Any]:
+def run_load(
+    config: ConnectionConfig | Sequence[ConnectionConfig],
+    payloads: Sequence[Payload],
+    options: LoadOptions,
+    metrics_url: str | None = None,
+    on_step: Callable[[int], Callable[[Record], None] | None] | None = None,
+) -> dict[str, Any]:
     """The whole load test: warm-up, then one step per concurrency; a JSON-able result."""
     if not payloads:
         raise ValueError("no payloads to send")
@@ -256,15 +279,24 @@ def run_load(config: ConnectionConfig | Sequence[ConnectionConfig], payloads: Se
     # late (after its response went out) is never charged to the next step.
     before = _settled(metrics_url, start, len(warm)) if start is not None and metrics_url else None
     steps = []
-    plan: list[tuple[int | None, float | None]] = ([(None, r) for r in options.rates] if options.rates
-                                                   else [(c, None) for c in options.concurrencies])
+    plan: list[tuple[int | None, float | None]] = (
+        [(None, r) for r in options.rates] if options.rates else [(c, None) for c in options.concurrencies]
+    )
     for c, rate in plan:
         callback = on_step(c if c is not None else rate) if on_step else None  # type: ignore[arg-type]
         if rate is None:
             records = run_step(config, payloads, c, options.duration_s, options.requests, callback)  # type: ignore[arg-type]
         else:
-            records = run_open_step(config, payloads, rate, options.duration_s, options.requests,
-                                    options.max_in_flight, options.seed, callback)
+            records = run_open_step(
+                config,
+                payloads,
+                rate,
+                options.duration_s,
+                options.requests,
+                options.max_in_flight,
+                options.seed,
+                callback,
+            )
         after = _settled(metrics_url, before, len(records)) if before is not None and metrics_url else None
         step = summarise(records, c, rate)
         step["server"] = step_view(before, after) if before is not None and after is not None else None
@@ -272,11 +304,24 @@ def run_load(config: ConnectionConfig | Sequence[ConnectionConfig], payloads: Se
         before = after if after is not None else _snapshot(metrics_url)
     urls = [c.url for c in _configs(config)]
     return {
-        "url": urls[0], "urls": urls, "metrics_url": metrics_url,
+        "url": urls[0],
+        "urls": urls,
+        "metrics_url": metrics_url,
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "client_host": {"node": platform.node(), "machine": platform.machine(), "python": platform.python_version()},
-        "payloads": [{"name": p.name, "shape": list(p.volume.shape), "spacing_mm": [round(float(s), 4) for s in p.spacing],
-                      "voxels": p.voxels} for p in payloads],
+        "client_host": {
+            "node": platform.node(),
+            "machine": platform.machine(),
+            "python": platform.python_version(),
+        },
+        "payloads": [
+            {
+                "name": p.name,
+                "shape": list(p.volume.shape),
+                "spacing_mm": [round(float(s), 4) for s in p.spacing],
+                "voxels": p.voxels,
+            }
+            for p in payloads
+        ],
         "bounds": {"duration_s": options.duration_s, "requests": options.requests, "warmup": options.warmup},
         "steps": steps,
         "capacity": capacity(steps, options.p95_target_s),

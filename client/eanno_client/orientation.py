@@ -44,7 +44,9 @@ def from_canonical(array: np.ndarray, canonical: Canonical) -> np.ndarray:
     runs in slabs (eanno_client.fastio.reorder).
     """
     if array.shape != canonical.data.shape:
-        raise ValueError(f"array shape {list(array.shape)} is not the canonical shape {list(canonical.data.shape)}")
+        raise ValueError(
+            f"array shape {list(array.shape)} is not the canonical shape {list(canonical.data.shape)}"
+        )
     transform = ornts.ornt_transform(RAS, canonical.ornt)
     box = nonzero_box(array)
     # Only the box holding non-zero voxels is reordered (label maps are zero outside the pancreas box);

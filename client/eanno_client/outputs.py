@@ -33,7 +33,9 @@ class OutputOptions:
     preview: bool = True
     dicom_seg: bool = False
     keep_phi: bool = False  # --keep-phi: DICOM patient identifiers in report.json (nowhere else)
-    layout: str = "case"  # "case": OUT/CASE/labels.nii.gz ...; "flat" (nnU-Net): OUT/CASE.nii.gz + OUT/CASE.json
+    layout: str = (
+        "case"  # "case": OUT/CASE/labels.nii.gz ...; "flat" (nnU-Net): OUT/CASE.nii.gz + OUT/CASE.json
+    )
 
 
 LAYOUTS = ("case", "flat")
@@ -107,12 +109,26 @@ class CasePaths:
     def expected(self, options: OutputOptions, is_dicom: bool) -> list[Path]:
         """Every file a finished case has (what --continue checks)."""
         if self.flat:
-            extra = [p for p, on in ((self.preview, options.preview), (self.dicom_seg, options.dicom_seg and is_dicom))
-                     if on]
+            extra = [
+                p
+                for p, on in (
+                    (self.preview, options.preview),
+                    (self.dicom_seg, options.dicom_seg and is_dicom),
+                )
+                if on
+            ]
             return [self.labels, *extra, self.report]
         names = [*CLASS_NAMES[1:], LESION_UNION_NAME]
-        paths = [self.labels, *(self.segmentation(n) for n in names), self.removed, self.summary,
-                 self.itksnap, self.slicer, self.commands, self.report]
+        paths = [
+            self.labels,
+            *(self.segmentation(n) for n in names),
+            self.removed,
+            self.summary,
+            self.itksnap,
+            self.slicer,
+            self.commands,
+            self.report,
+        ]
         if options.preview:
             paths.append(self.preview)
         if options.dicom_seg and is_dicom:
@@ -156,8 +172,16 @@ def viewer_image(volume: Volume) -> Path:
     return volume.source.resolve()
 
 
-def write_case(paths: CasePaths, case: str, volume: Volume, canonical: Canonical, labels_can: np.ndarray,
-               removed_can: np.ndarray, report: dict[str, Any], options: OutputOptions) -> dict[str, Any]:
+def write_case(
+    paths: CasePaths,
+    case: str,
+    volume: Volume,
+    canonical: Canonical,
+    labels_can: np.ndarray,
+    removed_can: np.ndarray,
+    report: dict[str, Any],
+    options: OutputOptions,
+) -> dict[str, Any]:
     """Map the server's canonical outputs onto the input grid and write every output; returns the report.
 
     All of a case's files are written into a staging folder beside the outputs and moved into place only
@@ -184,9 +208,17 @@ def _commit(staged: CasePaths, final: CasePaths) -> None:
         os.replace(src, dst)
 
 
-def _write_files(paths: CasePaths, final: CasePaths, case: str, volume: Volume, canonical: Canonical,
-                 labels_can: np.ndarray, removed_can: np.ndarray, report: dict[str, Any],
-                 options: OutputOptions) -> dict[str, Any]:
+def _write_files(
+    paths: CasePaths,
+    final: CasePaths,
+    case: str,
+    volume: Volume,
+    canonical: Canonical,
+    labels_can: np.ndarray,
+    removed_can: np.ndarray,
+    report: dict[str, Any],
+    options: OutputOptions,
+) -> dict[str, Any]:
     """Write every output of the layout under `paths` (viewer commands name the `final` paths)."""
     labels = from_canonical(labels_can, canonical)
     removed = from_canonical(removed_can, canonical)
@@ -199,46 +231,81 @@ def _write_files(paths: CasePaths, final: CasePaths, case: str, volume: Volume, 
     save_nifti(paths.removed, removed, affine)
     write_text_atomic(paths.itksnap, itksnap_label_description())
     write_text_atomic(paths.slicer, slicer_color_table())
-    commands = viewer_commands(viewer_image(volume), final.labels.resolve(), final.itksnap.resolve(),
-                               final.slicer.resolve())
+    commands = viewer_commands(
+        viewer_image(volume), final.labels.resolve(), final.itksnap.resolve(), final.slicer.resolve()
+    )
     script = "#!/bin/sh\n# Open this case for review (pick one).\n" + "".join(
-        f"# {name}\n{cmd}\n" for name, cmd in commands.items())
+        f"# {name}\n{cmd}\n" for name, cmd in commands.items()
+    )
     write_text_atomic(paths.commands, script)
     _write_extras(paths, case, volume, canonical, labels_can, labels, report, options)
     out = _case_report(case, volume, canonical, labels, report, options)
     out["viewers"] = commands
-    write_text_atomic(paths.summary, summary_text(case, out, volume.note) + "".join(
-        f"Open in {name}: {cmd}\n" for name, cmd in commands.items()))
+    write_text_atomic(
+        paths.summary,
+        summary_text(case, out, volume.note)
+        + "".join(f"Open in {name}: {cmd}\n" for name, cmd in commands.items()),
+    )
     write_text_atomic(paths.report, json.dumps(out, indent=2) + "\n")
     return out
 
 
-def _write_extras(paths: CasePaths, case: str, volume: Volume, canonical: Canonical, labels_can: np.ndarray,
-                  labels: np.ndarray, report: dict[str, Any], options: OutputOptions) -> None:
+def _write_extras(
+    paths: CasePaths,
+    case: str,
+    volume: Volume,
+    canonical: Canonical,
+    labels_can: np.ndarray,
+    labels: np.ndarray,
+    report: dict[str, Any],
+    options: OutputOptions,
+) -> None:
     """The preview and the DICOM-SEG, when asked for."""
     if options.preview:
         from eanno_client.preview import write_preview
 
         # The largest kept lesions first: the preview has room for a few panels only.
-        lesions = sorted((x for x in report.get("lesions", []) if kept(x)), key=lambda x: -float(x.get("voxels", 0)))
-        centroids = [(f"#{x.get('id', '?')} {lesion_class(x)}", c[2]) for x in lesions
-                     if (c := centroid_voxel(x)) is not None]
-        write_preview(paths.preview, canonical.data, labels_can, canonical.spacing, centroids, case,
-                      flags=[str(f) for f in report.get("flags") or []])
+        lesions = sorted(
+            (x for x in report.get("lesions", []) if kept(x)), key=lambda x: -float(x.get("voxels", 0))
+        )
+        centroids = [
+            (f"#{x.get('id', '?')} {lesion_class(x)}", c[2])
+            for x in lesions
+            if (c := centroid_voxel(x)) is not None
+        ]
+        write_preview(
+            paths.preview,
+            canonical.data,
+            labels_can,
+            canonical.spacing,
+            centroids,
+            case,
+            flags=[str(f) for f in report.get("flags") or []],
+        )
     if options.dicom_seg and volume.kind == "dicom":
         from eanno_client.dicomseg import write_dicom_seg
 
         write_dicom_seg(paths.dicom_seg, volume, labels)
 
 
-def _case_report(case: str, volume: Volume, canonical: Canonical, labels: np.ndarray, report: dict[str, Any],
-                 options: OutputOptions) -> dict[str, Any]:
+def _case_report(
+    case: str,
+    volume: Volume,
+    canonical: Canonical,
+    labels: np.ndarray,
+    report: dict[str, Any],
+    options: OutputOptions,
+) -> dict[str, Any]:
     """The server's report with input-grid coordinates, the case and the input described."""
     affine = volume.affine
     out = remap_report(report, canonical_to_input_voxel(canonical, affine), labels.shape, affine)
     out["case"] = case
-    out["input"] = {"path": str(volume.source), "kind": volume.kind, "note": volume.note,
-                    "series_uid": volume.series_uid}
+    out["input"] = {
+        "path": str(volume.source),
+        "kind": volume.kind,
+        "note": volume.note,
+        "series_uid": volume.series_uid,
+    }
     if options.keep_phi:
         from eanno_client.phi import patient_identifiers
 
@@ -246,8 +313,16 @@ def _case_report(case: str, volume: Volume, canonical: Canonical, labels: np.nda
     return out
 
 
-def _write_flat(paths: CasePaths, case: str, volume: Volume, canonical: Canonical, labels_can: np.ndarray,
-                labels: np.ndarray, report: dict[str, Any], options: OutputOptions) -> dict[str, Any]:
+def _write_flat(
+    paths: CasePaths,
+    case: str,
+    volume: Volume,
+    canonical: Canonical,
+    labels_can: np.ndarray,
+    labels: np.ndarray,
+    report: dict[str, Any],
+    options: OutputOptions,
+) -> dict[str, Any]:
     """nnU-Net layout: OUT/<case>.nii.gz is written; add the extras asked for and OUT/<case>.json."""
     _write_extras(paths, case, volume, canonical, labels_can, labels, report, options)
     out = _case_report(case, volume, canonical, labels, report, options)

@@ -40,8 +40,15 @@ def _display(plane: np.ndarray) -> np.ndarray:
     return plane[::-1, ::-1].T
 
 
-def write_preview(path: Path, ct: np.ndarray, labels: np.ndarray, spacing: np.ndarray,
-                  centroids: list[tuple[str, float]], title: str, flags: Sequence[str] = ()) -> Path:
+def write_preview(
+    path: Path,
+    ct: np.ndarray,
+    labels: np.ndarray,
+    spacing: np.ndarray,
+    centroids: list[tuple[str, float]],
+    title: str,
+    flags: Sequence[str] = (),
+) -> Path:
     """Save the preview PNG of canonical-order ct/labels to `path` (matplotlib, no display needed);
     the report's flags, if any, go under the title in red (a reviewer sees the distrust first)."""
     # The object API (no pyplot): no global figure state, so batch threads can draw at the same time.
@@ -53,20 +60,32 @@ def write_preview(path: Path, ct: np.ndarray, labels: np.ndarray, spacing: np.nd
     axes = fig.subplots(1, len(panels), squeeze=False)
     aspect = float(spacing[1] / spacing[0])
     for ax, (name, k) in zip(axes[0], panels, strict=True):
-        ax.imshow(_display(ct[:, :, k]), cmap="gray", vmin=WINDOW[0], vmax=WINDOW[1], aspect=aspect,
-                  interpolation="nearest")
+        ax.imshow(
+            _display(ct[:, :, k]),
+            cmap="gray",
+            vmin=WINDOW[0],
+            vmax=WINDOW[1],
+            aspect=aspect,
+            interpolation="nearest",
+        )
         plane = _display(labels[:, :, k])
         for cls in range(1, len(CLASS_NAMES)):
             mask = plane == cls
             if mask.any():
-                ax.contour(mask.astype(np.float32), levels=[0.5], colors=[np.array(COLOURS[cls]) / 255],
-                           linewidths=1.2)
+                ax.contour(
+                    mask.astype(np.float32),
+                    levels=[0.5],
+                    colors=[np.array(COLOURS[cls]) / 255],
+                    linewidths=1.2,
+                )
         ax.set_title(f"{name}\naxial k={k}", fontsize=9)
         ax.set_axis_off()
         ax.text(0.01, 0.5, "R", color="yellow", transform=ax.transAxes, fontsize=9, va="center")
         ax.text(0.97, 0.5, "L", color="yellow", transform=ax.transAxes, fontsize=9, va="center")
     handles = [Line2D([], [], color=np.array(COLOURS[c]) / 255, label=CLASS_NAMES[c]) for c in range(1, 6)]
     fig.legend(handles=handles, loc="lower center", ncol=5, fontsize=8, frameon=False)
-    fig.suptitle("\n".join([title, *(f"FLAG: {f}" for f in flags)]), fontsize=10, color="red" if flags else "black")
+    fig.suptitle(
+        "\n".join([title, *(f"FLAG: {f}" for f in flags)]), fontsize=10, color="red" if flags else "black"
+    )
     fig.tight_layout(rect=(0, 0.06, 1, 0.95 - 0.05 * len(flags)))
     return write_atomic(path, lambda p: fig.savefig(p, dpi=80, format="png"))

@@ -37,14 +37,22 @@ def batch_progress(total: int, enabled: bool = True) -> Iterator[Callable[[str |
     """
     console = Console(stderr=True)
     if not enabled or not console.is_terminal:
+
         def plain(line: str | None, is_error: bool) -> None:
             if line is not None:
                 click.echo(line, err=is_error)
 
         yield plain
         return
-    columns = (TextColumn("annotating"), BarColumn(), MofNCompleteColumn(), CasesPerSecond(),
-               TimeElapsedColumn(), TextColumn("ETA"), TimeRemainingColumn())
+    columns = (
+        TextColumn("annotating"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        CasesPerSecond(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+    )
     with Progress(*columns, console=console, transient=False) as progress:
         task = progress.add_task("cases", total=total)
 

@@ -41,7 +41,9 @@ def probability_closeness(prob_max: float | None, theta: float, settings: RankSe
     return _closeness(abs(math.log10(prob_max / theta)), settings.decades)
 
 
-def rule_closeness(lesion: dict[str, Any], rules: dict[str, Any], settings: RankSettings) -> list[tuple[float, str]]:
+def rule_closeness(
+    lesion: dict[str, Any], rules: dict[str, Any], settings: RankSettings
+) -> list[tuple[float, str]]:
     """(closeness, why) for each rule limit the candidate's own figures lie near."""
     key = RULE_KEYS.get(str(lesion.get("class")))
     if key is None:
@@ -53,7 +55,12 @@ def rule_closeness(lesion: dict[str, Any], rules: dict[str, Any], settings: Rank
         if near > 0:
             out.append((near, f"volume ratio {ratio:.3g}% vs limit {limit:g}%"))
     hu, window = lesion.get("hu_mean"), rules.get("hu_window", {}).get(key)
-    if isinstance(hu, int | float) and isinstance(window, list | tuple) and len(window) == 2 and window[1] > window[0]:
+    if (
+        isinstance(hu, int | float)
+        and isinstance(window, list | tuple)
+        and len(window) == 2
+        and window[1] > window[0]
+    ):
         lo, hi = window
         near = _closeness(min(abs(hu - lo), abs(hu - hi)) / (hi - lo), settings.margin)
         if near > 0:
@@ -79,15 +86,30 @@ def score_report(report: dict[str, Any], settings: RankSettings | None = None) -
         best = max(c for c, _ in calls)
         score += best
         borderline += 1
-        reasons.append({"id": x.get("id"), "class": x.get("class"), "decision": x.get("decision"),
-                        "closeness": round(best, 3), "why": "; ".join(w for _, w in sorted(calls, reverse=True))})
+        reasons.append(
+            {
+                "id": x.get("id"),
+                "class": x.get("class"),
+                "decision": x.get("decision"),
+                "closeness": round(best, 3),
+                "why": "; ".join(w for _, w in sorted(calls, reverse=True)),
+            }
+        )
     reasons.sort(key=lambda r: -r["closeness"])
     kept = sum(1 for x in lesions if x.get("decision") == "kept")
-    return {"score": round(score, 4), "borderline": borderline, "candidates": len(lesions), "kept": kept,
-            "reasons": reasons, "flags": [str(f) for f in report.get("flags") or []]}
+    return {
+        "score": round(score, 4),
+        "borderline": borderline,
+        "candidates": len(lesions),
+        "kept": kept,
+        "reasons": reasons,
+        "flags": [str(f) for f in report.get("flags") or []],
+    }
 
 
-def rank_cases(reports: dict[str, dict[str, Any]], settings: RankSettings | None = None) -> list[dict[str, Any]]:
+def rank_cases(
+    reports: dict[str, dict[str, Any]], settings: RankSettings | None = None
+) -> list[dict[str, Any]]:
     """Flagged cases first (the report says not to trust them), then the cases most worth a look (ties: more
     candidates first, then by name), each with its reasons."""
     scored = [{"case": case, **score_report(r, settings)} for case, r in reports.items()]
@@ -99,12 +121,16 @@ def rank_cases(reports: dict[str, dict[str, Any]], settings: RankSettings | None
 
 def explain(s: dict[str, Any]) -> str:
     """One line saying why a case ranks where it does."""
-    head = f"{s['rank']:>3}. {s['case']}: score {s['score']:.2f}, {s['borderline']} borderline of " \
-           f"{s['candidates']} candidate(s), {s['kept']} kept"
+    head = (
+        f"{s['rank']:>3}. {s['case']}: score {s['score']:.2f}, {s['borderline']} borderline of "
+        f"{s['candidates']} candidate(s), {s['kept']} kept"
+    )
     if s.get("flags"):
         head += " - FLAGGED: " + "; ".join(s["flags"])
     if not s["reasons"]:
         return head + (" - no close call" if s["candidates"] else " - no lesion candidates")
     top = s["reasons"][:3]
     more = f" (+{len(s['reasons']) - 3} more)" if len(s["reasons"]) > 3 else ""
-    return head + " - " + "; ".join(f"#{r['id']} {r['class']} {r['decision']}: {r['why']}" for r in top) + more
+    return (
+        head + " - " + "; ".join(f"#{r['id']} {r['class']} {r['decision']}: {r['why']}" for r in top) + more
+    )

@@ -22,8 +22,11 @@ def load_reports(out: Path, cases: list[str] | None = None, include_reviewed: bo
 
     if not out.is_dir():
         raise InputError(f"{out}: not a folder")
-    folders = [out / c for c in cases] if cases is not None else sorted(
-        c for c in out.iterdir() if c.is_dir() and (c / REPORT).is_file())
+    folders = (
+        [out / c for c in cases]
+        if cases is not None
+        else sorted(c for c in out.iterdir() if c.is_dir() and (c / REPORT).is_file())
+    )
     reports: dict[str, Any] = {}
     for folder in folders:
         path = folder / REPORT
@@ -42,8 +45,9 @@ def write_ranking(out: Path, ranking: list[dict[str, Any]], settings: RankSettin
     return write_text_atomic(out / RANKING, json.dumps(doc, indent=2) + "\n")
 
 
-def ranked(out: Path, cases: list[str] | None, include_reviewed: bool = False,
-           settings: RankSettings | None = None) -> list[dict[str, Any]]:
+def ranked(
+    out: Path, cases: list[str] | None, include_reviewed: bool = False, settings: RankSettings | None = None
+) -> list[dict[str, Any]]:
     """Rank the cases' reports and write OUT/ranking.json; ClickException on bad input."""
     from eanno_client.volume import InputError
 
@@ -64,10 +68,20 @@ def ranking_text(ranking: list[dict[str, Any]], out: Path) -> str:
 
 @click.command()
 @click.argument("out", type=click.Path(exists=True, file_okay=False, path_type=Path))
-@click.option("--margin", type=click.FloatRange(min=0, min_open=True), default=RankSettings().margin,
-              show_default=True, help="A rule figure within this fraction of its limit is borderline.")
-@click.option("--decades", type=click.FloatRange(min=0, min_open=True), default=RankSettings().decades,
-              show_default=True, help="prob_max within this many powers of ten of theta is borderline.")
+@click.option(
+    "--margin",
+    type=click.FloatRange(min=0, min_open=True),
+    default=RankSettings().margin,
+    show_default=True,
+    help="A rule figure within this fraction of its limit is borderline.",
+)
+@click.option(
+    "--decades",
+    type=click.FloatRange(min=0, min_open=True),
+    default=RankSettings().decades,
+    show_default=True,
+    help="prob_max within this many powers of ten of theta is borderline.",
+)
 @click.option("--all", "include_reviewed", is_flag=True, help="Rank reviewed cases (CASE/review.json) too.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def rank(out: Path, margin: float, decades: float, include_reviewed: bool, as_json: bool) -> None:

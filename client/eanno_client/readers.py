@@ -47,7 +47,9 @@ def read_nifti(path: Path) -> Volume:
         img, data = load_nifti(path, check)
     except InputError:
         raise
-    except Exception as e:  # nibabel raises many types for damaged files; zlib errors, EOFError for truncated data
+    except (
+        Exception
+    ) as e:  # nibabel raises many types for damaged files; zlib errors, EOFError for truncated data
         log.debug("%s: %s: %s", path, type(e).__name__, e)
         raise InputError(f"{path}: {nifti_problem(e, header_read)}") from e
     affine = np.asarray(img.affine, dtype=np.float64)
@@ -63,14 +65,22 @@ def nifti_problem(error: Exception, header_read: bool) -> str:
 
     if isinstance(error, (EOFError, zlib.error)) or "end-of-stream" in str(error):
         where = "voxel data" if header_read else "file"
-        return (f"NIfTI {where} truncated or corrupt: the file ends early or its gzip data is damaged "
-                "(an incomplete copy or transfer?); copy it again")
+        return (
+            f"NIfTI {where} truncated or corrupt: the file ends early or its gzip data is damaged "
+            "(an incomplete copy or transfer?); copy it again"
+        )
     if isinstance(error, gzip.BadGzipFile):
-        return "not a readable NIfTI file: named .nii.gz but not gzip-compressed data; check what this file is"
+        return (
+            "not a readable NIfTI file: named .nii.gz but not gzip-compressed data; check what this file is"
+        )
     if header_read:
-        return f"NIfTI voxel data unreadable, truncated or corrupt ({type(error).__name__}); copy the file again"
-    return ("not a readable NIfTI file: no valid NIfTI header (magic 'n+1'/'ni1' and sizes); is it another "
-            "format, or damaged?")
+        return (
+            f"NIfTI voxel data unreadable, truncated or corrupt ({type(error).__name__}); copy the file again"
+        )
+    return (
+        "not a readable NIfTI file: no valid NIfTI header (magic 'n+1'/'ni1' and sizes); is it another "
+        "format, or damaged?"
+    )
 
 
 def read_itk(path: Path) -> Volume:
@@ -89,8 +99,10 @@ def read_itk(path: Path) -> Volume:
     except RuntimeError as e:
         raise InputError(f"{path}: not a readable MHA/NRRD image ({str(e).strip().splitlines()[-1]})") from e
     if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: a colour or vector image ({image.GetNumberOfComponentsPerPixel()} values per "
-                         "voxel); expected a greyscale CT volume in HU")
+        raise InputError(
+            f"{path}: a colour or vector image ({image.GetNumberOfComponentsPerPixel()} values per "
+            "voxel); expected a greyscale CT volume in HU"
+        )
     if image.GetDimension() != 3:
         raise InputError(f"{path}: a {image.GetDimension()}D image; expected one 3D CT volume")
     # SimpleITK arrays are (z, y, x); the volume's voxel order is (i, j, k) = (x, y, z).
@@ -116,5 +128,6 @@ def read_volume(path: str | Path, series_uid: str | None = None) -> Volume:
         from eanno_client.dicom import read_dicom_series
 
         return read_dicom_series(p, series_uid)
-    raise InputError(f"{p}: not a NIfTI (.nii/.nii.gz), MHA/NRRD (.mha/.mhd/.nrrd/.nhdr) file "
-                     "or a folder of DICOM files")
+    raise InputError(
+        f"{p}: not a NIfTI (.nii/.nii.gz), MHA/NRRD (.mha/.mhd/.nrrd/.nhdr) file or a folder of DICOM files"
+    )

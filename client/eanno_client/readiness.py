@@ -38,38 +38,54 @@ def explain(url: str, status: str, message: str, tls: bool = False) -> str:
     """A gRPC failure in plain words: what is wrong at `url` and what to try (`tls`: certificates were given)."""
     low = message.lower()
     if "certificate_verify_failed" in low or "certificate verify failed" in low:
-        return (f"{url}: the server's certificate is not signed by the --root-cert given (CERTIFICATE_VERIFY_FAILED): "
-                "give the CA certificate that signed the server's")
+        return (
+            f"{url}: the server's certificate is not signed by the --root-cert given (CERTIFICATE_VERIFY_FAILED): "
+            "give the CA certificate that signed the server's"
+        )
     if "ssl" in low or "handshake" in low or "tls" in low or "certificate" in low:
-        return (f"{url}: the TLS handshake failed: check --root-cert, and --client-cert/--client-key if the server "
-                "requires a client certificate")
+        return (
+            f"{url}: the TLS handshake failed: check --root-cert, and --client-cert/--client-key if the server "
+            "requires a client certificate"
+        )
     if "http/2" in low or "settings frame" in low:  # an HTTP/1 server answered the gRPC preface
-        return (f"{url} answers, but not with gRPC (is it Triton's HTTP port 8000 or metrics port 8002? gRPC is "
-                f"8001 by default): try --url with the gRPC port")
+        return (
+            f"{url} answers, but not with gRPC (is it Triton's HTTP port 8000 or metrics port 8002? gRPC is "
+            f"8001 by default): try --url with the gRPC port"
+        )
     # accepted, then hung up: a TLS server met in plain text, or an HTTP port. gRPC reports only its last
     # attempt: for `localhost` that may be [::1] refusing while 127.0.0.1 accepted, so ask TCP itself.
     if "socket closed" in low or ("refused" in low and accepts_tcp(url)):
         http = http_kind(url)
         if http:
-            return (f"{url} is {http}, not gRPC (it answered over HTTP/1): give Triton's gRPC port "
-                    "(8001 by default; `eanno-server status` prints it)")
+            return (
+                f"{url} is {http}, not gRPC (it answered over HTTP/1): give Triton's gRPC port "
+                "(8001 by default; `eanno-server status` prints it)"
+            )
         if tls:
-            return (f"{url} closed the connection during the TLS handshake: does it require a client certificate "
-                    "(--client-cert and --client-key)?")
-        return (f"{url} answers, but closed the gRPC connection: is it a TLS server (give --root-cert PEM) or "
-                "Triton's HTTP port 8000 / metrics port 8002 (gRPC is 8001 by default)?")
+            return (
+                f"{url} closed the connection during the TLS handshake: does it require a client certificate "
+                "(--client-cert and --client-key)?"
+            )
+        return (
+            f"{url} answers, but closed the gRPC connection: is it a TLS server (give --root-cert PEM) or "
+            "Triton's HTTP port 8000 / metrics port 8002 (gRPC is 8001 by default)?"
+        )
     if any(w in low for w in ("dns", "domain name", "resolv", "lookup", "name or service not known")):
         host = url.rsplit(":", 1)[0]
         return f"cannot find the host {host!r} of {url} (DNS): check the name, or give its IP address"
     if RESTRICTED in low:  # Triton answers UNAVAILABLE here too, but the server is up and refuses
         return f"{url}: {message.strip()}: pass that header with --header 'NAME: VALUE'"
     if "DEADLINE" in status:
-        return (f"no answer from {url} within {PROBE_TIMEOUT_S:g} s: check the host and port, a firewall, "
-                f"or whether the server is still starting (eanno-client health --url {url})")
+        return (
+            f"no answer from {url} within {PROBE_TIMEOUT_S:g} s: check the host and port, a firewall, "
+            f"or whether the server is still starting (eanno-client health --url {url})"
+        )
     if "UNAVAILABLE" in status:
-        return (f"nothing answers at {url} (connection refused): is the server running? Start it "
-                f"(eanno-server start, or docker compose up in docker/), check the host and the gRPC port "
-                f"(8001 by default), then try eanno-client health --url {url}")
+        return (
+            f"nothing answers at {url} (connection refused): is the server running? Start it "
+            f"(eanno-server start, or docker compose up in docker/), check the host and the gRPC port "
+            f"(8001 by default), then try eanno-client health --url {url}"
+        )
     return f"{url}: {status} {message.strip()}"
 
 
@@ -128,7 +144,9 @@ def _probe(conn: Connection, what: str, fn: Any) -> Any:
     try:
         return fn()
     except InferenceServerException as e:
-        raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or what, conn.config.tls)) from e
+        raise NotReadyError(
+            explain(conn.config.url, str(e.status()), e.message() or what, conn.config.tls)
+        ) from e
 
 
 def _model_states(conn: Connection, opts: dict[str, Any]) -> list[dict[str, Any]]:
@@ -141,8 +159,9 @@ def _model_states(conn: Connection, opts: dict[str, Any]) -> list[dict[str, Any]
         return list(c.get_model_repository_index(as_json=True, **opts).get("models", []))
     except InferenceServerException as e:
         if RESTRICTED not in str(e.message()):
-            raise NotReadyError(explain(conn.config.url, str(e.status()), e.message() or "repository index",
-                                         conn.config.tls)) from e
+            raise NotReadyError(
+                explain(conn.config.url, str(e.status()), e.message() or "repository index", conn.config.tls)
+            ) from e
 
     def state(model: str) -> str:
         ready = _probe(conn, f"{model} ready", lambda: c.is_model_ready(model, **opts))
@@ -153,9 +172,12 @@ def _model_states(conn: Connection, opts: dict[str, Any]) -> list[dict[str, Any]
 
 def not_ready_models(index: list[dict[str, Any]]) -> list[str]:
     """'name vN STATE: reason' for every model in the repository index that is not READY."""
-    return [f"{m.get('name', '?')} v{m.get('version') or '-'} {m.get('state') or 'UNLOADED'}"
-            + (f": {m['reason']}" if m.get("reason") else "")
-            for m in index if m.get("state") != "READY"]
+    return [
+        f"{m.get('name', '?')} v{m.get('version') or '-'} {m.get('state') or 'UNLOADED'}"
+        + (f": {m['reason']}" if m.get("reason") else "")
+        for m in index
+        if m.get("state") != "READY"
+    ]
 
 
 def check_ready(config: ConnectionConfig, timeout_s: float = PROBE_TIMEOUT_S) -> Ready:
@@ -170,21 +192,27 @@ def check_ready(config: ConnectionConfig, timeout_s: float = PROBE_TIMEOUT_S) ->
         ensemble = [m for m in models if m.get("name") == ENSEMBLE]
         if not ensemble:
             names = ", ".join(sorted({m.get("name", "?") for m in models})) or "none"
-            raise NotReadyError(f"{config.url}: the server has no model {ENSEMBLE!r} (it serves: {names}); "
-                                "is this the EfficientAnno repository (eanno-server start)?")
+            raise NotReadyError(
+                f"{config.url}: the server has no model {ENSEMBLE!r} (it serves: {names}); "
+                "is this the EfficientAnno repository (eanno-server start)?"
+            )
         # The ensemble can be READY while a model it calls through BLS (the window calls eanno_segmenter)
         # failed to load, so every model of ours must be READY, not only the ensemble.
         ours = [m for m in models if str(m.get("name", "")).startswith(MODEL_PREFIX)]
         bad = not_ready_models(ours)
         if bad or not any(m.get("state") == "READY" for m in ensemble):
-            raise NotReadyError(f"{config.url}: the ensemble {ENSEMBLE} is not ready; "
-                                + "; ".join(bad or not_ready_models(ensemble))
-                                + f" (details: eanno-client models --url {config.url}, and the server's log)")
+            raise NotReadyError(
+                f"{config.url}: the ensemble {ENSEMBLE} is not ready; "
+                + "; ".join(bad or not_ready_models(ensemble))
+                + f" (details: eanno-client models --url {config.url}, and the server's log)"
+            )
         ready = _probe(conn, "server ready", lambda: c.is_server_ready(**opts))
         if not ready:
             bad = not_ready_models(models)
-            raise NotReadyError(f"{config.url}: the server is not ready"
-                                + (f": {'; '.join(bad)}" if bad else " (still loading models?)"))
+            raise NotReadyError(
+                f"{config.url}: the server is not ready"
+                + (f": {'; '.join(bad)}" if bad else " (still loading models?)")
+            )
         try:
             point = conn.operating_point()
         except ServerConnectionError:

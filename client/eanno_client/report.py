@@ -37,8 +37,9 @@ def _map_box(m: np.ndarray, box: Any) -> Any:
     return [*new[0], *new[1]] if flat else new
 
 
-def remap_report(report: dict[str, Any], can_to_input: np.ndarray, input_shape: tuple[int, ...],
-                 input_affine: np.ndarray) -> dict[str, Any]:
+def remap_report(
+    report: dict[str, Any], can_to_input: np.ndarray, input_shape: tuple[int, ...], input_affine: np.ndarray
+) -> dict[str, Any]:
     """A copy of the report whose voxel coordinates (keys with 'voxel', boxes) index the input grid.
 
     The server works on the canonical grid; the canonical values are kept under each lesion's "canonical".
@@ -60,8 +61,11 @@ def remap_report(report: dict[str, Any], can_to_input: np.ndarray, input_shape: 
                     lesion[key] = mapped
         if original:
             lesion["canonical"] = original
-    out["grid"] = {"voxel_coordinates": "input", "shape": list(input_shape),
-                   "affine": np.round(input_affine, 6).tolist()}
+    out["grid"] = {
+        "voxel_coordinates": "input",
+        "shape": list(input_shape),
+        "affine": np.round(input_affine, 6).tolist(),
+    }
     return out
 
 
@@ -109,8 +113,10 @@ def summary_text(case: str, report: dict[str, Any], note: str = "") -> str:
     if note:
         lines.append(f"Input: {note}")
     if model:
-        lines.append(f"Model: {model.get('name', '?')} v{model.get('version', '?')}, "
-                     f"threshold {report.get('theta', model.get('theta', '?'))}")
+        lines.append(
+            f"Model: {model.get('name', '?')} v{model.get('version', '?')}, "
+            f"threshold {report.get('theta', model.get('theta', '?'))}"
+        )
     for x in lesions:
         mm = x.get("volume_ml", x.get("ml"))
         lines.append(

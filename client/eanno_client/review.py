@@ -29,8 +29,13 @@ def _r(x: float, digits: int = 4) -> float:
     return round(float(x), digits)
 
 
-def class_changes(model: np.ndarray, revised: np.ndarray, spacing: Sequence[float], voxel_ml: float,
-                  settings: ReviewSettings) -> dict[str, dict[str, Any]]:
+def class_changes(
+    model: np.ndarray,
+    revised: np.ndarray,
+    spacing: Sequence[float],
+    voxel_ml: float,
+    settings: ReviewSettings,
+) -> dict[str, dict[str, Any]]:
     """Per class 1-5: voxels and mL on both sides, voxels added / deleted, Dice and surface Dice."""
     out: dict[str, dict[str, Any]] = {}
     for c in range(1, len(CLASS_NAMES)):
@@ -39,8 +44,10 @@ def class_changes(model: np.ndarray, revised: np.ndarray, spacing: Sequence[floa
         if nm == 0 and nr == 0:
             continue
         out[CLASS_NAMES[c]] = {
-            "model_voxels": nm, "revised_voxels": nr,
-            "model_ml": _r(nm * voxel_ml), "revised_ml": _r(nr * voxel_ml),
+            "model_voxels": nm,
+            "revised_voxels": nr,
+            "model_ml": _r(nm * voxel_ml),
+            "revised_ml": _r(nr * voxel_ml),
             "volume_change_ml": _r((nr - nm) * voxel_ml),
             "added_voxels": int(np.logical_and(r, ~m).sum()),
             "deleted_voxels": int(np.logical_and(m, ~r).sum()),
@@ -50,9 +57,17 @@ def class_changes(model: np.ndarray, revised: np.ndarray, spacing: Sequence[floa
     return out
 
 
-def _lesion_record(g: Group, model: np.ndarray, revised: np.ndarray, mcc: np.ndarray, rcc: np.ndarray,
-                   removed: np.ndarray | None, spacing: Sequence[float], voxel_ml: float,
-                   settings: ReviewSettings) -> dict[str, Any]:
+def _lesion_record(
+    g: Group,
+    model: np.ndarray,
+    revised: np.ndarray,
+    mcc: np.ndarray,
+    rcc: np.ndarray,
+    removed: np.ndarray | None,
+    spacing: Sequence[float],
+    voxel_ml: float,
+    settings: ReviewSettings,
+) -> dict[str, Any]:
     """One lesion group: its kind (added, deleted, matched), classes, volumes and shape agreement."""
     m = np.isin(mcc, g.model) if g.model else np.zeros(model.shape, bool)
     r = np.isin(rcc, g.revised) if g.revised else np.zeros(model.shape, bool)
@@ -61,8 +76,10 @@ def _lesion_record(g: Group, model: np.ndarray, revised: np.ndarray, mcc: np.nda
     rec: dict[str, Any] = {
         "model_class": CLASS_NAMES[majority_class(model, m)] if nm else None,
         "revised_class": CLASS_NAMES[majority_class(revised, r)] if nr else None,
-        "model_voxels": nm, "revised_voxels": nr,
-        "model_ml": _r(nm * voxel_ml), "revised_ml": _r(nr * voxel_ml),
+        "model_voxels": nm,
+        "revised_voxels": nr,
+        "model_ml": _r(nm * voxel_ml),
+        "revised_ml": _r(nr * voxel_ml),
         "centroid_voxel": [_r(v, 1) for v in np.argwhere(where).mean(axis=0)],
         "changes": [],
     }
@@ -83,8 +100,13 @@ def _lesion_record(g: Group, model: np.ndarray, revised: np.ndarray, mcc: np.nda
             changes.append("split")
         if len(g.model) > 1:
             changes.append("merged")
-        rec["error"] = ("reclassified" if "reclassified" in changes
-                        else "boundary" if {"resized", "reshaped"} & set(changes) else None)
+        rec["error"] = (
+            "reclassified"
+            if "reclassified" in changes
+            else "boundary"
+            if {"resized", "reshaped"} & set(changes)
+            else None
+        )
     elif nr:
         restored = removed is not None and bool(np.any(removed[r] > 0))
         rec["kind"] = "added"
@@ -97,13 +119,21 @@ def _lesion_record(g: Group, model: np.ndarray, revised: np.ndarray, mcc: np.nda
     return rec
 
 
-def lesion_changes(model: np.ndarray, revised: np.ndarray, removed: np.ndarray | None,
-                   spacing: Sequence[float], voxel_ml: float, settings: ReviewSettings) -> list[dict[str, Any]]:
+def lesion_changes(
+    model: np.ndarray,
+    revised: np.ndarray,
+    removed: np.ndarray | None,
+    spacing: Sequence[float],
+    voxel_ml: float,
+    settings: ReviewSettings,
+) -> list[dict[str, Any]]:
     """Every lesion (components of labels 3-5 together, so a class change is one lesion) on either side."""
     mcc, nm = components(np.isin(model, LESION_IDS), settings.connectivity)
     rcc, nr = components(np.isin(revised, LESION_IDS), settings.connectivity)
-    records = [_lesion_record(g, model, revised, mcc, rcc, removed, spacing, voxel_ml, settings)
-               for g in pair_components(mcc, nm, rcc, nr)]
+    records = [
+        _lesion_record(g, model, revised, mcc, rcc, removed, spacing, voxel_ml, settings)
+        for g in pair_components(mcc, nm, rcc, nr)
+    ]
     for i, rec in enumerate(records, start=1):
         rec["id"] = i
     return records
@@ -118,8 +148,13 @@ def removed_confirmed(revised: np.ndarray, removed: np.ndarray | None, connectiv
     return n - int(hit.size)
 
 
-def edit_effort(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, voxel_ml: float,
-                full_shape: Sequence[int] | None = None) -> dict[str, Any]:
+def edit_effort(
+    model: np.ndarray,
+    revised: np.ndarray,
+    affine: np.ndarray,
+    voxel_ml: float,
+    full_shape: Sequence[int] | None = None,
+) -> dict[str, Any]:
     """Voxels changed (any class) and slices touched along each axis, axes named by orientation.
 
     full_shape: the whole grid's shape when model/revised are a crop of it holding every labelled voxel.
@@ -139,8 +174,9 @@ def edit_effort(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, voxe
     }
 
 
-def _labelled_box(model: np.ndarray, revised: np.ndarray,
-                  removed: np.ndarray | None) -> tuple[tuple[slice, ...], list[int]]:
+def _labelled_box(
+    model: np.ndarray, revised: np.ndarray, removed: np.ndarray | None
+) -> tuple[tuple[slice, ...], list[int]]:
     """The bounding box of every labelled voxel of the three maps (one voxel when all are empty)."""
     any_label = (model > 0) | (revised > 0)
     if removed is not None:
@@ -152,8 +188,13 @@ def _labelled_box(model: np.ndarray, revised: np.ndarray,
     return tuple(box), [b.start for b in box]
 
 
-def compare(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, removed: np.ndarray | None = None,
-            settings: ReviewSettings | None = None) -> dict[str, Any]:
+def compare(
+    model: np.ndarray,
+    revised: np.ndarray,
+    affine: np.ndarray,
+    removed: np.ndarray | None = None,
+    settings: ReviewSettings | None = None,
+) -> dict[str, Any]:
     """The whole review of one case: classes, lesions, edit effort and the model's error counts."""
     settings = settings or ReviewSettings()
     spacing = [float(s) for s in np.linalg.norm(affine[:3, :3], axis=0)]
@@ -178,8 +219,12 @@ def compare(model: np.ndarray, revised: np.ndarray, affine: np.ndarray, removed:
         counts[change] = sum(1 for x in lesions if change in x["changes"])
     return {
         "spacing_mm": spacing,
-        "settings": {"tolerance_mm": settings.tolerance_mm, "resize_fraction": settings.resize_fraction,
-                     "reshape_below": settings.reshape_below, "connectivity": settings.connectivity},
+        "settings": {
+            "tolerance_mm": settings.tolerance_mm,
+            "resize_fraction": settings.resize_fraction,
+            "reshape_below": settings.reshape_below,
+            "connectivity": settings.connectivity,
+        },
         "classes": class_changes(model, revised, spacing, voxel_ml, settings),
         "lesions": lesions,
         "lesion_counts": counts,

@@ -17,19 +17,53 @@ _DEFAULTS = ReviewSettings()
 @click.command()
 @click.argument("model_labels", type=click.Path(exists=True, path_type=Path))
 @click.argument("revised_labels", type=click.Path(exists=True, path_type=Path))
-@click.option("--removed", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Removed-candidates map (default: removed.nii.gz beside a model labels.nii.gz).")
-@click.option("--tolerance", "tolerance_mm", type=click.FloatRange(min=0), default=_DEFAULTS.tolerance_mm,
-              show_default=True, help="Surface Dice tolerance in mm.")
-@click.option("--resize", "resize_fraction", type=click.FloatRange(min=0), default=_DEFAULTS.resize_fraction,
-              show_default=True, help="A lesion whose volume changed by more than this fraction is 'resized'.")
-@click.option("--reshape", "reshape_below", type=click.FloatRange(0, 1), default=_DEFAULTS.reshape_below,
-              show_default=True, help="A lesion whose surface Dice is below this is 'reshaped'.")
-@click.option("--connectivity", type=click.Choice(["6", "18", "26"]), default=str(_DEFAULTS.connectivity),
-              show_default=True, help="Voxel adjacency of lesion components.")
+@click.option(
+    "--removed",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Removed-candidates map (default: removed.nii.gz beside a model labels.nii.gz).",
+)
+@click.option(
+    "--tolerance",
+    "tolerance_mm",
+    type=click.FloatRange(min=0),
+    default=_DEFAULTS.tolerance_mm,
+    show_default=True,
+    help="Surface Dice tolerance in mm.",
+)
+@click.option(
+    "--resize",
+    "resize_fraction",
+    type=click.FloatRange(min=0),
+    default=_DEFAULTS.resize_fraction,
+    show_default=True,
+    help="A lesion whose volume changed by more than this fraction is 'resized'.",
+)
+@click.option(
+    "--reshape",
+    "reshape_below",
+    type=click.FloatRange(0, 1),
+    default=_DEFAULTS.reshape_below,
+    show_default=True,
+    help="A lesion whose surface Dice is below this is 'reshaped'.",
+)
+@click.option(
+    "--connectivity",
+    type=click.Choice(["6", "18", "26"]),
+    default=str(_DEFAULTS.connectivity),
+    show_default=True,
+    help="Voxel adjacency of lesion components.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object: every case and the summary.")
-def review(model_labels: Path, revised_labels: Path, removed: Path | None, tolerance_mm: float,
-           resize_fraction: float, reshape_below: float, connectivity: str, as_json: bool) -> None:
+def review(
+    model_labels: Path,
+    revised_labels: Path,
+    removed: Path | None,
+    tolerance_mm: float,
+    resize_fraction: float,
+    reshape_below: float,
+    connectivity: str,
+    as_json: bool,
+) -> None:
     """Compare the model's labels with a radiologist's revision: what changed, and what it says of the model.
 
     \b
@@ -44,8 +78,12 @@ def review(model_labels: Path, revised_labels: Path, removed: Path | None, toler
     from eanno_client.review_io import batch_summary, find_pairs, format_table, review_pair
     from eanno_client.volume import InputError
 
-    settings = ReviewSettings(tolerance_mm=tolerance_mm, resize_fraction=resize_fraction,
-                              reshape_below=reshape_below, connectivity=int(connectivity))
+    settings = ReviewSettings(
+        tolerance_mm=tolerance_mm,
+        resize_fraction=resize_fraction,
+        reshape_below=reshape_below,
+        connectivity=int(connectivity),
+    )
     try:
         pairs = find_pairs(model_labels, revised_labels, removed)
         results = [review_pair(p, settings) for p in pairs]
@@ -57,9 +95,11 @@ def review(model_labels: Path, revised_labels: Path, removed: Path | None, toler
         return
     click.echo(format_table(results, summary))
     errs = summary["errors"]
-    click.echo(f"model errors: {errs['missed']} missed, {errs['restored']} wrongly removed by post-processing "
-               f"(restored), {errs['false_positive_kept']} false positive(s) kept, {errs['reclassified']} "
-               f"reclassified, {errs['boundary']} boundary; {errs['removed_confirmed']} removal(s) confirmed")
+    click.echo(
+        f"model errors: {errs['missed']} missed, {errs['restored']} wrongly removed by post-processing "
+        f"(restored), {errs['false_positive_kept']} false positive(s) kept, {errs['reclassified']} "
+        f"reclassified, {errs['boundary']} boundary; {errs['removed_confirmed']} removal(s) confirmed"
+    )
 
 
 class _DefaultShow(click.Group):
@@ -88,8 +128,14 @@ def status() -> None:
 @click.option("--approved", "state", flag_value="approved", help="The labels are right as they are now.")
 @click.option("--needs-changes", "state", flag_value="needs_changes", help="The labels need more work.")
 @click.option("--comment", default="", help="Free text kept with the decision.")
-@click.option("--reviewer", envvar="EANNO_REVIEWER", show_envvar=True, default=getpass.getuser,
-              show_default="the login name", help="Who decided.")
+@click.option(
+    "--reviewer",
+    envvar="EANNO_REVIEWER",
+    show_envvar=True,
+    default=getpass.getuser,
+    show_default="the login name",
+    help="Who decided.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the record written.")
 def status_set(case: Path, state: str | None, comment: str, reviewer: str, as_json: bool) -> None:
     """Record CASE's review decision in CASE/review.json (written atomically)."""

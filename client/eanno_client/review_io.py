@@ -94,8 +94,10 @@ def find_pairs(model: Path, revised: Path, removed: Path | None = None) -> list[
     if missing:
         log.info("no revised labels for %d case(s): %s", len(missing), ", ".join(missing))
     if not pairs:
-        raise InputError(f"{revised}: no revised labels for any case of {model} (looked for CASE/"
-                         f"{'|'.join(REVISED_NAMES)} and CASE.nii.gz)")
+        raise InputError(
+            f"{revised}: no revised labels for any case of {model} (looked for CASE/"
+            f"{'|'.join(REVISED_NAMES)} and CASE.nii.gz)"
+        )
     return pairs
 
 
@@ -110,18 +112,25 @@ def read_labels(path: Path) -> tuple[np.ndarray, np.ndarray]:
         data = data[..., 0]
     if data.ndim != 3:
         raise InputError(f"{path}: expected a 3D label map, got shape {list(data.shape)}")
-    if not np.all(np.equal(np.mod(data, 1), 0)) or data.min(initial=0) < 0 or data.max(initial=0) >= len(CLASS_NAMES):
+    if (
+        not np.all(np.equal(np.mod(data, 1), 0))
+        or data.min(initial=0) < 0
+        or data.max(initial=0) >= len(CLASS_NAMES)
+    ):
         bad = sorted({float(v) for v in np.unique(data)} - set(range(len(CLASS_NAMES))))[:5]
         raise InputError(f"{path}: labels must be integers 0-{len(CLASS_NAMES) - 1}, found {bad}")
     return data.astype(np.uint8), np.asarray(img.affine, dtype=np.float64)
 
 
-def _same_grid(a: Path, shape_a: tuple[int, ...], aff_a: np.ndarray, b: Path, shape_b: tuple[int, ...],
-               aff_b: np.ndarray) -> None:
+def _same_grid(
+    a: Path, shape_a: tuple[int, ...], aff_a: np.ndarray, b: Path, shape_b: tuple[int, ...], aff_b: np.ndarray
+) -> None:
     if shape_a != shape_b:
         raise InputError(f"{b}: shape {list(shape_b)} differs from {a} {list(shape_a)} (not the same grid)")
     if not np.allclose(aff_a, aff_b, atol=1e-3):
-        raise InputError(f"{b}: affine differs from {a} (not the same grid; resample onto the model's labels)")
+        raise InputError(
+            f"{b}: affine differs from {a} (not the same grid; resample onto the model's labels)"
+        )
 
 
 def review_pair(pair: ReviewPair, settings: ReviewSettings) -> dict[str, Any]:
@@ -134,8 +143,13 @@ def review_pair(pair: ReviewPair, settings: ReviewSettings) -> dict[str, Any]:
         removed, aff_x = read_labels(pair.removed)
         _same_grid(pair.model, model.shape, affine, pair.removed, removed.shape, aff_x)
     result = compare(model, revised, affine, removed, settings)
-    return {"case": pair.case, "model": str(pair.model), "revised": str(pair.revised),
-            "removed": str(pair.removed) if pair.removed else None, **result}
+    return {
+        "case": pair.case,
+        "model": str(pair.model),
+        "revised": str(pair.revised),
+        "removed": str(pair.removed) if pair.removed else None,
+        **result,
+    }
 
 
 def batch_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -161,21 +175,39 @@ def batch_summary(results: list[dict[str, Any]]) -> dict[str, Any]:
 
 def format_table(results: list[dict[str, Any]], summary: dict[str, Any]) -> str:
     """A short plain-text table: one line per case, then the batch totals."""
-    head = f"{'case':<20} {'lesions':>7} {'added':>5} {'deleted':>7} {'resized':>7} {'reshaped':>8} " \
-           f"{'missed':>6} {'restored':>8} {'FP kept':>7} {'voxels':>9} {'slices':>6}"
+    head = (
+        f"{'case':<20} {'lesions':>7} {'added':>5} {'deleted':>7} {'resized':>7} {'reshaped':>8} "
+        f"{'missed':>6} {'restored':>8} {'FP kept':>7} {'voxels':>9} {'slices':>6}"
+    )
     lines = [head, "-" * len(head)]
 
     def row(name: str, c: dict[str, int], e: dict[str, int], voxels: int, slices: int) -> str:
         total = c.get("matched", 0) + c.get("added", 0) + c.get("deleted", 0)
-        return (f"{name[:20]:<20} {total:>7} {c.get('added', 0):>5} {c.get('deleted', 0):>7} "
-                f"{c.get('resized', 0):>7} {c.get('reshaped', 0):>8} {e['missed']:>6} {e['restored']:>8} "
-                f"{e['false_positive_kept']:>7} {voxels:>9} {slices:>6}")
+        return (
+            f"{name[:20]:<20} {total:>7} {c.get('added', 0):>5} {c.get('deleted', 0):>7} "
+            f"{c.get('resized', 0):>7} {c.get('reshaped', 0):>8} {e['missed']:>6} {e['restored']:>8} "
+            f"{e['false_positive_kept']:>7} {voxels:>9} {slices:>6}"
+        )
 
     for r in results:
-        lines.append(row(r["case"], r["lesion_counts"], r["errors"], r["effort"]["voxels_changed"],
-                         sum(r["effort"]["slices_touched"])))
+        lines.append(
+            row(
+                r["case"],
+                r["lesion_counts"],
+                r["errors"],
+                r["effort"]["voxels_changed"],
+                sum(r["effort"]["slices_touched"]),
+            )
+        )
     if len(results) > 1:
         lines.append("-" * len(head))
-        lines.append(row(f"all ({summary['cases']})", summary["lesion_counts"], summary["errors"],
-                         summary["voxels_changed"], summary["slices_touched"]))
+        lines.append(
+            row(
+                f"all ({summary['cases']})",
+                summary["lesion_counts"],
+                summary["errors"],
+                summary["voxels_changed"],
+                summary["slices_touched"],
+            )
+        )
     return "\n".join(lines)

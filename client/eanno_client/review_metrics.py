@@ -39,7 +39,9 @@ def surface(mask: np.ndarray) -> np.ndarray:
     return np.logical_and(mask, ~ndimage.binary_erosion(mask, border_value=0))
 
 
-def surface_distances(a: np.ndarray, b: np.ndarray, spacing: Sequence[float]) -> tuple[np.ndarray, np.ndarray]:
+def surface_distances(
+    a: np.ndarray, b: np.ndarray, spacing: Sequence[float]
+) -> tuple[np.ndarray, np.ndarray]:
     """Distances (mm) from each surface voxel of a to b's surface, and from b's to a's (both non-empty)."""
     a, b = _crop_pair(a.astype(bool), b.astype(bool))
     sa, sb = surface(a), surface(b)
@@ -80,14 +82,18 @@ class Group:
     revised: list[int] = field(default_factory=list)
 
 
-def pair_components(model_cc: np.ndarray, n_model: int, revised_cc: np.ndarray, n_revised: int) -> list[Group]:
+def pair_components(
+    model_cc: np.ndarray, n_model: int, revised_cc: np.ndarray, n_revised: int
+) -> list[Group]:
     """Groups of components connected through overlapping voxels (the overlap graph's components).
 
     One model lesion overlapping two revised ones (a split) or the reverse (a merge) is one group, so
     every voxel of a lesion is counted once. Groups are ordered by their first model, then revised, id.
     """
     both = np.logical_and(model_cc > 0, revised_cc > 0)
-    pairs = np.unique(np.stack([model_cc[both], revised_cc[both]]), axis=1) if both.any() else np.zeros((2, 0))
+    pairs = (
+        np.unique(np.stack([model_cc[both], revised_cc[both]]), axis=1) if both.any() else np.zeros((2, 0))
+    )
     # union-find over nodes 0..n_model-1 (model) and n_model..n_model+n_revised-1 (revised)
     parent = list(range(n_model + n_revised))
 
@@ -108,8 +114,10 @@ def pair_components(model_cc: np.ndarray, n_model: int, revised_cc: np.ndarray, 
             g.model.append(node + 1)
         else:
             g.revised.append(node - n_model + 1)
-    return sorted(groups.values(), key=lambda g: (g.model[0] if g.model else n_model + 1,
-                                                  g.revised[0] if g.revised else 0))
+    return sorted(
+        groups.values(),
+        key=lambda g: (g.model[0] if g.model else n_model + 1, g.revised[0] if g.revised else 0),
+    )
 
 
 def majority_class(labels: np.ndarray, mask: np.ndarray) -> int:
@@ -120,5 +128,7 @@ def majority_class(labels: np.ndarray, mask: np.ndarray) -> int:
 
 def slices_touched(changed: np.ndarray) -> list[int]:
     """Per axis, how many slices perpendicular to it hold at least one changed voxel."""
-    return [int(np.any(changed, axis=tuple(o for o in range(changed.ndim) if o != a)).sum())
-            for a in range(changed.ndim)]
+    return [
+        int(np.any(changed, axis=tuple(o for o in range(changed.ndim) if o != a)).sum())
+        for a in range(changed.ndim)
+    ]

@@ -31,13 +31,16 @@ def read_status(case: Path) -> dict[str, Any] | None:
     except (OSError, json.JSONDecodeError) as e:
         raise InputError(f"{path}: not a readable review status file ({e})") from e
     if not isinstance(data, dict) or data.get("format") != STATUS_FORMAT or data.get("status") not in STATES:
-        raise InputError(f"{path}: not a review status file (expected format {STATUS_FORMAT!r} and a status "
-                         f"in {list(STATES)})")
+        raise InputError(
+            f"{path}: not a review status file (expected format {STATUS_FORMAT!r} and a status "
+            f"in {list(STATES)})"
+        )
     return data
 
 
-def new_status(previous: dict[str, Any] | None, case: str, status: str, reviewer: str, comment: str,
-               now: datetime) -> dict[str, Any]:
+def new_status(
+    previous: dict[str, Any] | None, case: str, status: str, reviewer: str, comment: str, now: datetime
+) -> dict[str, Any]:
     """The next status record; earlier decisions move to its history, newest last."""
     if status not in STATES:
         raise ValueError(f"status must be one of {list(STATES)}, got {status!r}")
@@ -45,20 +48,30 @@ def new_status(previous: dict[str, Any] | None, case: str, status: str, reviewer
         raise ValueError("reviewer must not be empty")
     history = []
     if previous is not None:
-        history = [*previous.get("history", []),
-                   {k: previous.get(k) for k in ("status", "reviewer", "comment", "time")}]
-    return {"format": STATUS_FORMAT, "case": case, "status": status, "reviewer": reviewer.strip(),
-            "comment": comment, "time": now.astimezone(timezone.utc).isoformat(timespec="seconds"),
-            "history": history}
+        history = [
+            *previous.get("history", []),
+            {k: previous.get(k) for k in ("status", "reviewer", "comment", "time")},
+        ]
+    return {
+        "format": STATUS_FORMAT,
+        "case": case,
+        "status": status,
+        "reviewer": reviewer.strip(),
+        "comment": comment,
+        "time": now.astimezone(timezone.utc).isoformat(timespec="seconds"),
+        "history": history,
+    }
 
 
-def set_status(case: Path, status: str, reviewer: str, comment: str = "",
-               now: datetime | None = None) -> dict[str, Any]:
+def set_status(
+    case: Path, status: str, reviewer: str, comment: str = "", now: datetime | None = None
+) -> dict[str, Any]:
     """Record a decision for the case folder, written atomically; returns the record."""
     if not case.is_dir():
         raise InputError(f"{case}: not a case folder")
-    record = new_status(read_status(case), case.name, status, reviewer, comment,
-                        now or datetime.now(timezone.utc))
+    record = new_status(
+        read_status(case), case.name, status, reviewer, comment, now or datetime.now(timezone.utc)
+    )
     write_text_atomic(status_path(case), json.dumps(record, indent=2) + "\n")
     return record
 
@@ -83,31 +96,46 @@ def progress(root: Path) -> dict[str, Any]:
         st = read_status(case)
         state = st["status"] if st else "pending"
         counts[state] += 1
-        row = {"case": case.name, "status": state, "reviewer": st["reviewer"] if st else None,
-               "time": st["time"] if st else None, "comment": st.get("comment", "") if st else "",
-               "revised": any((case / n).is_file() for n in REVISED_NAMES if n != MODEL_LABELS)}
+        row = {
+            "case": case.name,
+            "status": state,
+            "reviewer": st["reviewer"] if st else None,
+            "time": st["time"] if st else None,
+            "comment": st.get("comment", "") if st else "",
+            "revised": any((case / n).is_file() for n in REVISED_NAMES if n != MODEL_LABELS),
+        }
         if st:
             who = reviewers.setdefault(st["reviewer"], {"approved": 0, "needs_changes": 0})
             who[state] += 1
         rows.append(row)
     done = counts["approved"]
-    return {"root": str(root), "cases": len(rows), "counts": counts,
-            "done_fraction": round(done / len(rows), 4), "reviewers": reviewers, "items": rows,
-            "pending": [r["case"] for r in rows if r["status"] == "pending"],
-            "needs_changes": [r["case"] for r in rows if r["status"] == "needs_changes"]}
+    return {
+        "root": str(root),
+        "cases": len(rows),
+        "counts": counts,
+        "done_fraction": round(done / len(rows), 4),
+        "reviewers": reviewers,
+        "items": rows,
+        "pending": [r["case"] for r in rows if r["status"] == "pending"],
+        "needs_changes": [r["case"] for r in rows if r["status"] == "needs_changes"],
+    }
 
 
 def format_progress(p: dict[str, Any]) -> str:
     """The progress as a few lines of text: counts, who reviewed what, what is pending or needs changes."""
     c = p["counts"]
-    lines = [f"{p['cases']} case(s): {c['approved']} approved, {c['needs_changes']} need changes, "
-             f"{c['pending']} pending ({100 * p['done_fraction']:.0f}% done)"]
+    lines = [
+        f"{p['cases']} case(s): {c['approved']} approved, {c['needs_changes']} need changes, "
+        f"{c['pending']} pending ({100 * p['done_fraction']:.0f}% done)"
+    ]
     for who, n in sorted(p["reviewers"].items()):
         lines.append(f"  {who}: {n['approved']} approved, {n['needs_changes']} need changes")
     for r in p["items"]:
         if r["status"] == "needs_changes":
-            lines.append(f"needs changes: {r['case']} ({r['reviewer']}, {r['time']})"
-                         + (f": {r['comment']}" if r["comment"] else ""))
+            lines.append(
+                f"needs changes: {r['case']} ({r['reviewer']}, {r['time']})"
+                + (f": {r['comment']}" if r["comment"] else "")
+            )
     if p["pending"]:
         lines.append("pending: " + ", ".join(p["pending"]))
     return "\n".join(lines)

@@ -39,5 +39,7 @@ def read_rules_option(value: str) -> dict[str, Any]:
     if data is None:
         data = {}
     if not isinstance(data, dict):
-        raise RulesOptionError(f"{where}: expected a mapping of rule names to values, got {type(data).__name__}")
+        raise RulesOptionError(
+            f"{where}: expected a mapping of rule names to values, got {type(data).__name__}"
+        )
     return data

@@ -35,8 +35,11 @@ def check_voxel_type(values: np.ndarray, path: Path | str) -> None:
     dtype = values.dtype
     if dtype.fields:
         names = ", ".join(dtype.fields)
-        _refuse(path, f"a colour or vector image (each voxel holds {names}); expected a greyscale CT "
-                             "volume in HU: export the CT series itself, not a rendering or screenshot")
+        _refuse(
+            path,
+            f"a colour or vector image (each voxel holds {names}); expected a greyscale CT "
+            "volume in HU: export the CT series itself, not a rendering or screenshot",
+        )
     if np.issubdtype(dtype, np.complexfloating):
         _refuse(path, "complex-valued voxels (an MRI raw or phase image?); expected a CT volume in HU")
     if dtype == np.bool_:
@@ -56,14 +59,18 @@ def check_extent(shape: Sequence[int], spacing: Sequence[float], path: Path | st
     if thin:
         axis, n = thin[0]
         what = "a single slice" if n == 1 else f"only {n} voxels"
-        raise InputError(f"{path}: {what} along {axis} (shape {dims}); the model annotates 3D volumes of at "
-                         f"least {MIN_VOXELS_PER_AXIS} voxels along each axis: give the whole series")
+        raise InputError(
+            f"{path}: {what} along {axis} (shape {dims}); the model annotates 3D volumes of at "
+            f"least {MIN_VOXELS_PER_AXIS} voxels along each axis: give the whole series"
+        )
     extent = [n * float(s) for n, s in zip(dims, spacing, strict=True)]
     small = [(axis, e) for axis, e in zip("ijk", extent, strict=True) if e < MIN_EXTENT_MM]
     if small:
         axis, e = small[0]
-        return (f"flag: the volume covers only {e:.0f} mm along {axis} (under {MIN_EXTENT_MM:.0f} mm): the "
-                "pancreas cannot be fully in view, so a count of 0 lesions means nothing here")
+        return (
+            f"flag: the volume covers only {e:.0f} mm along {axis} (under {MIN_EXTENT_MM:.0f} mm): the "
+            "pancreas cannot be fully in view, so a count of 0 lesions means nothing here"
+        )
     return None
 
 
@@ -73,8 +80,10 @@ def check_shape(shape: Sequence[int], path: Path | str) -> tuple[int, int, int]:
     if len(dims) == 4 and dims[3] == 1:
         dims = dims[:3]
     if len(dims) in (4, 5) and dims[-1] in (3, 4) and len(dims) - dims.count(1) >= 4:
-        raise InputError(f"{path}: a colour or vector image of shape {dims} ({dims[-1]} values per voxel); "
-                         "expected a greyscale CT volume in HU")
+        raise InputError(
+            f"{path}: a colour or vector image of shape {dims} ({dims[-1]} values per voxel); "
+            "expected a greyscale CT volume in HU"
+        )
     if len(dims) != 3:
         kind = "2D image" if len(dims) == 2 else f"{len(dims)}D image"
         raise InputError(f"{path}: a {kind} of shape {dims}; expected one 3D CT volume")
@@ -92,8 +101,10 @@ def check_request_size(shape: Sequence[int], path: Path | str, limit: int = GRPC
     """InputError when the int16 volume would not fit in one gRPC message (checked before reading voxels)."""
     size = request_bytes(shape)
     if size > limit:
-        raise InputError(f"{path}: volume {list(shape)} needs {size / 2**30:.2f} GiB as int16, over the "
-                         f"{limit / 2**30:.2f} GiB gRPC message limit; crop or resample it first")
+        raise InputError(
+            f"{path}: volume {list(shape)} needs {size / 2**30:.2f} GiB as int16, over the "
+            f"{limit / 2**30:.2f} GiB gRPC message limit; crop or resample it first"
+        )
 
 
 def checked_hu(values: np.ndarray, path: Path | str) -> np.ndarray:
@@ -107,13 +118,16 @@ def checked_hu(values: np.ndarray, path: Path | str) -> np.ndarray:
         bad = ~np.isfinite(values)
         if bad.any():
             n_nan, n_inf = int(np.isnan(values).sum()), int(np.isinf(values).sum())
-            raise InputError(f"{path}: {n_nan} NaN and {n_inf} infinite voxel values; a CT volume holds "
-                             "finite HU only")
+            raise InputError(
+                f"{path}: {n_nan} NaN and {n_inf} infinite voxel values; a CT volume holds finite HU only"
+            )
     if values.dtype.itemsize > 2 or values.dtype == np.uint16:  # types that can hold values int16 cannot
         lo, hi = float(values.min()), float(values.max())
         if lo < HU_RANGE[0] or hi > HU_RANGE[1]:
-            raise InputError(f"{path}: values from {lo:.6g} to {hi:.6g} do not fit CT's HU range (int16, "
-                             f"{HU_RANGE[0]}..{HU_RANGE[1]}): a wrong rescale slope/intercept, or not a CT image")
+            raise InputError(
+                f"{path}: values from {lo:.6g} to {hi:.6g} do not fit CT's HU range (int16, "
+                f"{HU_RANGE[0]}..{HU_RANGE[1]}): a wrong rescale slope/intercept, or not a CT image"
+            )
     return to_int16_hu(values)
 
 
@@ -127,8 +141,10 @@ def not_ct_reason(hu: np.ndarray) -> str | None:
     if lo < 0:
         return None
     if hi >= MRI_MIN_MAX:
-        return (f"intensities {lo}..{hi} with no negative value look like MRI or raw PET/scanner values, "
-                "not CT in HU (air is -1000 HU)")
+        return (
+            f"intensities {lo}..{hi} with no negative value look like MRI or raw PET/scanner values, "
+            "not CT in HU (air is -1000 HU)"
+        )
     if hi < PET_MAX:
         return f"intensities {lo}..{hi} look like PET (SUV) or an empty image, not CT in HU"
     return None

@@ -76,8 +76,10 @@ def fetch_metrics(url: str, timeout: float = 5.0) -> Snapshot:
 
 def delta(before: Snapshot, after: Snapshot) -> Snapshot:
     """after - before per model and counter (a model absent before counts from 0)."""
-    return {model: {k: v - before.get(model, {}).get(k, 0.0) for k, v in counters.items()}
-            for model, counters in after.items()}
+    return {
+        model: {k: v - before.get(model, {}).get(k, 0.0) for k, v in counters.items()}
+        for model, counters in after.items()
+    }
 
 
 def _per(total: float, count: float, scale: float = 1.0) -> float | None:
@@ -89,12 +91,16 @@ def model_view(d: Mapping[str, float]) -> dict[str, Any]:
     requests = d.get("success", 0.0) + d.get("failure", 0.0)
     executions = d.get("executions", 0.0)
     return {
-        "requests": int(requests), "failures": int(d.get("failure", 0.0)), "executions": int(executions),
+        "requests": int(requests),
+        "failures": int(d.get("failure", 0.0)),
+        "executions": int(executions),
         "inferences": int(d.get("inferences", 0.0)),
         "request_ms": _per(d.get("request_us", 0.0), requests, 1e-3),
         "queue_ms": _per(d.get("queue_us", 0.0), requests, 1e-3),
         "compute_infer_ms": _per(d.get("compute_infer_us", 0.0), requests, 1e-3),
-        "compute_io_ms": _per(d.get("compute_input_us", 0.0) + d.get("compute_output_us", 0.0), requests, 1e-3),
+        "compute_io_ms": _per(
+            d.get("compute_input_us", 0.0) + d.get("compute_output_us", 0.0), requests, 1e-3
+        ),
         # > 1 only where the scheduler batched requests together (the segmenter's dynamic batching)
         "requests_per_execution": _per(requests, executions),
         "inferences_per_execution": _per(d.get("inferences", 0.0), executions),
@@ -103,5 +109,8 @@ def model_view(d: Mapping[str, float]) -> dict[str, Any]:
 
 def step_view(before: Snapshot, after: Snapshot) -> dict[str, dict[str, Any]]:
     """The server's view of one load step: model_view of every model that served requests in it."""
-    return {model: model_view(d) for model, d in sorted(delta(before, after).items())
-            if d.get("success", 0.0) + d.get("failure", 0.0) > 0}
+    return {
+        model: model_view(d)
+        for model, d in sorted(delta(before, after).items())
+        if d.get("success", 0.0) + d.get("failure", 0.0) > 0
+    }

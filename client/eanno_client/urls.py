@@ -34,11 +34,15 @@ def parse_url(text: str) -> ServerUrl:
     if sep:
         scheme = scheme.lower()
         if scheme in ("http", "https"):
-            notes.append(f"{typed!r}: eanno-client speaks gRPC, not HTTP; taking {scheme}://HOST:PORT as the "
-                         "gRPC address HOST:PORT")
+            notes.append(
+                f"{typed!r}: eanno-client speaks gRPC, not HTTP; taking {scheme}://HOST:PORT as the "
+                "gRPC address HOST:PORT"
+            )
         elif scheme not in ("grpc", "grpcs"):
-            raise ValueError(f"{typed!r}: unknown scheme {scheme}://; give HOST:PORT or grpc://HOST:PORT "
-                             "(e.g. localhost:8001)")
+            raise ValueError(
+                f"{typed!r}: unknown scheme {scheme}://; give HOST:PORT or grpc://HOST:PORT "
+                "(e.g. localhost:8001)"
+            )
         text = rest
     hostport, slash, path = text.partition("/")
     if slash and path.strip("/"):
@@ -50,22 +54,30 @@ def parse_url(text: str) -> ServerUrl:
     else:
         host, _, port_text = hostport.rpartition(":") if ":" in hostport else (hostport, "", "")
     if not host or not _HOST.match(host):
-        raise ValueError(f"{typed!r}: {host or '(nothing)'!r} is not a host name or IP address; give HOST:PORT, "
-                         "e.g. localhost:8001 or 10.0.0.5:8001")
+        raise ValueError(
+            f"{typed!r}: {host or '(nothing)'!r} is not a host name or IP address; give HOST:PORT, "
+            "e.g. localhost:8001 or 10.0.0.5:8001"
+        )
     if not port_text:
         port = GRPC_PORT
         notes.append(f"{typed!r}: no port given, using Triton's gRPC default {GRPC_PORT}")
     else:
         if not port_text.isdigit() or not 1 <= int(port_text) <= 65535:
-            raise ValueError(f"{typed!r}: port {port_text!r} is not a number from 1 to 65535; give HOST:PORT, "
-                             f"e.g. {host}:{GRPC_PORT}")
+            raise ValueError(
+                f"{typed!r}: port {port_text!r} is not a number from 1 to 65535; give HOST:PORT, "
+                f"e.g. {host}:{GRPC_PORT}"
+            )
         port = int(port_text)
     if port == HTTP_PORT:
-        notes.append(f"port {HTTP_PORT} is Triton's HTTP port by default; gRPC is {GRPC_PORT} "
-                     f"(try --url {host}:{GRPC_PORT})")
+        notes.append(
+            f"port {HTTP_PORT} is Triton's HTTP port by default; gRPC is {GRPC_PORT} "
+            f"(try --url {host}:{GRPC_PORT})"
+        )
     elif port == METRICS_PORT:
-        notes.append(f"port {METRICS_PORT} is Triton's metrics port by default; gRPC is {GRPC_PORT} "
-                     f"(try --url {host}:{GRPC_PORT})")
+        notes.append(
+            f"port {METRICS_PORT} is Triton's metrics port by default; gRPC is {GRPC_PORT} "
+            f"(try --url {host}:{GRPC_PORT})"
+        )
     return ServerUrl(f"{host}:{port}", host.strip("[]"), port, typed, tuple(notes))
 
 

@@ -33,8 +33,10 @@ def server_line(url_values: Any) -> str:
     for u in urls:
         try:
             ready = check_ready(ConnectionConfig(url=u.address, retries=0))
-            lines.append(f"server {u.address}: model {ready.model_name or '?'} v{ready.model_version or '?'} "
-                         "(ensemble ready)")
+            lines.append(
+                f"server {u.address}: model {ready.model_name or '?'} v{ready.model_version or '?'} "
+                "(ensemble ready)"
+            )
         except ServerConnectionError as e:
             lines.append(f"server {u.address}: not reached ({e})")
     return "\n".join(lines)
@@ -59,5 +61,10 @@ def _show(ctx: click.Context, param: click.Parameter, value: bool) -> None:
 
 def version_option(fn: Any) -> Any:
     """`--version`: the client's version; with --url (or EANNO_URL) also the served model's name and version."""
-    return click.option("--version", is_flag=True, expose_value=False, callback=_show,
-                        help="Show the version (and, with --url, the served model's) and exit.")(fn)
+    return click.option(
+        "--version",
+        is_flag=True,
+        expose_value=False,
+        callback=_show,
+        help="Show the version (and, with --url, the served model's) and exit.",
+    )(fn)

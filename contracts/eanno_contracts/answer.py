@@ -34,7 +34,9 @@ def unpack(data: bytes, shape: tuple[int, ...]) -> np.ndarray:
     except zlib.error as e:
         raise AnswerError(f"the server's compressed map is damaged ({e})") from e
     if len(raw) != int(np.prod(shape)):
-        raise AnswerError(f"the server's map holds {len(raw)} voxels, the box {list(shape)} needs {int(np.prod(shape))}")
+        raise AnswerError(
+            f"the server's map holds {len(raw)} voxels, the box {list(shape)} needs {int(np.prod(shape))}"
+        )
     return np.frombuffer(raw, dtype=np.uint8).reshape(shape)
 
 
@@ -44,15 +46,18 @@ def box_shape(box: np.ndarray) -> tuple[int, int, int]:
     return tuple(int(max(0, y - x)) for x, y in zip(b[0], b[1], strict=True))  # type: ignore[return-value]
 
 
-def full_size(shape: tuple[int, ...], box: np.ndarray, inside: np.ndarray, blocks: np.ndarray | None = None
-              ) -> np.ndarray:
+def full_size(
+    shape: tuple[int, ...], box: np.ndarray, inside: np.ndarray, blocks: np.ndarray | None = None
+) -> np.ndarray:
     """A whole-volume uint8 map from the box part (and the outside blocks); 0 elsewhere."""
     box = np.asarray(box, dtype=np.int64).reshape(2, 3)
     if np.any(box[0] < 0) or np.any(box[1] > np.asarray(shape)) or np.any(box[1] < box[0]):
         raise AnswerError(f"the server's box {box.tolist()} does not lie inside the volume {list(shape)}")
     expected = tuple(int(b - a) for a, b in zip(box[0], box[1], strict=True))
     if inside.shape != expected:
-        raise AnswerError(f"the server returned a map of shape {list(inside.shape)} for a box of {list(expected)}")
+        raise AnswerError(
+            f"the server returned a map of shape {list(inside.shape)} for a box of {list(expected)}"
+        )
     out = np.zeros(shape, dtype=np.uint8)
     if inside.size:
         out[tuple(slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True))] = inside

@@ -14,11 +14,15 @@ class ExitCode(IntEnum):
     """What an eanno-* command's exit status means; the same in every command line."""
 
     OK = 0
-    BAD_INPUT = 1  # a file or value the command cannot use (message, no traceback); a crash also exits 1, with one
+    BAD_INPUT = (
+        1  # a file or value the command cannot use (message, no traceback); a crash also exits 1, with one
+    )
     USAGE = 2  # click: unknown option, missing argument, malformed value
     UNREACHABLE = 3  # the server did not answer (address, port, TLS, timeout)
     PARTIAL = 4  # a batch finished, but some of its cases failed (each one logged)
-    MISSING_DEPENDENCY = 5  # an optional dependency is not installed here (TensorRT, pydicom, matplotlib, ...)
+    MISSING_DEPENDENCY = (
+        5  # an optional dependency is not installed here (TensorRT, pydicom, matplotlib, ...)
+    )
     INTERRUPTED = 130  # SIGINT (Ctrl-C), as shells report it
 
 

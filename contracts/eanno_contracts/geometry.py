@@ -12,10 +12,14 @@ from collections.abc import Sequence
 import numpy as np
 
 
-def target_shape(shape: Sequence[int], spacing: Sequence[float], model_spacing: Sequence[float]) -> tuple[int, int, int]:
+def target_shape(
+    shape: Sequence[int], spacing: Sequence[float], model_spacing: Sequence[float]
+) -> tuple[int, int, int]:
     """Step 2: the model-grid shape, n' = max(1, round(n * s / m)) per axis (Python's round: ties to even)."""
     if not len(shape) == len(spacing) == len(model_spacing) == 3:
-        raise ValueError(f"target_shape needs 3 sizes and 2 x 3 spacings, got {shape}, {spacing}, {model_spacing}")
+        raise ValueError(
+            f"target_shape needs 3 sizes and 2 x 3 spacings, got {shape}, {spacing}, {model_spacing}"
+        )
     a, b, c = (max(1, int(round(n * s / m))) for n, s, m in zip(shape, spacing, model_spacing, strict=True))
     return a, b, c
 

@@ -38,10 +38,17 @@ class PlanError(ExportError):
 def gpu_identity() -> str:
     """'<name>, <compute capability>' of the first visible GPU (nvidia-smi); ExportError where none is visible."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
-                             capture_output=True, text=True, check=True, timeout=30).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name,compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=30,
+        ).stdout
     except (OSError, subprocess.SubprocessError) as e:
-        raise ExportError(f"no GPU visible to this container (nvidia-smi failed: {e}); run it with --gpus") from e
+        raise ExportError(
+            f"no GPU visible to this container (nvidia-smi failed: {e}); run it with --gpus"
+        ) from e
     return out.strip().splitlines()[0].strip()
 
 
@@ -73,8 +80,9 @@ def cached_plans(cache: Path) -> list[dict]:
     return found
 
 
-def build(repository: Path, cache: Path, precision: str, gpu: str | None = None,
-          plan_runner: object = None) -> tuple[Path | None, str]:
+def build(
+    repository: Path, cache: Path, precision: str, gpu: str | None = None, plan_runner: object = None
+) -> tuple[Path | None, str]:
     """Build, check and cache the plan for this GPU; returns (cached plan or None, what happened)."""
     from eanno_export.plan_check import check_plan, load_check_patches  # noqa: PLC0415 - onnxruntime
 
@@ -82,7 +90,9 @@ def build(repository: Path, cache: Path, precision: str, gpu: str | None = None,
     if in_repo.is_file():
         return None, f"{in_repo} is in the repository: used as it is, nothing to build"
     if not onnx_path.is_file():
-        raise PlanError(f"{onnx_path} is missing: write the repository with eanno-export repository --flavor tensorrt")
+        raise PlanError(
+            f"{onnx_path} is missing: write the repository with eanno-export repository --flavor tensorrt"
+        )
     version = tensorrt_version()
     if version is None:
         raise TensorRTUnavailable(NO_TENSORRT)
@@ -92,42 +102,72 @@ def build(repository: Path, cache: Path, precision: str, gpu: str | None = None,
     if plan.is_file() and meta.is_file():
         return plan, f"reused {plan} (TensorRT {version}, {gpu}, {precision})"
     cache.mkdir(parents=True, exist_ok=True)
-    log.info("building the TensorRT plan for %s, TensorRT %s, %s (first start on this GPU; minutes)",
-             gpu, version, precision)
+    log.info(
+        "building the TensorRT plan for %s, TensorRT %s, %s (first start on this GPU; minutes)",
+        gpu,
+        version,
+        precision,
+    )
     candidate = cache / f".{plan.name}.candidate"
-    build_plan(onnx_path, candidate, fp16=precision == "fp16", batches=(1, 4, 8),
-               timing_cache=cache / "timing.cache")
-    result = check_plan(onnx_path, candidate, load_check_patches(onnx_path.parent), precision,
-                        plan_runner=plan_runner)  # type: ignore[arg-type]
+    build_plan(
+        onnx_path, candidate, fp16=precision == "fp16", batches=(1, 4, 8), timing_cache=cache / "timing.cache"
+    )
+    result = check_plan(
+        onnx_path,
+        candidate,
+        load_check_patches(onnx_path.parent),
+        precision,
+        plan_runner=plan_runner,  # type: ignore[arg-type]
+    )
     log.info("%s", result.summary())
     if not result.ok:
         candidate.unlink(missing_ok=True)
         hint = " (try EANNO_PLAN_PRECISION=fp32)" if precision == "fp16" else ""
         raise PlanError(f"the {precision} plan was refused: {result.summary()}{hint}")
     os.replace(candidate, plan)
-    meta.write_text(json.dumps({"plan": plan.name, "tensorrt": short_version(version), "gpu": gpu,
-                                "precision": precision, "check": result.as_dict()}, indent=1))
+    meta.write_text(
+        json.dumps(
+            {
+                "plan": plan.name,
+                "tensorrt": short_version(version),
+                "gpu": gpu,
+                "precision": precision,
+                "check": result.as_dict(),
+            },
+            indent=1,
+        )
+    )
     return plan, f"built {plan}; {result.summary()}"
 
 
-def place(repository: Path, cache: Path, precision: str, gpu: str | None = None,
-          trt_version: str | None = None) -> str:
+def place(
+    repository: Path, cache: Path, precision: str, gpu: str | None = None, trt_version: str | None = None
+) -> str:
     """Copy the plan for this server's TensorRT and GPU from the cache into the repository; what happened."""
     onnx_path, target = segmenter_paths(repository)
     if target.is_file():
         return f"{target} is in the repository: used as it is"
     if not onnx_path.is_file():
-        raise PlanError(f"neither {target} nor {onnx_path} exists: is {repository} a tensorrt-flavor repository?")
+        raise PlanError(
+            f"neither {target} nor {onnx_path} exists: is {repository} a tensorrt-flavor repository?"
+        )
     version = trt_version or tensorrt_version() or tensorrt_library_version()
     if version is None:
         raise PlanError("cannot tell this server's TensorRT version (no libnvinfer found, TRT_VERSION unset)")
     gpu = gpu or gpu_identity()
     plan = cache / f"{SEGMENTER}-{plan_key(onnx_path, gpu, version, precision)}.plan"
     if not plan.is_file():
-        have = "; ".join(f"{m.get('precision')} for TensorRT {m.get('tensorrt')} on {m.get('gpu')}"
-                         for m in cached_plans(cache)) or "none"
-        raise PlanError(f"no {precision} plan for TensorRT {short_version(version)} on {gpu} in {cache} "
-                        f"(plans there: {have}); run the plan builder first: docker compose run --rm eanno-plan")
+        have = (
+            "; ".join(
+                f"{m.get('precision')} for TensorRT {m.get('tensorrt')} on {m.get('gpu')}"
+                for m in cached_plans(cache)
+            )
+            or "none"
+        )
+        raise PlanError(
+            f"no {precision} plan for TensorRT {short_version(version)} on {gpu} in {cache} "
+            f"(plans there: {have}); run the plan builder first: docker compose run --rm eanno-plan"
+        )
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = target.with_name(f".{target.name}.tmp")
     shutil.copyfile(plan, tmp)
@@ -137,10 +177,20 @@ def place(repository: Path, cache: Path, precision: str, gpu: str | None = None,
 
 OPTIONS = [
     click.option("--repository", type=click.Path(file_okay=False, path_type=Path), required=True),
-    click.option("--cache", type=click.Path(file_okay=False, path_type=Path), required=True,
-                 help="The plans volume (plans, their check figures, the timing cache)."),
-    click.option("--precision", type=click.Choice(PRECISIONS), envvar="EANNO_PLAN_PRECISION", default="fp16",
-                 show_default=True, help="fp32 when the fp16 plan is refused or for a bit-closer answer."),
+    click.option(
+        "--cache",
+        type=click.Path(file_okay=False, path_type=Path),
+        required=True,
+        help="The plans volume (plans, their check figures, the timing cache).",
+    ),
+    click.option(
+        "--precision",
+        type=click.Choice(PRECISIONS),
+        envvar="EANNO_PLAN_PRECISION",
+        default="fp16",
+        show_default=True,
+        help="fp32 when the fp16 plan is refused or for a bit-closer answer.",
+    ),
 ]
 
 

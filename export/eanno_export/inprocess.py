@@ -22,11 +22,21 @@ import numpy as np
 @click.argument("volume", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.option("--spacing", type=float, nargs=3, required=True)
 @click.option("--checkpoint", type=click.Path(dir_okay=False, path_type=Path), default=None)
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="labels .npy (first round)")
+@click.option(
+    "--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="labels .npy (first round)"
+)
 @click.option("--batch-size", type=int, default=4, show_default=True)
-@click.option("--rounds-from-stdin", is_flag=True, help="Print {'ready': true}, then time one round per stdin line.")
-def main(volume: Path, spacing: tuple[float, float, float], checkpoint: Path | None, out: Path, batch_size: int,
-         rounds_from_stdin: bool) -> None:
+@click.option(
+    "--rounds-from-stdin", is_flag=True, help="Print {'ready': true}, then time one round per stdin line."
+)
+def main(
+    volume: Path,
+    spacing: tuple[float, float, float],
+    checkpoint: Path | None,
+    out: Path,
+    batch_size: int,
+    rounds_from_stdin: bool,
+) -> None:
     """Predict + refine one int16 volume (canonical order) and time it."""
     import torch
     from eanno_postproc import refine
@@ -50,8 +60,12 @@ def main(volume: Path, spacing: tuple[float, float, float], checkpoint: Path | N
         if not saved:
             np.save(out, res.labels)
             saved.append(out)
-        return {"predict_seconds": t1 - t0, "refine_seconds": t2 - t1, "seconds": t2 - t0,
-                "threads": torch.get_num_threads()}
+        return {
+            "predict_seconds": t1 - t0,
+            "refine_seconds": t2 - t1,
+            "seconds": t2 - t0,
+            "threads": torch.get_num_threads(),
+        }
 
     if not rounds_from_stdin:
         click.echo(json.dumps(timed_round()))

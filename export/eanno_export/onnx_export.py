@@ -55,9 +55,16 @@ def export_network(net: torch.nn.Module, meta: dict[str, Any], out: str | os.Pat
         raw = Path(tmp) / "raw.onnx"
         # The legacy (TorchScript) exporter: 2 s instead of 13 s for dynamo, same graph for these nets,
         # and ONNX Runtime matches torch within 1e-5 (shared/ENVIRONMENT.md).
-        torch.onnx.export(net.eval(), (dummy,), str(raw), input_names=["image"], output_names=["probs"],
-                          opset_version=OPSET, dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}},
-                          dynamo=False)
+        torch.onnx.export(
+            net.eval(),
+            (dummy,),
+            str(raw),
+            input_names=["image"],
+            output_names=["probs"],
+            opset_version=OPSET,
+            dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}},
+            dynamo=False,
+        )
         model = onnx.load(str(raw))
     del model.metadata_props[:]
     entry = model.metadata_props.add()
@@ -80,11 +87,15 @@ def parity_patches(meta: dict[str, Any], seed: int = 0, n: int = 2) -> dict[str,
         hu = np.where(r < 1.0, rng.uniform(20, 160), -1000.0) + rng.normal(0, 20, patch)
         hu = np.clip(hu, *inten["clip"])
         phantoms.append((hu - inten["mean"]) / inten["std"])
-    return {"random": rng.normal(size=(n, 1, *patch)).astype(np.float32),
-            "phantom": np.stack(phantoms)[:, None].astype(np.float32)}
+    return {
+        "random": rng.normal(size=(n, 1, *patch)).astype(np.float32),
+        "phantom": np.stack(phantoms)[:, None].astype(np.float32),
+    }
 
 
-def check_parity(net: torch.nn.Module, onnx_path: str | os.PathLike[str], meta: dict[str, Any], seed: int = 0) -> Parity:
+def check_parity(
+    net: torch.nn.Module, onnx_path: str | os.PathLike[str], meta: dict[str, Any], seed: int = 0
+) -> Parity:
     """Max |torch - ONNX Runtime| of probabilities on random and phantom patches (batch of 2: dynamic batch)."""
     session = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     diffs = {}
@@ -96,7 +107,9 @@ def check_parity(net: torch.nn.Module, onnx_path: str | os.PathLike[str], meta: 
     return Parity(**diffs)
 
 
-def export_checkpoint(checkpoint: str | os.PathLike[str] | None, out: str | os.PathLike[str]) -> tuple[Path, Parity, dict[str, Any]]:
+def export_checkpoint(
+    checkpoint: str | os.PathLike[str] | None, out: str | os.PathLike[str]
+) -> tuple[Path, Parity, dict[str, Any]]:
     """Checkpoint (None = shipped) -> ONNX at `out`; returns the path, the parity figures and META.
 
     Raises ExportError when parity exceeds PARITY_TOLERANCE (the file is then removed).
@@ -109,6 +122,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str] | None, out: str | os.P
     parity = check_parity(net, path, ckpt.meta)
     if parity.worst > PARITY_TOLERANCE:
         path.unlink(missing_ok=True)
-        raise ExportError(f"{path}: ONNX parity failed: max |torch - onnx| = {parity.worst:.2e} > {PARITY_TOLERANCE:.0e}")
+        raise ExportError(
+            f"{path}: ONNX parity failed: max |torch - onnx| = {parity.worst:.2e} > {PARITY_TOLERANCE:.0e}"
+        )
     log.info("exported %s (parity random %.2e, phantom %.2e)", path, parity.random, parity.phantom)
     return path, parity, ckpt.meta

@@ -46,20 +46,28 @@ class PlanCheck:
     def summary(self) -> str:
         """One line for the log."""
         verdict = "accepted" if self.ok else "REFUSED"
-        return (f"plan vs ONNX Runtime on {self.patches} phantom patches: max |dp| {self.max_abs:.2e} "
-                f"(tolerance {self.tolerance:.0e}), mean {self.mean_abs:.2e}, argmax agreement "
-                f"{100 * self.argmax_agreement:.3f}% (needs {100 * self.min_agreement:.1f}%): {verdict}")
+        return (
+            f"plan vs ONNX Runtime on {self.patches} phantom patches: max |dp| {self.max_abs:.2e} "
+            f"(tolerance {self.tolerance:.0e}), mean {self.mean_abs:.2e}, argmax agreement "
+            f"{100 * self.argmax_agreement:.3f}% (needs {100 * self.min_agreement:.1f}%): {verdict}"
+        )
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready figures, with the verdict."""
         return {**asdict(self), "ok": self.ok}
 
 
-def compare(reference: np.ndarray, candidate: np.ndarray, tolerance: float,
-            min_agreement: float = MIN_ARGMAX_AGREEMENT) -> PlanCheck:
+def compare(
+    reference: np.ndarray,
+    candidate: np.ndarray,
+    tolerance: float,
+    min_agreement: float = MIN_ARGMAX_AGREEMENT,
+) -> PlanCheck:
     """Compare two [N, C, ...] probability arrays (reference = ONNX Runtime)."""
     if reference.shape != candidate.shape:
-        raise ExportError(f"plan output shape {candidate.shape} differs from ONNX Runtime's {reference.shape}")
+        raise ExportError(
+            f"plan output shape {candidate.shape} differs from ONNX Runtime's {reference.shape}"
+        )
     ref, cand = reference.astype(np.float32), candidate.astype(np.float32)
     diff = np.abs(ref - cand)
     agree = float((ref.argmax(1) == cand.argmax(1)).mean())
@@ -87,12 +95,20 @@ def tensorrt_runner(plan_path: str | os.PathLike[str]) -> tuple[Runner, Callable
 
     runner = TrtRunner(EngineFromBytes(BytesFromPath(str(plan_path))))
     runner.activate()
-    return (lambda x: np.asarray(runner.infer({"image": np.ascontiguousarray(x, np.float32)})["probs"]),
-            runner.deactivate)
+    return (
+        lambda x: np.asarray(runner.infer({"image": np.ascontiguousarray(x, np.float32)})["probs"]),
+        runner.deactivate,
+    )
 
 
-def check_plan(onnx_path: Path, plan_path: Path, patches: np.ndarray, precision: str, batch: int = 4,
-               plan_runner: Runner | None = None) -> PlanCheck:
+def check_plan(
+    onnx_path: Path,
+    plan_path: Path,
+    patches: np.ndarray,
+    precision: str,
+    batch: int = 4,
+    plan_runner: Runner | None = None,
+) -> PlanCheck:
     """Run ONNX Runtime and the plan (or `plan_runner`) on the patches and compare at the precision's tolerance."""
     reference = run_batched(onnxruntime_runner(onnx_path), patches, batch)
     close: Callable[[], None] = lambda: None  # noqa: E731
@@ -109,6 +125,8 @@ def load_check_patches(segmenter_dir: Path) -> np.ndarray:
     """The export stage's phantom patches, or a clear error naming the file."""
     path = segmenter_dir / CHECK_PATCHES
     if not path.is_file():
-        raise ExportError(f"{path} is missing: write the repository with eanno-export repository --flavor "
-                                "tensorrt (it cuts the check patches from phantoms)")
+        raise ExportError(
+            f"{path} is missing: write the repository with eanno-export repository --flavor "
+            "tensorrt (it cuts the check patches from phantoms)"
+        )
     return np.load(path)

@@ -55,10 +55,17 @@ def recorded_source(out: Path) -> dict[str, Any] | None:
         return None
 
 
-def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: str | os.PathLike[str] | None = None,
-                     *, plan: str | os.PathLike[str] | None = None, fp16: bool = False,
-                     reuse: bool = False, rules: str | os.PathLike[str] | None = None,
-                     capacity: Mapping[str, int] | None = None) -> tuple[Path, Parity | None, str]:
+def build_repository(
+    flavor: Flavor,
+    out: str | os.PathLike[str],
+    checkpoint: str | os.PathLike[str] | None = None,
+    *,
+    plan: str | os.PathLike[str] | None = None,
+    fp16: bool = False,
+    reuse: bool = False,
+    rules: str | os.PathLike[str] | None = None,
+    capacity: Mapping[str, int] | None = None,
+) -> tuple[Path, Parity | None, str]:
     """Write the repository; returns (path, parity or None when reused, how the segmenter was provided).
 
     rules: a site's post-processing rules file (YAML or JSON), validated here and carried by the repository;
@@ -74,8 +81,12 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
         load_rules(Path(rules))  # RulesError names the file and the bad key, before anything is written
         rules_text = Path(rules).read_text(encoding="utf-8")
     # The serving code is part of the key: a repository written by older configs or models is rewritten.
-    source: dict[str, Any] = {"checkpoint": str(ckpt.resolve()), "sha256": file_sha256(ckpt), "flavor": flavor,
-              "serving_code": serving_code_sha256()}
+    source: dict[str, Any] = {
+        "checkpoint": str(ckpt.resolve()),
+        "sha256": file_sha256(ckpt),
+        "flavor": flavor,
+        "serving_code": serving_code_sha256(),
+    }
     if capacity:
         source["capacity"] = dict(sorted(capacity.items()))
     if rules_text is not None:
@@ -90,14 +101,26 @@ def build_repository(flavor: Flavor, out: str | os.PathLike[str], checkpoint: st
             if plan is not None:
                 model_file, how = Path(plan), "plan given"
             elif tensorrt_version() is not None:
-                model_file, how = build_plan(onnx_path, Path(tmp) / "model.plan", fp16=fp16), "plan built here"
+                model_file, how = (
+                    build_plan(onnx_path, Path(tmp) / "model.plan", fp16=fp16),
+                    "plan built here",
+                )
             else:
                 how = "onnx kept; the plan builder (eanno-plan in docker/compose.yaml) builds the plan on the target GPU"
-        spec = ServingSpec(meta, name=ckpt.stem, version=source["sha256"][:12], rules_text=rules_text,
-                           rules_source=Path(rules).name if rules is not None else "")
+        spec = ServingSpec(
+            meta,
+            name=ckpt.stem,
+            version=source["sha256"][:12],
+            rules_text=rules_text,
+            rules_source=Path(rules).name if rules is not None else "",
+        )
         if capacity:
-            spec = dataclasses.replace(spec, **cast(dict[str, Any], capacity))  # __post_init__ checks them again
-        write_repository(spec, flavor, out, model_file, extra_files={SOURCE_FILE: json.dumps(source, indent=1)})
+            spec = dataclasses.replace(
+                spec, **cast(dict[str, Any], capacity)
+            )  # __post_init__ checks them again
+        write_repository(
+            spec, flavor, out, model_file, extra_files={SOURCE_FILE: json.dumps(source, indent=1)}
+        )
     if how.startswith("onnx kept"):  # the plan builder checks its plan against ONNX Runtime on these
         np.save(out / "eanno_segmenter" / CHECK_PATCHES, phantom_patches(meta))
     return out, parity, how

@@ -32,21 +32,38 @@ def tensorrt_library_version(dirs: Sequence[str] | None = None) -> str | None:
     """TensorRT's version where only its libraries are (the Triton image): $TRT_VERSION or libnvinfer.so.X.Y.Z."""
     if os.environ.get("TRT_VERSION"):
         return os.environ["TRT_VERSION"]
-    search = list(dirs) if dirs is not None else [*LIBRARY_DIRS, *os.environ.get("LD_LIBRARY_PATH", "").split(":")]
-    found = sorted({m.group(1) for d in search if d and Path(d).is_dir()
-                    for f in Path(d).glob("libnvinfer.so.*") if (m := re.fullmatch(r"libnvinfer\.so\.(\d+\.\d+\.\d+)", f.name))})
+    search = (
+        list(dirs) if dirs is not None else [*LIBRARY_DIRS, *os.environ.get("LD_LIBRARY_PATH", "").split(":")]
+    )
+    found = sorted(
+        {
+            m.group(1)
+            for d in search
+            if d and Path(d).is_dir()
+            for f in Path(d).glob("libnvinfer.so.*")
+            if (m := re.fullmatch(r"libnvinfer\.so\.(\d+\.\d+\.\d+)", f.name))
+        }
+    )
     return found[-1] if found else None
 
 
-def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *, fp16: bool = False,
-               batches: Sequence[int] = (1, 4, 8), timing_cache: str | os.PathLike[str] | None = None,
-               workspace_gib: float = 4.0) -> Path:
+def build_plan(
+    onnx_path: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    fp16: bool = False,
+    batches: Sequence[int] = (1, 4, 8),
+    timing_cache: str | os.PathLike[str] | None = None,
+    workspace_gib: float = 4.0,
+) -> Path:
     """Build a serialized engine for the ONNX segmenter; written atomically to `out`."""
     try:
         import tensorrt as trt  # noqa: PLC0415
     except ImportError as e:
         raise TensorRTUnavailable(NO_TENSORRT) from e
-    lo, opt, hi = sorted(int(b) for b in batches) if len(batches) == 3 else (min(batches), max(batches), max(batches))
+    lo, opt, hi = (
+        sorted(int(b) for b in batches) if len(batches) == 3 else (min(batches), max(batches), max(batches))
+    )
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network(0)  # explicit batch is the only mode in TensorRT >= 10
@@ -64,7 +81,9 @@ def build_plan(onnx_path: str | os.PathLike[str], out: str | os.PathLike[str], *
     profile.set_shape(image.name, (lo, *patch), (opt, *patch), (hi, *patch))
     config.add_optimization_profile(profile)
     cache_path = Path(timing_cache) if timing_cache else None
-    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path and cache_path.is_file() else b"")
+    cache = config.create_timing_cache(
+        cache_path.read_bytes() if cache_path and cache_path.is_file() else b""
+    )
     config.set_timing_cache(cache, ignore_mismatch=False)
     engine = builder.build_serialized_network(network, config)
     if engine is None:

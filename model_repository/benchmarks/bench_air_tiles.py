@@ -31,7 +31,9 @@ from eanno_serving.window import SlidingWindow, WindowSpec
 REAL_CT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct-real-small" / "example_ct_sm.nii.gz"
 
 
-def run(session, spec: WindowSpec, volume: np.ndarray, spacing, air_hu: float | None) -> tuple[SlidingWindow, float, int]:
+def run(
+    session, spec: WindowSpec, volume: np.ndarray, spacing, air_hu: float | None
+) -> tuple[SlidingWindow, float, int]:
     """The window with tiles skipped where all voxels are <= air_hu (None: none skipped); (window, network s, skipped)."""
     sw = SlidingWindow(volume, spacing, spec)
     air = None if air_hu is None else np.float32((max(air_hu, spec.clip[0]) - spec.mean) / spec.std)
@@ -57,7 +59,7 @@ def compare(session, meta, volume: np.ndarray, spacing, air_hu: float, rounds: i
     times: dict[str, list[float]] = {"all": [], "skip": []}
     out: dict[str, tuple[Any, ...]] = {}
     for r in range(rounds):
-        for leg in (["all", "skip"] if r % 2 == 0 else ["skip", "all"]):
+        for leg in ["all", "skip"] if r % 2 == 0 else ["skip", "all"]:
             sw, net, skipped = run(session, spec, volume, spacing, None if leg == "all" else air_hu)
             times[leg].append(net)
             if r == 0:
@@ -70,17 +72,27 @@ def compare(session, meta, volume: np.ndarray, spacing, air_hu: float, rounds: i
     air = np.float32((max(air_hu, spec.clip[0]) - spec.mean) / spec.std)
     fractions = sorted(float((sw.image[sw._window(s)] <= air).mean()) for s in sw.starts)
     diff = (la != ls) | (ra != rs)
-    return {"shape": list(volume.shape), "model_shape": list(sw.model_shape), "patch": list(spec.patch_size),
-            "tiles": n, "tile_air_fraction_max": round(fractions[-1], 3),
-            "tiles_air_fraction_ge_0.9": sum(f >= 0.9 for f in fractions),
-            "tile_air_fraction_median": round(statistics.median(fractions), 3), "skipped": skipped, "skipped_fraction": round(skipped / n, 3),
-            "network_s_all": round(statistics.median(times["all"]), 2), "network_s_skip": round(statistics.median(times["skip"]), 2),
-            "rounds_all": [round(t, 2) for t in times["all"]], "rounds_skip": [round(t, 2) for t in times["skip"]],
-            "model_voxels_changed": int(changed_model.sum()),
-            "model_hu_max_changed": float(hu[changed_model].max()) if changed_model.any() else None,
-            "labels_voxels_differ": int((la != ls).sum()), "removed_voxels_differ": int((ra != rs).sum()),
-            "input_hu_max_where_differ": int(volume[diff].max()) if diff.any() else None,
-            "classes_lost": sorted(set(np.unique(la[diff]).tolist()) - {0}) if diff.any() else []}
+    return {
+        "shape": list(volume.shape),
+        "model_shape": list(sw.model_shape),
+        "patch": list(spec.patch_size),
+        "tiles": n,
+        "tile_air_fraction_max": round(fractions[-1], 3),
+        "tiles_air_fraction_ge_0.9": sum(f >= 0.9 for f in fractions),
+        "tile_air_fraction_median": round(statistics.median(fractions), 3),
+        "skipped": skipped,
+        "skipped_fraction": round(skipped / n, 3),
+        "network_s_all": round(statistics.median(times["all"]), 2),
+        "network_s_skip": round(statistics.median(times["skip"]), 2),
+        "rounds_all": [round(t, 2) for t in times["all"]],
+        "rounds_skip": [round(t, 2) for t in times["skip"]],
+        "model_voxels_changed": int(changed_model.sum()),
+        "model_hu_max_changed": float(hu[changed_model].max()) if changed_model.any() else None,
+        "labels_voxels_differ": int((la != ls).sum()),
+        "removed_voxels_differ": int((ra != rs).sum()),
+        "input_hu_max_where_differ": int(volume[diff].max()) if diff.any() else None,
+        "classes_lost": sorted(set(np.unique(la[diff]).tolist()) - {0}) if diff.any() else [],
+    }
 
 
 def main() -> None:
@@ -94,14 +106,25 @@ def main() -> None:
         repo = default_repository(Path(tmp) / "run", None)
         session, _ = open_session(repo / "eanno_segmenter" / "1" / "model.onnx")
         meta = onnx_meta(session)
-        figures = {"air_hu": args.air_hu, "threads": threads,
-                   "phantom": compare(session, meta, phantom(tuple(args.shape)), (0.8, 0.8, 1.0), args.air_hu, args.rounds)}
+        figures = {
+            "air_hu": args.air_hu,
+            "threads": threads,
+            "phantom": compare(
+                session, meta, phantom(tuple(args.shape)), (0.8, 0.8, 1.0), args.air_hu, args.rounds
+            ),
+        }
         if REAL_CT.is_file():
             import nibabel as nib
 
             img = nib.as_closest_canonical(nib.load(str(REAL_CT)))
-            figures["real_ct"] = compare(session, meta, np.asarray(img.dataobj, np.int16),
-                                         tuple(float(z) for z in img.header.get_zooms()[:3]), args.air_hu, args.rounds)
+            figures["real_ct"] = compare(
+                session,
+                meta,
+                np.asarray(img.dataobj, np.int16),
+                tuple(float(z) for z in img.header.get_zooms()[:3]),
+                args.air_hu,
+                args.rounds,
+            )
         else:
             figures["real_ct"] = f"skipped: {REAL_CT} absent"
     for k in ("phantom", "real_ct"):

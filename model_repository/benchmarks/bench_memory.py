@@ -52,7 +52,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="eanno-mem-") as tmp:
         repo = default_repository(Path(tmp) / "run", None)
         grpc, http, metrics = free_ports()
-        with LocalServer(repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=Path(tmp) / "run") as srv:
+        with LocalServer(
+            repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=Path(tmp) / "run"
+        ) as srv:
             assert srv.state is not None  # a started server has its state (mypy cannot know)
             pid, prefix = srv.state.pid, srv.state.shm_prefix
             base = {"rss": group_rss(pid), "swap": swap_used()}
@@ -70,20 +72,34 @@ def main() -> None:
             sampler.start()
             t0 = time.perf_counter()
             with ThreadPoolExecutor(args.requests) as pool:
-                answers = list(pool.map(lambda _: annotate_remote(connect(srv.urls["grpc"]), volume, spacing),
-                                        range(args.requests)))
+                answers = list(
+                    pool.map(
+                        lambda _: annotate_remote(connect(srv.urls["grpc"]), volume, spacing),
+                        range(args.requests),
+                    )
+                )
             wall = time.perf_counter() - t0
             done.set()
             sampler.join()
             alive = srv.ready()
     equal = all(np.array_equal(a.labels, answers[0].labels) for a in answers)
-    out = {"requests": args.requests, "shape": args.shape, "wall_s": round(wall, 1), "all_answered": len(answers),
-           "answers_equal": equal, "server_alive_after": alive, "rss_before_bytes": base["rss"],
-           "rss_peak_bytes": peak["rss"], "shm_peak_bytes": peak["shm"],
-           "swap_growth_bytes": max(0, peak["swap"] - base["swap"])}
-    print(f"{args.requests} x {args.shape} at once: {len(answers)} answered in {wall:.0f} s, equal: {equal}, "
-          f"server alive: {alive}; server RSS {base['rss'] / 1e9:.2f} -> peak {peak['rss'] / 1e9:.2f} GB, "
-          f"/dev/shm peak {peak['shm'] / 1e9:.2f} GB, swap growth {out['swap_growth_bytes'] / 1e9:.2f} GB")
+    out = {
+        "requests": args.requests,
+        "shape": args.shape,
+        "wall_s": round(wall, 1),
+        "all_answered": len(answers),
+        "answers_equal": equal,
+        "server_alive_after": alive,
+        "rss_before_bytes": base["rss"],
+        "rss_peak_bytes": peak["rss"],
+        "shm_peak_bytes": peak["shm"],
+        "swap_growth_bytes": max(0, peak["swap"] - base["swap"]),
+    }
+    print(
+        f"{args.requests} x {args.shape} at once: {len(answers)} answered in {wall:.0f} s, equal: {equal}, "
+        f"server alive: {alive}; server RSS {base['rss'] / 1e9:.2f} -> peak {peak['rss'] / 1e9:.2f} GB, "
+        f"/dev/shm peak {peak['shm'] / 1e9:.2f} GB, swap growth {out['swap_growth_bytes'] / 1e9:.2f} GB"
+    )
     print(json.dumps(out))
 
 

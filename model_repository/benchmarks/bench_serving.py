@@ -52,17 +52,29 @@ def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
     return (ct + rng.normal(0, 12, shape).astype(np.int16)).astype(np.int16)
 
 
-
-
 class TorchBaseline:
     """The torch predictor + refine in a subprocess that runs one timed round per request."""
 
-    def __init__(self, volume_path: Path, spacing: tuple[float, ...], labels_path: Path, checkpoint: Path | None) -> None:
-        cmd = [sys.executable, "-m", "eanno_export.inprocess", str(volume_path), "--spacing", *map(str, spacing),
-               "--out", str(labels_path), "--rounds-from-stdin", *(["--checkpoint", str(checkpoint)] if checkpoint else [])]
+    def __init__(
+        self, volume_path: Path, spacing: tuple[float, ...], labels_path: Path, checkpoint: Path | None
+    ) -> None:
+        cmd = [
+            sys.executable,
+            "-m",
+            "eanno_export.inprocess",
+            str(volume_path),
+            "--spacing",
+            *map(str, spacing),
+            "--out",
+            str(labels_path),
+            "--rounds-from-stdin",
+            *(["--checkpoint", str(checkpoint)] if checkpoint else []),
+        ]
         # stderr to a file, not a pipe: a pipe nobody reads fills up and would block the child for good.
         self.stderr = tempfile.TemporaryFile(mode="w+")
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True)
+        self.proc = subprocess.Popen(
+            cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=self.stderr, text=True
+        )
         self._read()  # {"ready": true}: model loaded, warmed up at full size
 
     def _read(self) -> dict:
@@ -117,9 +129,15 @@ class OnnxBaseline:
         probs = box_probs(h.coarse, h.box, h.region) if h.volume.size else None
         annotate(h.volume, np.asarray(self.spacing), probs, model, affine=affine, box=h.box, outside=h.region)
         t5 = time.perf_counter()
-        self.handoff_bytes = h.coarse.nbytes + h.volume.nbytes + h.box.nbytes + h.blocks.nbytes + len(h.region_bytes()[0])
-        self.stages = {"window_result_full": t2 - t1, "postproc_full": t3 - t2, "window_result": t4 - t3,
-                       "postproc": t5 - t4}
+        self.handoff_bytes = (
+            h.coarse.nbytes + h.volume.nbytes + h.box.nbytes + h.blocks.nbytes + len(h.region_bytes()[0])
+        )
+        self.stages = {
+            "window_result_full": t2 - t1,
+            "postproc_full": t3 - t2,
+            "window_result": t4 - t3,
+            "postproc": t5 - t4,
+        }
         return t3 - t0, labels
 
 
@@ -134,9 +152,14 @@ def wire_figures(volume: np.ndarray, served, handoff_bytes: int) -> dict:
     box = served.box
     box_voxels = int(np.prod(np.maximum(box[1] - box[0], 0)))
     shm = volume.nbytes + 2 * handoff_bytes + served.response_bytes
-    return {"request_bytes": int(volume.nbytes + 4 * 3), "response_bytes": int(served.response_bytes),
-            "shm_peak_bytes": int(shm), "handoff_bytes": int(handoff_bytes), "box": box.tolist(),
-            "box_fraction": box_voxels / volume.size}
+    return {
+        "request_bytes": int(volume.nbytes + 4 * 3),
+        "response_bytes": int(served.response_bytes),
+        "shm_peak_bytes": int(shm),
+        "handoff_bytes": int(handoff_bytes),
+        "box": box.tolist(),
+        "box_fraction": box_voxels / volume.size,
+    }
 
 
 def main() -> None:
@@ -144,15 +167,20 @@ def main() -> None:
     ap.add_argument("--shape", type=int, nargs=3, default=[512, 512, 300])
     ap.add_argument("--spacing", type=float, nargs=3, default=[0.8, 0.8, 1.0])
     ap.add_argument("--concurrency", type=int, nargs="+", default=[1, 2, 4])
-    ap.add_argument("--rounds", type=int, default=3, help="interleaved timed rounds of each path (median taken)")
+    ap.add_argument(
+        "--rounds", type=int, default=3, help="interleaved timed rounds of each path (median taken)"
+    )
     ap.add_argument("--no-same-runtime", action="store_true", help="skip the in-process ONNX Runtime leg")
     ap.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped small phantom model")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
     shape, spacing = tuple(args.shape), tuple(args.spacing)
-    print(f"phantom {shape} spacing {spacing}; {sys.platform}, python {sys.version.split()[0]}, "
-          f"{usable_cores()} cores; {args.rounds} interleaved rounds", flush=True)
+    print(
+        f"phantom {shape} spacing {spacing}; {sys.platform}, python {sys.version.split()[0]}, "
+        f"{usable_cores()} cores; {args.rounds} interleaved rounds",
+        flush=True,
+    )
     volume = phantom(shape)
     times: dict[str, list[float]] = {"inprocess": [], "onnx": [], "served": []}
     stages: dict[str, list[float]] = {}
@@ -162,13 +190,24 @@ def main() -> None:
         torch_leg = TorchBaseline(tmp / "volume.npy", spacing, tmp / "labels.npy", args.checkpoint)
         grpc, http, metrics = free_ports()
         repo = default_repository(tmp / "run", args.checkpoint)
-        onnx_leg = None if args.no_same_runtime else OnnxBaseline(repo / "eanno_segmenter" / "1" / "model.onnx", volume, spacing)
-        with LocalServer(repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=tmp / "run") as server:
+        onnx_leg = (
+            None
+            if args.no_same_runtime
+            else OnnxBaseline(repo / "eanno_segmenter" / "1" / "model.onnx", volume, spacing)
+        )
+        with LocalServer(
+            repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=tmp / "run"
+        ) as server:
             client = connect(server.urls["grpc"])
             # Warm-up at full size, two requests at once so that every instance (two of each Python model)
             # has loaded its session and grown its shared-memory pool, as on a server that has been running.
             with ThreadPoolExecutor(2) as pool:
-                list(pool.map(lambda cl: annotate_remote(cl, volume, spacing), [client, connect(server.urls["grpc"])]))
+                list(
+                    pool.map(
+                        lambda cl: annotate_remote(cl, volume, spacing),
+                        [client, connect(server.urls["grpc"])],
+                    )
+                )
             served = None
             for r in range(args.rounds):
                 legs = ["inprocess", "onnx", "served"] if r % 2 == 0 else ["served", "onnx", "inprocess"]
@@ -176,33 +215,53 @@ def main() -> None:
                     if leg == "inprocess":
                         res = torch_leg.round()
                         times["inprocess"].append(res["seconds"])
-                        print(f"round {r + 1}: in-process torch: predict {res['predict_seconds']:.2f} s + refine "
-                              f"{res['refine_seconds']:.2f} s = {res['seconds']:.2f} s ({res['threads']} threads)", flush=True)
+                        print(
+                            f"round {r + 1}: in-process torch: predict {res['predict_seconds']:.2f} s + refine "
+                            f"{res['refine_seconds']:.2f} s = {res['seconds']:.2f} s ({res['threads']} threads)",
+                            flush=True,
+                        )
                     elif leg == "onnx" and onnx_leg is not None:
                         sec, onnx_labels = onnx_leg.round()
                         times["onnx"].append(sec)
                         for k, v in onnx_leg.stages.items():
                             stages.setdefault(k, []).append(v)
-                        print(f"round {r + 1}: stages " + ", ".join(f"{k} {v:.2f} s" for k, v in onnx_leg.stages.items()),
-                              flush=True)
-                        print(f"round {r + 1}: in-process ONNX Runtime + numpy window + refine: {sec:.2f} s", flush=True)
+                        print(
+                            f"round {r + 1}: stages "
+                            + ", ".join(f"{k} {v:.2f} s" for k, v in onnx_leg.stages.items()),
+                            flush=True,
+                        )
+                        print(
+                            f"round {r + 1}: in-process ONNX Runtime + numpy window + refine: {sec:.2f} s",
+                            flush=True,
+                        )
                     elif leg == "served":
                         t0 = time.perf_counter()
                         served = annotate_remote(client, volume, spacing)
                         times["served"].append(time.perf_counter() - t0)
-                        print(f"round {r + 1}: served (concurrency 1): {times['served'][-1]:.2f} s", flush=True)
+                        print(
+                            f"round {r + 1}: served (concurrency 1): {times['served'][-1]:.2f} s", flush=True
+                        )
             torch_leg.close()
             ref = np.load(tmp / "labels.npy")
             assert served is not None
             differ = float(np.mean(served.labels != ref))
-            print(f"labels differing, served vs torch in-process: {differ:.5%}"
-                  + ("" if onnx_leg is None else f"; ONNX Runtime in-process vs torch: {float(np.mean(onnx_labels != ref)):.5%}"),
-                  flush=True)
+            print(
+                f"labels differing, served vs torch in-process: {differ:.5%}"
+                + (
+                    ""
+                    if onnx_leg is None
+                    else f"; ONNX Runtime in-process vs torch: {float(np.mean(onnx_labels != ref)):.5%}"
+                ),
+                flush=True,
+            )
             wire = wire_figures(volume, served, getattr(onnx_leg, "handoff_bytes", 0))
             del onnx_leg
-            print(f"wire: request {wire['request_bytes'] / 1e6:.1f} MB, answer {wire['response_bytes'] / 1e6:.3f} MB; "
-                  f"shared memory per request {wire['shm_peak_bytes'] / 1e9:.3f} GB (tensors the Python models "
-                  f"exchange); box {wire['box_fraction']:.1%} of the volume", flush=True)
+            print(
+                f"wire: request {wire['request_bytes'] / 1e6:.1f} MB, answer {wire['response_bytes'] / 1e6:.3f} MB; "
+                f"shared memory per request {wire['shm_peak_bytes'] / 1e9:.3f} GB (tensors the Python models "
+                f"exchange); box {wire['box_fraction']:.1%} of the volume",
+                flush=True,
+            )
             served_s = statistics.median(times["served"])
             throughput = {"1": 1 / served_s}
             for c in args.concurrency:
@@ -213,26 +272,43 @@ def main() -> None:
                 with ThreadPoolExecutor(c) as pool:
                     results = list(pool.map(lambda cl: annotate_remote(cl, volume, spacing), clients))
                 wall = time.perf_counter() - t0
-                assert all(np.array_equal(r.labels, served.labels) for r in results), "concurrent answers differ"
+                assert all(np.array_equal(r.labels, served.labels) for r in results), (
+                    "concurrent answers differ"
+                )
                 throughput[str(c)] = c / wall
                 print(f"concurrency {c}: {c} volumes in {wall:.2f} s = {c / wall:.4f} volumes/s", flush=True)
     inproc_s = statistics.median(times["inprocess"])
     overhead = served_s / inproc_s - 1
     onnx_s = statistics.median(times["onnx"]) if times["onnx"] else None
     same = None if onnx_s is None else served_s / onnx_s - 1
-    print(f"medians: in-process torch {inproc_s:.2f} s, served {served_s:.2f} s"
-          + ("" if onnx_s is None else f", in-process ONNX Runtime {onnx_s:.2f} s"))
+    print(
+        f"medians: in-process torch {inproc_s:.2f} s, served {served_s:.2f} s"
+        + ("" if onnx_s is None else f", in-process ONNX Runtime {onnx_s:.2f} s")
+    )
     # issue 15's target: region first makes the served path at most 0.7x the full-grid reference
-    print(f"overhead {overhead:+.1%} vs torch in-process (target <= -30%: {'met' if overhead <= -0.30 else 'NOT met'})"
-          + ("" if same is None else f"; {same:+.1%} vs the same runtime in-process"))
-    print(json.dumps({"inprocess_seconds": round(inproc_s, 3), "served_seconds": round(served_s, 3),
-                      "overhead": round(overhead, 4), "throughput_by_concurrency": throughput,
-                      "inprocess_onnx_seconds": None if onnx_s is None else round(onnx_s, 3),
-                      "overhead_same_runtime": None if same is None else round(same, 4),
-                      "rounds": {k: [round(v, 3) for v in vs] for k, vs in times.items()},
-                      "labels_differing_fraction": differ, "shape": list(shape), "spacing": list(spacing),
-                      **wire, **{f"{k}_seconds": round(statistics.median(v), 3) for k, v in stages.items()},
-                      "stage_rounds": {k: [round(x, 3) for x in v] for k, v in stages.items()}}))
+    print(
+        f"overhead {overhead:+.1%} vs torch in-process (target <= -30%: {'met' if overhead <= -0.30 else 'NOT met'})"
+        + ("" if same is None else f"; {same:+.1%} vs the same runtime in-process")
+    )
+    print(
+        json.dumps(
+            {
+                "inprocess_seconds": round(inproc_s, 3),
+                "served_seconds": round(served_s, 3),
+                "overhead": round(overhead, 4),
+                "throughput_by_concurrency": throughput,
+                "inprocess_onnx_seconds": None if onnx_s is None else round(onnx_s, 3),
+                "overhead_same_runtime": None if same is None else round(same, 4),
+                "rounds": {k: [round(v, 3) for v in vs] for k, vs in times.items()},
+                "labels_differing_fraction": differ,
+                "shape": list(shape),
+                "spacing": list(spacing),
+                **wire,
+                **{f"{k}_seconds": round(statistics.median(v), 3) for k, v in stages.items()},
+                "stage_rounds": {k: [round(x, 3) for x in v] for k, v in stages.items()},
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

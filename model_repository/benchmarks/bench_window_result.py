@@ -20,7 +20,9 @@ import numpy as np
 from eanno_serving import window as W
 
 
-def whole_volume(x: np.ndarray, shape, out: np.ndarray | None = None, threads: int | None = None) -> np.ndarray:
+def whole_volume(
+    x: np.ndarray, shape, out: np.ndarray | None = None, threads: int | None = None
+) -> np.ndarray:
     """resample_linear as it was: three whole-volume passes (smallest growth first), then a copy into out."""
     y = np.asarray(x, dtype=np.float32)
     for axis in sorted(range(3), key=lambda a: int(shape[a]) / y.shape[a]):
@@ -40,7 +42,9 @@ def main() -> None:
     sw = W.SlidingWindow(np.zeros(args.shape, np.int16), (0.8, 0.8, 2.0), spec)
     # Softmax of smooth random logits: like a network's output, most class maps are near 0 almost
     # everywhere (values down to 1e-30, which float16 and denormal arithmetic make slow).
-    coarse = np.random.default_rng(0).normal(0, 12, size=(sw.acc.shape[0], *(n // 8 + 2 for n in sw.acc.shape[1:])))
+    coarse = np.random.default_rng(0).normal(
+        0, 12, size=(sw.acc.shape[0], *(n // 8 + 2 for n in sw.acc.shape[1:]))
+    )
     logits = np.stack([W.resample_linear(c, sw.acc.shape[1:]) for c in coarse.astype(np.float32)])
     e = np.exp(logits - logits.max(0, keepdims=True))
     sw.acc[:] = e / e.sum(0, keepdims=True)
@@ -57,11 +61,19 @@ def main() -> None:
     W.resample_linear = library
     diff = float(np.abs(outs["before"].astype(np.float32) - outs["after"].astype(np.float32)).max())
     before, after = statistics.median(times["before"]), statistics.median(times["after"])
-    r = {"shape": args.shape, "model_shape": list(sw.model_shape), "before_s": round(before, 2),
-         "after_s": round(after, 2), "runs": {k: [round(v, 2) for v in vs] for k, vs in times.items()},
-         "speedup": round(before / after, 2), "max_abs_diff_fp16": diff}
-    print(f"SlidingWindow.result {args.shape} from {list(sw.model_shape)}: before {before:.2f} s, after {after:.2f} s "
-          f"(x{before / after:.2f}); max |diff| {diff:.2g} (float16 rounding)")
+    r = {
+        "shape": args.shape,
+        "model_shape": list(sw.model_shape),
+        "before_s": round(before, 2),
+        "after_s": round(after, 2),
+        "runs": {k: [round(v, 2) for v in vs] for k, vs in times.items()},
+        "speedup": round(before / after, 2),
+        "max_abs_diff_fp16": diff,
+    }
+    print(
+        f"SlidingWindow.result {args.shape} from {list(sw.model_shape)}: before {before:.2f} s, after {after:.2f} s "
+        f"(x{before / after:.2f}); max |diff| {diff:.2g} (float16 rounding)"
+    )
     print(json.dumps(r))
 
 

@@ -44,8 +44,10 @@ def available_mb(meminfo: Path = Path("/proc/meminfo"), cgroup: Path = Path("/sy
             if line.startswith("MemAvailable:"):
                 avail = int(line.split()[1]) / 1024
     # cgroup v2 (memory.max / memory.current), else v1 (memory/memory.limit_in_bytes / usage_in_bytes)
-    for limit_file, usage_file in (("memory.max", "memory.current"),
-                                   ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes")):
+    for limit_file, usage_file in (
+        ("memory.max", "memory.current"),
+        ("memory/memory.limit_in_bytes", "memory/memory.usage_in_bytes"),
+    ):
         with suppress(OSError, ValueError):
             limit = (cgroup / limit_file).read_text().strip()
             if limit != "max" and int(limit) < 2**60:  # v1 writes a huge number for "no limit"
@@ -73,8 +75,10 @@ class Admission:
 
     def __post_init__(self) -> None:
         if self.slots < 1 or self.unit_voxels < 1 or self.reserve_mb < 0:
-            raise ValueError(f"admission needs slots >= 1, unit_voxels >= 1, reserve_mb >= 0; got {self.slots}, "
-                             f"{self.unit_voxels}, {self.reserve_mb}")
+            raise ValueError(
+                f"admission needs slots >= 1, unit_voxels >= 1, reserve_mb >= 0; got {self.slots}, "
+                f"{self.unit_voxels}, {self.reserve_mb}"
+            )
 
     def need(self, voxels: int) -> int:
         """Slots a request of `voxels` takes (at least 1, at most all)."""
@@ -86,8 +90,10 @@ class Admission:
         need = self.need(voxels)
         avail = available_mb()
         if avail < self.reserve_mb:
-            raise Busy(f"{BUSY_MESSAGE}: {avail:.0f} MiB of memory available, below the reserve of "
-                       f"{self.reserve_mb:.0f} MiB; retry later")
+            raise Busy(
+                f"{BUSY_MESSAGE}: {avail:.0f} MiB of memory available, below the reserve of "
+                f"{self.reserve_mb:.0f} MiB; retry later"
+            )
         if not self.folder.is_dir():
             self.folder.mkdir(parents=True, exist_ok=True)
             with suppress(OSError):  # like /tmp: servers of other users on this machine share the slots too
@@ -106,8 +112,10 @@ class Admission:
                     continue
                 held.append(fd)
             if len(held) < need:
-                raise Busy(f"{BUSY_MESSAGE}: this request needs {need} of {self.slots} slots "
-                           f"(full-size equivalents of {self.unit_voxels} voxels), {len(held)} free; retry later")
+                raise Busy(
+                    f"{BUSY_MESSAGE}: this request needs {need} of {self.slots} slots "
+                    f"(full-size equivalents of {self.unit_voxels} voxels), {len(held)} free; retry later"
+                )
             yield need
         finally:
             for fd in held:

@@ -13,8 +13,13 @@ from eanno_contracts.cli import ErrorGroup, add_version
 
 from eanno_serving.local import LocalServer, ServerError, default_run_dir, log_tail, restricted_args
 
-RUN_DIR = click.option("--run-dir", type=click.Path(file_okay=False, path_type=Path), envvar="EANNO_RUN_DIR",
-                       default=None, help="Folder for the server's state, log and backends [~/.cache/eanno/server].")
+RUN_DIR = click.option(
+    "--run-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="EANNO_RUN_DIR",
+    default=None,
+    help="Folder for the server's state, log and backends [~/.cache/eanno/server].",
+)
 
 
 @click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -34,25 +39,55 @@ def main() -> None:
 @click.option("--grpc-port", type=int, default=8001, show_default=True, envvar="EANNO_GRPC_PORT")
 @click.option("--http-port", type=int, default=8000, show_default=True, envvar="EANNO_HTTP_PORT")
 @click.option("--metrics-port", type=int, default=8002, show_default=True, envvar="EANNO_METRICS_PORT")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; anything but 127.0.0.1 exposes the server to the network.")
-@click.option("--repository", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="A Triton model repository [the python-onnxruntime repository of the shipped model, "
-                   "written into the run folder at first start].")
-@click.option("--python", "python", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
-              help="Run the Python models in this interpreter (a venv's python with numpy < 2 and eanno-serving, "
-                   "e.g. CPython 3.10 as in the 24.10 image) [this one].")
-@click.option("--admin-key", envvar="EANNO_ADMIN_KEY", default=None,
-              help="Key for the admin protocols (model repository, shared memory, statistics, trace, logging): "
-                   "gRPC clients send it as 'triton-grpc-protocol-eanno-admin-key: KEY' [random: nobody].")
-@click.option("--site-token", envvar="EANNO_SITE_TOKEN", default=None,
-              help="Also restrict inference to clients sending 'triton-grpc-protocol-eanno-site-token: TOKEN' "
-                   "(eanno-client --header).")
+@click.option(
+    "--host",
+    default="127.0.0.1",
+    show_default=True,
+    help="Address to bind; anything but 127.0.0.1 exposes the server to the network.",
+)
+@click.option(
+    "--repository",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="A Triton model repository [the python-onnxruntime repository of the shipped model, "
+    "written into the run folder at first start].",
+)
+@click.option(
+    "--python",
+    "python",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    help="Run the Python models in this interpreter (a venv's python with numpy < 2 and eanno-serving, "
+    "e.g. CPython 3.10 as in the 24.10 image) [this one].",
+)
+@click.option(
+    "--admin-key",
+    envvar="EANNO_ADMIN_KEY",
+    default=None,
+    help="Key for the admin protocols (model repository, shared memory, statistics, trace, logging): "
+    "gRPC clients send it as 'triton-grpc-protocol-eanno-admin-key: KEY' [random: nobody].",
+)
+@click.option(
+    "--site-token",
+    envvar="EANNO_SITE_TOKEN",
+    default=None,
+    help="Also restrict inference to clients sending 'triton-grpc-protocol-eanno-site-token: TOKEN' "
+    "(eanno-client --header).",
+)
 @click.option("--unrestricted", is_flag=True, help="Leave every protocol open (development only).")
 @RUN_DIR
-def start(grpc_port: int, http_port: int, metrics_port: int, host: str, repository: Path | None,
-          python: Path | None, admin_key: str | None, site_token: str | None, unrestricted: bool,
-          run_dir: Path | None) -> None:
+def start(
+    grpc_port: int,
+    http_port: int,
+    metrics_port: int,
+    host: str,
+    repository: Path | None,
+    python: Path | None,
+    admin_key: str | None,
+    site_token: str | None,
+    unrestricted: bool,
+    run_dir: Path | None,
+) -> None:
     """Start the server in the background and wait until it is ready.
 
     The admin protocols answer only to requests carrying the admin key (by default a random one, so to
@@ -64,13 +99,26 @@ def start(grpc_port: int, http_port: int, metrics_port: int, host: str, reposito
         from eanno_serving.default import default_repository
 
         repository = default_repository(run)
-    server = LocalServer(repository, grpc_port=grpc_port, http_port=http_port, metrics_port=metrics_port,
-                         host=host, run_dir=run, python=python, extra_args=restrict).start()
-    click.echo(f"ready: gRPC {server.urls['grpc']}  HTTP {server.urls['http']}  metrics {server.urls['metrics']}")
+    server = LocalServer(
+        repository,
+        grpc_port=grpc_port,
+        http_port=http_port,
+        metrics_port=metrics_port,
+        host=host,
+        run_dir=run,
+        python=python,
+        extra_args=restrict,
+    ).start()
+    click.echo(
+        f"ready: gRPC {server.urls['grpc']}  HTTP {server.urls['http']}  metrics {server.urls['metrics']}"
+    )
     click.echo(f"repository {server.repository}; log {server.state.log if server.state else '?'}")
-    click.echo("admin protocols: open (--unrestricted)" if unrestricted else
-               f"admin protocols: need the {'given' if admin_key else 'random'} admin key; inference: "
-               f"{'needs the site token' if site_token else 'open'}")
+    click.echo(
+        "admin protocols: open (--unrestricted)"
+        if unrestricted
+        else f"admin protocols: need the {'given' if admin_key else 'random'} admin key; inference: "
+        f"{'needs the site token' if site_token else 'open'}"
+    )
 
 
 @main.command()
@@ -93,8 +141,10 @@ def status(run_dir: Path | None, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(info, indent=1))
     elif info["running"]:
-        click.echo(f"running (pid {info['pid']}), ready: {info['ready']}; gRPC {info['urls']['grpc']}; "  # type: ignore[index]
-                   f"log {info['log']}")
+        click.echo(
+            f"running (pid {info['pid']}), ready: {info['ready']}; gRPC {info['urls']['grpc']}; "  # type: ignore[index]
+            f"log {info['log']}"
+        )
     else:
         click.echo("not running")
     sys.exit(0 if info["running"] else 1)

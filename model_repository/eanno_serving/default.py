@@ -19,11 +19,23 @@ from eanno_serving.local import ServerError
 def default_repository(run_dir: Path, checkpoint: Path | None = None) -> Path:
     """run_dir/repository, written from the checkpoint (None: the shipped one) by eanno-export when absent or stale."""
     out = run_dir / "repository"
-    cmd = [sys.executable, "-m", "eanno_export.cli", "repository", "--flavor", "python-onnxruntime",
-           "--out", str(out), "--reuse", *(["--checkpoint", str(checkpoint)] if checkpoint else [])]
+    cmd = [
+        sys.executable,
+        "-m",
+        "eanno_export.cli",
+        "repository",
+        "--flavor",
+        "python-onnxruntime",
+        "--out",
+        str(out),
+        "--reuse",
+        *(["--checkpoint", str(checkpoint)] if checkpoint else []),
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        raise ServerError(f"could not write the default repository to {out} ({' '.join(cmd)}):\n"
-                          f"{(proc.stderr or proc.stdout).strip()[-2000:]}\n"
-                          "install eanno-export (pip install ./export) or pass --repository DIR")
+        raise ServerError(
+            f"could not write the default repository to {out} ({' '.join(cmd)}):\n"
+            f"{(proc.stderr or proc.stdout).strip()[-2000:]}\n"
+            "install eanno-export (pip install ./export) or pass --repository DIR"
+        )
     return out

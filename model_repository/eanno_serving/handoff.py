@@ -69,15 +69,20 @@ def box_probs(coarse: np.ndarray, box: np.ndarray, region: dict[str, Any]) -> np
     return resample_classes(full, region["shape"], np.dtype(region["dtype"]).type, part)
 
 
-def model_affine(affine: np.ndarray, model_shape: tuple[int, ...], input_shape: tuple[int, ...]) -> np.ndarray:
+def model_affine(
+    affine: np.ndarray, model_shape: tuple[int, ...], input_shape: tuple[int, ...]
+) -> np.ndarray:
     """Voxel -> world of the model grid (input voxel i = model voxel m x (n - 1) / (m - 1), align_corners)."""
-    scale = [1 / s if s > 0 else n / m for s, m, n in zip(steps(model_shape, input_shape), model_shape,
-                                                            input_shape, strict=True)]
+    scale = [
+        1 / s if s > 0 else n / m
+        for s, m, n in zip(steps(model_shape, input_shape), model_shape, input_shape, strict=True)
+    ]
     return affine @ np.diag([*scale, 1.0])
 
 
-def outside_candidates(sw: SlidingWindow, coarse: np.ndarray, region: Region, theta: float, rules: Rules,
-                       affine: np.ndarray) -> tuple[np.ndarray, list[dict[str, Any]]]:
+def outside_candidates(
+    sw: SlidingWindow, coarse: np.ndarray, region: Region, theta: float, rules: Rules, affine: np.ndarray
+) -> tuple[np.ndarray, list[dict[str, Any]]]:
     """Blocks (k, 7) and report records of the lesion candidates in `region.outside`, from the model grid."""
     lab = labels_from_probs(coarse, theta)
     lab[~region.outside | (lab < FIRST_LESION)] = 0
@@ -106,23 +111,43 @@ def outside_candidates(sw: SlidingWindow, coarse: np.ndarray, region: Region, th
         centroid = [float(c * s) for c, s in zip(rec["centroid_voxel"], scale, strict=True)]
         first = lo[k] if drawn[k] else np.rint(centroid).astype(np.int64)
         last = hi[k] if drawn[k] else first
-        rec.update(voxels=int(drawn[k]), volume_ml=int(drawn[k]) * voxel_ml, centroid_voxel=centroid,
-                   bbox_voxel={"min": [int(v) for v in first], "max": [int(v) for v in last]}, grid="model")
+        rec.update(
+            voxels=int(drawn[k]),
+            volume_ml=int(drawn[k]) * voxel_ml,
+            centroid_voxel=centroid,
+            bbox_voxel={"min": [int(v) for v in first], "max": [int(v) for v in last]},
+            grid="model",
+        )
     rows = np.concatenate([lab[coords][visible, None].astype(np.int32), blocks[visible]], axis=1)
     return rows, records
 
 
-def model_grid_flags(sw: SlidingWindow, coarse: np.ndarray, theta: float, rules: Rules, affine: np.ndarray,
-                     meta: Mapping[str, Any] | None) -> list[str]:
+def model_grid_flags(
+    sw: SlidingWindow,
+    coarse: np.ndarray,
+    theta: float,
+    rules: Rules,
+    affine: np.ndarray,
+    meta: Mapping[str, Any] | None,
+) -> list[str]:
     """The whole scan's flags from the model grid: the only place that still sees the full field of view
     (post-processing gets the pancreas box); the organ is the model-grid refine's, as rules leave it."""
     m_affine = model_affine(affine, sw.model_shape, sw.input_shape)
     labels = refine(sw.hu, probs=coarse, theta=theta, affine=m_affine, rules=rules).labels
-    return scan_flags(sw.hu, labels, [float(s) for s in np.linalg.norm(m_affine[:3, :3], axis=0)], rules, meta)
+    return scan_flags(
+        sw.hu, labels, [float(s) for s in np.linalg.norm(m_affine[:3, :3], axis=0)], rules, meta
+    )
 
 
-def handoff(sw: SlidingWindow, volume: np.ndarray, dtype: type, theta: float, rules: Rules,
-            affine: np.ndarray, meta: Mapping[str, Any] | None = None) -> Handoff:
+def handoff(
+    sw: SlidingWindow,
+    volume: np.ndarray,
+    dtype: type,
+    theta: float,
+    rules: Rules,
+    affine: np.ndarray,
+    meta: Mapping[str, Any] | None = None,
+) -> Handoff:
     """Region first: find the pancreas box on the model grid, measure what lies outside it; the flags."""
     coarse = sw.coarse(dtype)
     region = find_region(coarse, sw.input_shape, theta, rules.pancreas_dilation_voxels)
@@ -135,7 +160,12 @@ def handoff(sw: SlidingWindow, volume: np.ndarray, dtype: type, theta: float, ru
         crop = coarse_crop(box, sw.model_shape, sw.input_shape)
         ct = np.ascontiguousarray(volume[region.slices])
     every_class = (slice(None), *crop)  # named: mypy misreads a starred subscript before 3.11
-    info = {"shape": list(sw.input_shape), "model_shape": list(sw.model_shape),
-            "coarse_start": [c.start for c in crop], "dtype": np.dtype(dtype).name, "lesions": outside,
-            "flags": model_grid_flags(sw, coarse, theta, rules, affine, meta)}
+    info = {
+        "shape": list(sw.input_shape),
+        "model_shape": list(sw.model_shape),
+        "coarse_start": [c.start for c in crop],
+        "dtype": np.dtype(dtype).name,
+        "lesions": outside,
+        "flags": model_grid_flags(sw, coarse, theta, rules, affine, meta),
+    }
     return Handoff(np.ascontiguousarray(coarse[every_class]), ct, box, blocks, info)

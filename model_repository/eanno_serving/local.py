@@ -48,11 +48,15 @@ GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # what gRPC clients must prefix to
 def restricted_args(admin_key: str, site_token: str | None = None) -> list[str]:
     """tritonserver options restricting the admin protocols to `admin_key` (and inference to `site_token`)."""
     admin = ",".join(ADMIN_PROTOCOLS)
-    args = [f"--grpc-restricted-protocol={admin}:{ADMIN_HEADER}={admin_key}",
-            f"--http-restricted-api={admin}:{ADMIN_HEADER}={admin_key}"]
+    args = [
+        f"--grpc-restricted-protocol={admin}:{ADMIN_HEADER}={admin_key}",
+        f"--http-restricted-api={admin}:{ADMIN_HEADER}={admin_key}",
+    ]
     if site_token:
-        args += [f"--grpc-restricted-protocol=inference:{SITE_HEADER}={site_token}",
-                 f"--http-restricted-api=inference:{SITE_HEADER}={site_token}"]
+        args += [
+            f"--grpc-restricted-protocol=inference:{SITE_HEADER}={site_token}",
+            f"--http-restricted-api=inference:{SITE_HEADER}={site_token}",
+        ]
     return args
 
 
@@ -112,11 +116,14 @@ class ModelPython:
         """This process's Python (None), or another interpreter asked for its version and LIBDIR."""
         if executable is None:
             return cls(sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}", "")
-        code = ("import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
-                "print(sysconfig.get_config_var('LIBDIR') or '')")
+        code = (
+            "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
+            "print(sysconfig.get_config_var('LIBDIR') or '')"
+        )
         try:
-            out = subprocess.run([str(executable), "-c", code], capture_output=True, text=True, check=True,
-                                 timeout=60).stdout.split("\n")
+            out = subprocess.run(
+                [str(executable), "-c", code], capture_output=True, text=True, check=True, timeout=60
+            ).stdout.split("\n")
         except (OSError, subprocess.SubprocessError) as e:
             raise ServerError(f"cannot run the models' Python {executable}: {e}") from e
         return cls(str(executable), out[0].strip(), out[1].strip())
@@ -186,9 +193,12 @@ def failure_lines(path: str | Path, tail: int = 8, most: int = 30) -> str:
         lines = Path(path).read_text(errors="replace").splitlines()
     except OSError:
         return ""
-    errors = [line for line in lines[:-tail] if re.search(r"^E\d{4} |ERROR|^error", line)
-              and not any(noise in line for noise in GPU_NOISE)]
-    return "\n".join((errors[-(most - tail):] if errors else []) + lines[-tail:])
+    errors = [
+        line
+        for line in lines[:-tail]
+        if re.search(r"^E\d{4} |ERROR|^error", line) and not any(noise in line for noise in GPU_NOISE)
+    ]
+    return "\n".join((errors[-(most - tail) :] if errors else []) + lines[-tail:])
 
 
 def orphan_stubs(shm_prefix: str) -> list[int]:
@@ -227,15 +237,27 @@ def _alive(pid: int) -> bool:
 class LocalServer:
     """A tritonserver process on 127.0.0.1 serving `repository`; a context manager (start on enter, stop on exit)."""
 
-    def __init__(self, repository: str | os.PathLike[str], *, grpc_port: int = 8001, http_port: int = 8000,
-                 metrics_port: int = 8002, host: str = "127.0.0.1", run_dir: str | os.PathLike[str] | None = None,
-                 startup_timeout: float = 180.0, shm_byte_size: int = 64 * 2**20,
-                 extra_args: Sequence[str] = (), python: str | os.PathLike[str] | None = None) -> None:
+    def __init__(
+        self,
+        repository: str | os.PathLike[str],
+        *,
+        grpc_port: int = 8001,
+        http_port: int = 8000,
+        metrics_port: int = 8002,
+        host: str = "127.0.0.1",
+        run_dir: str | os.PathLike[str] | None = None,
+        startup_timeout: float = 180.0,
+        shm_byte_size: int = 64 * 2**20,
+        extra_args: Sequence[str] = (),
+        python: str | os.PathLike[str] | None = None,
+    ) -> None:
         self.repository = Path(repository).resolve()
         self.host, self.ports = host, {"grpc": grpc_port, "http": http_port, "metrics": metrics_port}
         self.run_dir = Path(run_dir) if run_dir is not None else default_run_dir()
         self.startup_timeout, self.shm_byte_size = startup_timeout, shm_byte_size
-        self.extra_args = list(extra_args)  # more tritonserver options, e.g. --grpc-use-ssl=true and its certs
+        self.extra_args = list(
+            extra_args
+        )  # more tritonserver options, e.g. --grpc-use-ssl=true and its certs
         # The models' interpreter: this one, or e.g. a CPython 3.10 venv as in the NGC 24.10 image (its
         # python is then first on PATH, so the stub's embedded Python finds that venv's packages).
         self.python = python
@@ -244,8 +266,11 @@ class LocalServer:
     @property
     def urls(self) -> dict[str, str]:
         """grpc (host:port, as tritonclient wants it), http and metrics URLs."""
-        return {"grpc": f"{self.host}:{self.ports['grpc']}", "http": f"http://{self.host}:{self.ports['http']}",
-                "metrics": f"http://{self.host}:{self.ports['metrics']}/metrics"}
+        return {
+            "grpc": f"{self.host}:{self.ports['grpc']}",
+            "http": f"http://{self.host}:{self.ports['http']}",
+            "metrics": f"http://{self.host}:{self.ports['metrics']}/metrics",
+        }
 
     @classmethod
     def attach(cls, run_dir: str | os.PathLike[str] | None = None) -> LocalServer:
@@ -255,22 +280,38 @@ class LocalServer:
             state = ServerState(**json.loads((run / STATE_FILE).read_text()))
         except (OSError, ValueError, TypeError) as e:
             raise ServerError(f"no server recorded in {run} (start one with eanno-server start)") from e
-        server = cls(state.repository, grpc_port=state.grpc_port, http_port=state.http_port,
-                     metrics_port=state.metrics_port, host=state.host, run_dir=run)
+        server = cls(
+            state.repository,
+            grpc_port=state.grpc_port,
+            http_port=state.http_port,
+            metrics_port=state.metrics_port,
+            host=state.host,
+            run_dir=run,
+        )
         server.state = state
         return server
 
     def command(self, backends: Path, shm_prefix: str) -> list[str]:
         """The tritonserver command line."""
         p = self.ports
-        return [str(triton_install() / "bin" / "tritonserver"), f"--model-repository={self.repository}",
-                f"--backend-directory={backends}", f"--http-address={self.host}", f"--http-port={p['http']}",
-                f"--grpc-address={self.host}", f"--grpc-port={p['grpc']}", f"--metrics-address={self.host}",
-                f"--metrics-port={p['metrics']}", "--exit-on-error=true", "--strict-readiness=true",
-                f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
-                f"--backend-config=python,shm-default-byte-size={self.shm_byte_size}",
-                f"--backend-config=python,shm-growth-byte-size={self.shm_byte_size}", "--log-verbose=0",
-                *self.extra_args]
+        return [
+            str(triton_install() / "bin" / "tritonserver"),
+            f"--model-repository={self.repository}",
+            f"--backend-directory={backends}",
+            f"--http-address={self.host}",
+            f"--http-port={p['http']}",
+            f"--grpc-address={self.host}",
+            f"--grpc-port={p['grpc']}",
+            f"--metrics-address={self.host}",
+            f"--metrics-port={p['metrics']}",
+            "--exit-on-error=true",
+            "--strict-readiness=true",
+            f"--backend-config=python,shm-region-prefix-name={shm_prefix}",
+            f"--backend-config=python,shm-default-byte-size={self.shm_byte_size}",
+            f"--backend-config=python,shm-growth-byte-size={self.shm_byte_size}",
+            "--log-verbose=0",
+            *self.extra_args,
+        ]
 
     def environment(self, triton: Path, python: ModelPython | None = None) -> dict[str, str]:
         """The server's environment: the models' venv bin first on PATH (numpy < 2 there), wheel libs, libpython."""
@@ -278,7 +319,8 @@ class LocalServer:
         env = dict(os.environ)
         libs = triton.parent.parent / "nvidia_pytriton.libs"
         env["LD_LIBRARY_PATH"] = os.pathsep.join(
-            p for p in (str(libs), python.libdir, env.get("LD_LIBRARY_PATH", "")) if p)
+            p for p in (str(libs), python.libdir, env.get("LD_LIBRARY_PATH", "")) if p
+        )
         env["PATH"] = os.pathsep.join((str(Path(python.executable).parent), env.get("PATH", "")))
         return env
 
@@ -286,7 +328,12 @@ class LocalServer:
         """Whether the recorded server runs and is ready, with its ports and log."""
         if self.state is None:
             return {"running": False}
-        return {"running": _alive(self.state.pid), "ready": self.ready(), **asdict(self.state), "urls": self.urls}
+        return {
+            "running": _alive(self.state.pid),
+            "ready": self.ready(),
+            **asdict(self.state),
+            "urls": self.urls,
+        }
 
     def ready(self) -> bool:
         """Whether /v2/health/ready answers 200."""
@@ -303,17 +350,23 @@ class LocalServer:
         except ServerError:
             running = None
         if running is not None and _alive(running.pid):
-            raise ServerError(f"a server already runs from {self.run_dir} (pid {running.pid}, gRPC port "
-                              f"{running.grpc_port}); stop it first (eanno-server stop) or use another --run-dir")
+            raise ServerError(
+                f"a server already runs from {self.run_dir} (pid {running.pid}, gRPC port "
+                f"{running.grpc_port}); stop it first (eanno-server stop) or use another --run-dir"
+            )
         if running is not None:  # recorded but dead: it died hard; clear what it left before starting anew
-            log.warning("the server recorded in %s (pid %d) died without stopping; removing what it left",
-                        self.run_dir, running.pid)
+            log.warning(
+                "the server recorded in %s (pid %d) died without stopping; removing what it left",
+                self.run_dir,
+                running.pid,
+            )
             self.state = running
             self._forget()
         for name, port in self.ports.items():
             if not port_free(self.host, port):
-                raise PortInUseError(f"{name} port {port} on {self.host} is already in use; "
-                                     f"choose another with --{name}-port")
+                raise PortInUseError(
+                    f"{name} port {port} on {self.host} is already in use; choose another with --{name}-port"
+                )
         check_repository(self.repository)
         triton = triton_install()
         self.run_dir.mkdir(parents=True, exist_ok=True)
@@ -322,21 +375,40 @@ class LocalServer:
         shm_prefix = f"{SHM_PREFIX}eanno{secrets.token_hex(4)}_"
         log_path = self.run_dir / "server.log"
         with open(log_path, "wb") as log_file:
-            proc = subprocess.Popen(self.command(backends, shm_prefix), stdout=log_file, stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL, env=self.environment(triton, python), start_new_session=True)
-        self.state = ServerState(proc.pid, self.host, self.ports["grpc"], self.ports["http"], self.ports["metrics"],
-                                 str(self.repository), str(log_path), shm_prefix, time.time())
+            proc = subprocess.Popen(
+                self.command(backends, shm_prefix),
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self.environment(triton, python),
+                start_new_session=True,
+            )
+        self.state = ServerState(
+            proc.pid,
+            self.host,
+            self.ports["grpc"],
+            self.ports["http"],
+            self.ports["metrics"],
+            str(self.repository),
+            str(log_path),
+            shm_prefix,
+            time.time(),
+        )
         (self.run_dir / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=1))
         deadline = time.monotonic() + self.startup_timeout
         while not self.ready():
             if proc.poll() is not None:
                 self._forget()
-                raise ServerError(f"tritonserver exited with code {proc.returncode} while starting; "
-                                  f"errors and last lines of {log_path}:\n{failure_lines(log_path)}")
+                raise ServerError(
+                    f"tritonserver exited with code {proc.returncode} while starting; "
+                    f"errors and last lines of {log_path}:\n{failure_lines(log_path)}"
+                )
             if time.monotonic() > deadline:
                 self.stop()
-                raise ServerError(f"tritonserver not ready after {self.startup_timeout:.0f} s; "
-                                  f"last lines of {log_path}:\n{log_tail(log_path)}")
+                raise ServerError(
+                    f"tritonserver not ready after {self.startup_timeout:.0f} s; "
+                    f"last lines of {log_path}:\n{log_tail(log_path)}"
+                )
             time.sleep(0.25)
         self._proc = proc
         log.info("tritonserver ready (pid %d) at %s", proc.pid, self.urls)
@@ -388,5 +460,7 @@ class LocalServer:
     def __enter__(self) -> LocalServer:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()

@@ -21,8 +21,13 @@ def pick_providers(available: list[str] | None = None) -> list[str]:
     return chosen or ["CPUExecutionProvider"]
 
 
-def open_session(path: str | os.PathLike[str], providers: list[str] | None = None, *, threads: int = 0,
-                 spinning: bool = True) -> tuple[Any, list[str]]:
+def open_session(
+    path: str | os.PathLike[str],
+    providers: list[str] | None = None,
+    *,
+    threads: int = 0,
+    spinning: bool = True,
+) -> tuple[Any, list[str]]:
     """An InferenceSession on `path` and the providers it actually got (logged).
 
     threads: ONNX Runtime's intra-op threads (0: its default, one per core). spinning=False stops idle

@@ -90,8 +90,10 @@ def find_region(probs: np.ndarray, input_shape: Sequence[int], theta: float, tou
     grown = ndimage.maximum_filter(lesion | pancreas, size=2 * radius + 1, mode="constant", cval=0)
     cc, n = cc3d.connected_components(grown, connectivity=26, return_N=True)
     boxes = ndimage.find_objects(cc, max_label=n)
-    extents = np.array([[_extent(b[a].start, b[a].stop - 1, model_shape[a], n_in[a]) for a in range(3)]
-                        for b in boxes], dtype=np.int64).reshape(n, 3, 2)  # [component, axis, (first, last)]
+    extents = np.array(
+        [[_extent(b[a].start, b[a].stop - 1, model_shape[a], n_in[a]) for a in range(3)] for b in boxes],
+        dtype=np.int64,
+    ).reshape(n, 3, 2)  # [component, axis, (first, last)]
     chosen = np.zeros(n + 1, dtype=bool)
     chosen[np.unique(cc[pancreas])] = True
     chosen[0] = False
@@ -108,8 +110,9 @@ def find_region(probs: np.ndarray, input_shape: Sequence[int], theta: float, tou
     return Region(tuple(int(v) for v in first), tuple(int(v) + 1 for v in last), outside)  # type: ignore[arg-type]
 
 
-def nearest_blocks(coords: Sequence[np.ndarray], model_shape: Sequence[int], input_shape: Sequence[int]
-                   ) -> np.ndarray:
+def nearest_blocks(
+    coords: Sequence[np.ndarray], model_shape: Sequence[int], input_shape: Sequence[int]
+) -> np.ndarray:
     """(k, 6) input-grid blocks [start0, stop0, start1, stop1, start2, stop2] of the input voxels whose
     nearest model voxel (rint of index x step) is each of the k model voxels at `coords`; may be empty."""
     cols = []

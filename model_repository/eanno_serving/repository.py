@@ -43,7 +43,9 @@ class ServingSpec:
     window_batch: int = 4  # patches per BLS request from the window
     in_flight: int = 4  # BLS requests the window keeps in flight
     max_voxels: int = 512 * 512 * 1024  # larger volumes are refused per request (memory)
-    probs_dtype: str = "TYPE_FP16"  # full-resolution probabilities refine reads; see model_repository/README.md
+    probs_dtype: str = (
+        "TYPE_FP16"  # full-resolution probabilities refine reads; see model_repository/README.md
+    )
     cpu_instances: int = 2  # python-onnxruntime segmenter instances (each runs on cores / instances threads)
     ort_threads: int = 0  # ONNX Runtime intra-op threads per instance there; 0: cores / instances
     # Admission (eanno_serving.admission): the window's instances work on at most admission_slots full-size
@@ -60,11 +62,18 @@ class ServingSpec:
     def __post_init__(self) -> None:
         WindowSpec.from_meta(self.meta)  # validate early, with a message naming the bad entry
         if self.cpu_instances < 1 or self.ort_threads < 0:
-            raise ValueError(f"cpu_instances must be >= 1 and ort_threads >= 0, got {self.cpu_instances}, {self.ort_threads}")
-        if min(self.window_instances, self.admission_slots, self.admission_unit_voxels) < 1 or self.admission_reserve_mb < 0:
-            raise ValueError("window_instances, admission_slots and admission_unit_voxels must be >= 1 and "
-                             f"admission_reserve_mb >= 0, got {self.window_instances}, {self.admission_slots}, "
-                             f"{self.admission_unit_voxels}, {self.admission_reserve_mb}")
+            raise ValueError(
+                f"cpu_instances must be >= 1 and ort_threads >= 0, got {self.cpu_instances}, {self.ort_threads}"
+            )
+        if (
+            min(self.window_instances, self.admission_slots, self.admission_unit_voxels) < 1
+            or self.admission_reserve_mb < 0
+        ):
+            raise ValueError(
+                "window_instances, admission_slots and admission_unit_voxels must be >= 1 and "
+                f"admission_reserve_mb >= 0, got {self.window_instances}, {self.admission_slots}, "
+                f"{self.admission_unit_voxels}, {self.admission_reserve_mb}"
+            )
         if not 1 <= self.window_batch <= self.max_batch:
             raise ValueError(f"window_batch {self.window_batch} must be in [1, max_batch={self.max_batch}]")
 
@@ -76,16 +85,26 @@ class ServingSpec:
     def parameters(self) -> dict[str, str]:
         """Config parameters every model of the ensemble carries (the server reports them to clients)."""
         spacing = [float(s) for s in self.meta["spacing"]]
-        return {"model_name": self.name, "model_version": self.version, "theta": repr(self.theta),
-                "spacing": json.dumps(spacing), "max_voxels": str(self.max_voxels), "meta": json.dumps(self.meta, sort_keys=True),
-                **self.rules_parameters(), **self.extra}
+        return {
+            "model_name": self.name,
+            "model_version": self.version,
+            "theta": repr(self.theta),
+            "spacing": json.dumps(spacing),
+            "max_voxels": str(self.max_voxels),
+            "meta": json.dumps(self.meta, sort_keys=True),
+            **self.rules_parameters(),
+            **self.extra,
+        }
 
     def rules_parameters(self) -> dict[str, str]:
         """rules_file/source/sha256 when the repository carries a site's rules (else none: the defaults)."""
         if self.rules_text is None:
             return {}
-        return {"rules_file": RULES_FILE, "rules_source": self.rules_source or RULES_FILE,
-                "rules_sha256": hashlib.sha256(self.rules_text.encode()).hexdigest()}
+        return {
+            "rules_file": RULES_FILE,
+            "rules_source": self.rules_source or RULES_FILE,
+            "rules_sha256": hashlib.sha256(self.rules_text.encode()).hexdigest(),
+        }
 
 
 def _io(name: str, dtype: str, dims: list[int], optional: bool = False) -> dict[str, Any]:
@@ -105,59 +124,119 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
     nc, patch = w.num_classes, list(w.patch_size)
     params = spec.parameters()
     vol, spc = _io("volume", "TYPE_INT16", [-1, -1, -1]), _io("spacing", "TYPE_FP32", [3])
-    optional = [_io("affine", "TYPE_FP32", [4, 4], True), _io("threshold", "TYPE_FP32", [1], True),
-                _io("rules", "TYPE_STRING", [1], True)]
+    optional = [
+        _io("affine", "TYPE_FP32", [4, 4], True),
+        _io("threshold", "TYPE_FP32", [1], True),
+        _io("rules", "TYPE_STRING", [1], True),
+    ]
     # Region first (eanno_serving.region): labels_z and removed_z are zlib streams of the maps of `box`
     # (start, stop on the input grid); removed_outside: rows (class, start0, stop0, start1, stop1, start2,
     # stop2) of removed candidates outside it, drawn from the model grid. The client writes full-size files.
-    outputs = [_io("labels_z", "TYPE_STRING", [1]), _io("removed_z", "TYPE_STRING", [1]),
-               _io("report", "TYPE_STRING", [1])]
+    outputs = [
+        _io("labels_z", "TYPE_STRING", [1]),
+        _io("removed_z", "TYPE_STRING", [1]),
+        _io("report", "TYPE_STRING", [1]),
+    ]
     box, blocks = _io("box", "TYPE_INT64", [2, 3]), _io("removed_outside", "TYPE_INT32", [-1, 7])
     region = _io("region", "TYPE_STRING", [1])
     # Window -> postproc: model-grid probabilities around the box (postproc resamples inside the box).
     coarse = _io("coarse", "TYPE_FP32", [nc, -1, -1, -1])
-    window_params = {**params, "segmenter": SEGMENTER, "window_batch": str(spec.window_batch),
-                     "probs_dtype": spec.probs_dtype,
-                     "in_flight": str(spec.in_flight), "admission_slots": str(spec.admission_slots),
-                     "admission_unit_voxels": str(spec.admission_unit_voxels),
-                     "admission_reserve_mb": str(spec.admission_reserve_mb)}
+    window_params = {
+        **params,
+        "segmenter": SEGMENTER,
+        "window_batch": str(spec.window_batch),
+        "probs_dtype": spec.probs_dtype,
+        "in_flight": str(spec.in_flight),
+        "admission_slots": str(spec.admission_slots),
+        "admission_unit_voxels": str(spec.admission_unit_voxels),
+        "admission_reserve_mb": str(spec.admission_reserve_mb),
+    }
     seg: dict[str, Any] = {
-        "name": SEGMENTER, "max_batch_size": spec.max_batch,
-        "input": [_io("image", "TYPE_FP32", [1, *patch])], "output": [_io("probs", "TYPE_FP32", [nc, *patch])],
+        "name": SEGMENTER,
+        "max_batch_size": spec.max_batch,
+        "input": [_io("image", "TYPE_FP32", [1, *patch])],
+        "output": [_io("probs", "TYPE_FP32", [nc, *patch])],
         "dynamic_batching": {"max_queue_delay_microseconds": 2000},
         "parameters": _params(params),
     }
     if flavor == "tensorrt":
-        seg |= {"platform": "tensorrt_plan", "default_model_filename": "model.plan",
-                "instance_group": [{"kind": "KIND_GPU", "count": 1}]}
+        seg |= {
+            "platform": "tensorrt_plan",
+            "default_model_filename": "model.plan",
+            "instance_group": [{"kind": "KIND_GPU", "count": 1}],
+        }
     elif flavor == "onnxruntime":
-        seg |= {"platform": "onnxruntime_onnx", "default_model_filename": "model.onnx",
-                "instance_group": [{"kind": "KIND_AUTO", "count": 1}]}
+        seg |= {
+            "platform": "onnxruntime_onnx",
+            "default_model_filename": "model.onnx",
+            "instance_group": [{"kind": "KIND_AUTO", "count": 1}],
+        }
     else:
-        seg |= {"backend": "python", "instance_group": [{"kind": "KIND_CPU", "count": spec.cpu_instances}],
-                "parameters": _params({**params, "ort_threads": str(spec.ort_threads), "ort_spinning": "0"})}
+        seg |= {
+            "backend": "python",
+            "instance_group": [{"kind": "KIND_CPU", "count": spec.cpu_instances}],
+            "parameters": _params({**params, "ort_threads": str(spec.ort_threads), "ort_spinning": "0"}),
+        }
     dicts: dict[str, dict[str, Any]] = {
         ENSEMBLE: {
-            "name": ENSEMBLE, "platform": "ensemble", "max_batch_size": 0,
-            "input": [vol, spc, *optional], "output": [*outputs, box, blocks], "parameters": _params(params),
-            "ensemble_scheduling": {"step": [
-                {"model_name": WINDOW, "model_version": -1,
-                 "input_map": {k: k for k in ("volume", "spacing", "affine", "threshold", "rules")},
-                 "output_map": {k: k for k in ("coarse", "volume_box", "box", "removed_outside", "region")}},
-                {"model_name": POSTPROC, "model_version": -1,
-                 "input_map": {"volume": "volume_box", **{k: k for k in (
-                     "spacing", "coarse", "box", "region", "affine", "threshold", "rules")}},
-                 "output_map": {k: k for k in ("labels_z", "removed_z", "report")}},
-            ]},
+            "name": ENSEMBLE,
+            "platform": "ensemble",
+            "max_batch_size": 0,
+            "input": [vol, spc, *optional],
+            "output": [*outputs, box, blocks],
+            "parameters": _params(params),
+            "ensemble_scheduling": {
+                "step": [
+                    {
+                        "model_name": WINDOW,
+                        "model_version": -1,
+                        "input_map": {k: k for k in ("volume", "spacing", "affine", "threshold", "rules")},
+                        "output_map": {
+                            k: k for k in ("coarse", "volume_box", "box", "removed_outside", "region")
+                        },
+                    },
+                    {
+                        "model_name": POSTPROC,
+                        "model_version": -1,
+                        "input_map": {
+                            "volume": "volume_box",
+                            **{
+                                k: k
+                                for k in (
+                                    "spacing",
+                                    "coarse",
+                                    "box",
+                                    "region",
+                                    "affine",
+                                    "threshold",
+                                    "rules",
+                                )
+                            },
+                        },
+                        "output_map": {k: k for k in ("labels_z", "removed_z", "report")},
+                    },
+                ]
+            },
         },
-        WINDOW: {"name": WINDOW, "backend": "python", "max_batch_size": 0, "input": [vol, spc, *optional],
-                 "output": [coarse, _io("volume_box", "TYPE_INT16", [-1, -1, -1]), box, blocks, region],
-                 "instance_group": [{"kind": "KIND_CPU", "count": spec.window_instances}],
-                 "parameters": _params(window_params)},
+        WINDOW: {
+            "name": WINDOW,
+            "backend": "python",
+            "max_batch_size": 0,
+            "input": [vol, spc, *optional],
+            "output": [coarse, _io("volume_box", "TYPE_INT16", [-1, -1, -1]), box, blocks, region],
+            "instance_group": [{"kind": "KIND_CPU", "count": spec.window_instances}],
+            "parameters": _params(window_params),
+        },
         SEGMENTER: seg,
-        POSTPROC: {"name": POSTPROC, "backend": "python", "max_batch_size": 0,
-                   "input": [vol, spc, coarse, box, region, *optional], "output": outputs,
-                   "instance_group": [{"kind": "KIND_CPU", "count": 2}], "parameters": _params(params)},
+        POSTPROC: {
+            "name": POSTPROC,
+            "backend": "python",
+            "max_batch_size": 0,
+            "input": [vol, spc, coarse, box, region, *optional],
+            "output": outputs,
+            "instance_group": [{"kind": "KIND_CPU", "count": 2}],
+            "parameters": _params(params),
+        },
     }
     return {name: json_format.ParseDict(d, model_config_pb2.ModelConfig()) for name, d in dicts.items()}
 
@@ -167,8 +246,13 @@ def config_text(config: model_config_pb2.ModelConfig) -> str:
     return text_format.MessageToString(config)
 
 
-def write_repository(spec: ServingSpec, flavor: Flavor, out: str | os.PathLike[str], model_file: str | os.PathLike[str],
-                     extra_files: Mapping[str, str] | None = None) -> Path:
+def write_repository(
+    spec: ServingSpec,
+    flavor: Flavor,
+    out: str | os.PathLike[str],
+    model_file: str | os.PathLike[str],
+    extra_files: Mapping[str, str] | None = None,
+) -> Path:
     """Write the repository for `flavor` to `out` (atomically: built beside it, then renamed).
 
     model_file is the segmenter: an ONNX file, or for the tensorrt flavor a plan or the ONNX file the

@@ -20,7 +20,9 @@ def parse_volume_request(volume: np.ndarray, spacing: Any, max_voxels: int) -> t
     if volume.ndim != 3 or min(volume.shape) < 1:
         raise RequestError(f"volume must be a non-empty 3D array, got shape {list(volume.shape)}")
     if volume.size > max_voxels:
-        raise RequestError(f"volume too large: {list(volume.shape)} = {volume.size} voxels > limit {max_voxels}")
+        raise RequestError(
+            f"volume too large: {list(volume.shape)} = {volume.size} voxels > limit {max_voxels}"
+        )
     try:
         s = check_spacing(spacing)
     except ValueError as e:
@@ -63,4 +65,3 @@ def parse_rules_json(rules: np.ndarray | None) -> dict[str, Any] | None:
     if not isinstance(d, dict):
         raise RequestError(f"rules must be a JSON object, got {type(d).__name__}")
     return d
-

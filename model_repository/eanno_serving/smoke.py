@@ -18,7 +18,10 @@ from eanno_serving.repository import ENSEMBLE
 
 # Passing channel_args would drop tritonclient's 2 GiB limits to gRPC's 4 MiB: set both explicitly.
 MAX_MESSAGE = 2**31 - 1
-CHANNEL_ARGS = [("grpc.max_send_message_length", MAX_MESSAGE), ("grpc.max_receive_message_length", MAX_MESSAGE)]
+CHANNEL_ARGS = [
+    ("grpc.max_send_message_length", MAX_MESSAGE),
+    ("grpc.max_receive_message_length", MAX_MESSAGE),
+]
 
 
 @dataclass(frozen=True)
@@ -44,12 +47,21 @@ def _tensor(name: str, array: np.ndarray, dtype: str) -> grpcclient.InferInput:
     return t
 
 
-def annotate_remote(client: grpcclient.InferenceServerClient, volume: np.ndarray, spacing: Any, *,
-                    affine: np.ndarray | None = None, threshold: float | None = None,
-                    rules: dict[str, Any] | None = None, model: str = ENSEMBLE) -> Served:
+def annotate_remote(
+    client: grpcclient.InferenceServerClient,
+    volume: np.ndarray,
+    spacing: Any,
+    *,
+    affine: np.ndarray | None = None,
+    threshold: float | None = None,
+    rules: dict[str, Any] | None = None,
+    model: str = ENSEMBLE,
+) -> Served:
     """Send one int16 volume (canonical order) to the ensemble; check and return its outputs."""
-    inputs = [_tensor("volume", np.ascontiguousarray(volume, dtype=np.int16), "INT16"),
-              _tensor("spacing", np.asarray(spacing, dtype=np.float32).reshape(3), "FP32")]
+    inputs = [
+        _tensor("volume", np.ascontiguousarray(volume, dtype=np.int16), "INT16"),
+        _tensor("spacing", np.asarray(spacing, dtype=np.float32).reshape(3), "FP32"),
+    ]
     if affine is not None:
         inputs.append(_tensor("affine", np.asarray(affine, dtype=np.float32), "FP32"))
     if threshold is not None:

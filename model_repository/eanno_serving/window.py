@@ -77,7 +77,11 @@ def _lerp_axis(x: np.ndarray, n_out: int, axis: int, part: slice | None = None) 
     n_in = x.shape[axis]
     part = slice(0, n_out) if part is None else part
     if n_out == n_in:
-        return x if (part.start, part.stop) == (0, n_out) else np.take(x, np.arange(part.start, part.stop), axis=axis)
+        return (
+            x
+            if (part.start, part.stop) == (0, n_out)
+            else np.take(x, np.arange(part.start, part.stop), axis=axis)
+        )
     if n_in == 1:
         return np.repeat(x, part.stop - part.start, axis=axis)
     pos = (np.arange(n_out, dtype=np.float64) * ((n_in - 1) / max(n_out - 1, 1)))[part]
@@ -132,9 +136,14 @@ def _store_fp16_normal(a: np.ndarray, out: np.ndarray) -> None:
     np.copyto(out.view(np.uint16), u, casting="unsafe")
 
 
-def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None = None,
-                    threads: int | None = None, clip: tuple[float, float] | None = None,
-                    part: Sequence[slice] | None = None) -> np.ndarray:
+def resample_linear(
+    x: np.ndarray,
+    shape: Sequence[int],
+    out: np.ndarray | None = None,
+    threads: int | None = None,
+    clip: tuple[float, float] | None = None,
+    part: Sequence[slice] | None = None,
+) -> np.ndarray:
     """Trilinear resampling of a 3D array to `shape`, align_corners=True (= scipy zoom order=1, grid_mode=False).
 
     `part` (slices of the output grid with explicit start and stop): only that box of the output is
@@ -169,8 +178,13 @@ def resample_linear(x: np.ndarray, shape: Sequence[int], out: np.ndarray | None 
     flush = out.dtype == np.float16
     # Interpolation stays within the input's range, so one check on the (small) input decides whether
     # every output value is finite, >= 0 and float16-representable: then the 2x faster store applies.
-    fast_fp16 = flush and x.size > 0 and np.issubdtype(x.dtype, np.floating) and clip is None and (
-        bool(np.isfinite(x).all()) and float(x.min()) >= 0 and float(x.max()) < 65504)
+    fast_fp16 = (
+        flush
+        and x.size > 0
+        and np.issubdtype(x.dtype, np.floating)
+        and clip is None
+        and (bool(np.isfinite(x).all()) and float(x.min()) >= 0 and float(x.max()) < 65504)
+    )
     lo, hi, w = (v[part[0]] for v in _axis_weights(x.shape[0], shape[0]))
     inner = sorted((1, 2), key=lambda a: shape[a] / x.shape[a])  # smallest growth first: smaller temporaries
     # Sized by the larger of an output row and an input row: downsampling reads bigger rows than it writes.
@@ -229,7 +243,9 @@ class SlidingWindow:
         pads = pad_widths(self.model_shape, spec.patch_size)
         self.crop = tuple(slice(b, b + n) for (b, _), n in zip(pads, self.model_shape, strict=True))
         self.image = np.pad(x, pads, constant_values=np.float32(air)) if any(sum(p) for p in pads) else x
-        s0, s1, s2 = (tile_starts(n, p, spec.step) for n, p in zip(self.image.shape, spec.patch_size, strict=True))
+        s0, s1, s2 = (
+            tile_starts(n, p, spec.step) for n, p in zip(self.image.shape, spec.patch_size, strict=True)
+        )
         self.starts = list(itertools.product(s0, s1, s2))
         self.weight = gaussian_weights(spec.patch_size)
         self.acc = np.zeros((spec.num_classes, *self.image.shape), dtype=np.float32)
@@ -265,17 +281,21 @@ class SlidingWindow:
             np.putmask(probs, np.abs(probs) < _FP16_NORMAL, np.float32(0))
         return probs
 
-    def result(self, dtype: type = np.float32, part: Sequence[slice] | None = None,
-               coarse: np.ndarray | None = None) -> np.ndarray:
+    def result(
+        self, dtype: type = np.float32, part: Sequence[slice] | None = None, coarse: np.ndarray | None = None
+    ) -> np.ndarray:
         """Stitched probabilities (C, *input shape) in `dtype`, resampled back to the input grid.
 
         `part`: only that box of the input grid (region-first); `coarse`: `self.coarse(dtype)` if made already.
         """
-        return resample_classes(self.coarse(dtype) if coarse is None else coarse, self.input_shape, dtype, part)
+        return resample_classes(
+            self.coarse(dtype) if coarse is None else coarse, self.input_shape, dtype, part
+        )
 
 
-def resample_classes(coarse: np.ndarray, shape: Sequence[int], dtype: type = np.float32,
-                     part: Sequence[slice] | None = None) -> np.ndarray:
+def resample_classes(
+    coarse: np.ndarray, shape: Sequence[int], dtype: type = np.float32, part: Sequence[slice] | None = None
+) -> np.ndarray:
     """Each class map of `coarse` (C, *model shape) resampled to `shape` (only `part` of it), in `dtype`."""
     part = tuple(slice(0, n) for n in shape) if part is None else tuple(part)
     out = np.empty((coarse.shape[0], *(p.stop - p.start for p in part)), dtype=dtype)
@@ -284,8 +304,14 @@ def resample_classes(coarse: np.ndarray, shape: Sequence[int], dtype: type = np.
     return out
 
 
-def sliding_window(volume: np.ndarray, spacing: Sequence[float], spec: WindowSpec, infer: Any, batch_size: int = 4,
-                   dtype: type = np.float32) -> np.ndarray:
+def sliding_window(
+    volume: np.ndarray,
+    spacing: Sequence[float],
+    spec: WindowSpec,
+    infer: Any,
+    batch_size: int = 4,
+    dtype: type = np.float32,
+) -> np.ndarray:
     """Run the whole window synchronously with infer(batch [B,1,p,p,p]) -> probs [B,C,p,p,p]."""
     sw = SlidingWindow(volume, spacing, spec)
     for starts, batch in sw.batches(batch_size):

@@ -73,14 +73,21 @@ def spine_centre(ct: np.ndarray, spacing: Sequence[float]) -> np.ndarray | None:
     return np.array([i0 * spacing[0], i1 * spacing[1]], dtype=np.float64)
 
 
-def organ_measures(labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float], piece_min_ml: float) -> dict[str, Any]:
+def organ_measures(
+    labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float], piece_min_ml: float
+) -> dict[str, Any]:
     """What the flags check of an organ map (every non-background label): volume_ml, pieces (of at least
     piece_min_ml), and its centre's mm in front of and to the patient's left of the spine's (None without
     a spine or an organ). Also what `eanno-calibrate rules` learns the limits from."""
     organ = labels != BACKGROUND  # parenchyma, duct and lesions: the whole organ
     voxel_ml = float(np.prod(spacing)) / 1000.0
     volume = float(np.count_nonzero(organ)) * voxel_ml
-    out: dict[str, Any] = {"volume_ml": volume, "pieces": 0, "anterior_of_spine_mm": None, "left_of_spine_mm": None}
+    out: dict[str, Any] = {
+        "volume_ml": volume,
+        "pieces": 0,
+        "anterior_of_spine_mm": None,
+        "left_of_spine_mm": None,
+    }
     if not volume:
         return out
     cc, _ = ndimage.label(organ, structure=np.ones((3, 3, 3), bool))
@@ -94,7 +101,9 @@ def organ_measures(labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float],
     return out
 
 
-def organ_flags(labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float], limits: OrganLimits) -> list[str]:
+def organ_flags(
+    labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float], limits: OrganLimits
+) -> list[str]:
     """Flags about the pancreas the model drew: none in view, implausible volume, pieces or position."""
     m = organ_measures(labels, ct, spacing, limits.piece_min_ml)
     volume = m["volume_ml"]
@@ -112,12 +121,17 @@ def organ_flags(labels: np.ndarray, ct: np.ndarray, spacing: Sequence[float], li
     for key, what in (("anterior_of_spine_mm", "in front of"), ("left_of_spine_mm", "left of")):
         lo, hi = getattr(limits, key)
         if not lo <= m[key] <= hi:
-            flags.append(f"implausible pancreas position: {m[key]:.0f} mm {what} the spine (expected {lo:g}-{hi:g})")
+            flags.append(
+                f"implausible pancreas position: {m[key]:.0f} mm {what} the spine (expected {lo:g}-{hi:g})"
+            )
     return flags
 
 
 def scan_flags(
-    ct: np.ndarray, labels: np.ndarray, spacing: Sequence[float], rules: Rules | None = None,
+    ct: np.ndarray,
+    labels: np.ndarray,
+    spacing: Sequence[float],
+    rules: Rules | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> list[str]:
     """Every flag of one scan: CT (HU) and the model's label map on one grid (canonical order, `spacing` mm).
@@ -132,6 +146,10 @@ def scan_flags(
     if phantom_only(meta):
         share = peak_share(ct, spacing)
         if share is None or share < limits.phantom_peak_share:
-            figure = "no soft tissue" if share is None else f"tissue texture {share:.2f} < {limits.phantom_peak_share:g}"
+            figure = (
+                "no soft tissue"
+                if share is None
+                else f"tissue texture {share:.2f} < {limits.phantom_peak_share:g}"
+            )
             flags.append(f"phantom-only model on a scan that is not a phantom ({figure})")
     return flags + organ_flags(labels, ct, spacing, limits)

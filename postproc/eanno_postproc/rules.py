@@ -98,7 +98,9 @@ class Rules:
             if key == "organ" and isinstance(value, Mapping):
                 unknown = [k for k in value if k not in _ORGAN_KEYS]
                 if unknown:
-                    raise RulesError(f"{source}: unknown key(s) {unknown} in organ; known: {', '.join(_ORGAN_KEYS)}")
+                    raise RulesError(
+                        f"{source}: unknown key(s) {unknown} in organ; known: {', '.join(_ORGAN_KEYS)}"
+                    )
                 merged[key] = {**merged[key], **copy.deepcopy(dict(value))}
             elif key in _NESTED_KEYS and isinstance(value, Mapping):
                 for sub in value:
@@ -232,7 +234,9 @@ def _organ(value: Any, where: str) -> OrganLimits:
     pieces = _integer(value["max_pieces"], f"{where}.max_pieces")
     share = _number(value["phantom_peak_share"], f"{where}.phantom_peak_share")
     if pieces < 1 or not 0.0 <= share <= 1.0:
-        raise RulesError(f"{where}: max_pieces must be >= 1 and phantom_peak_share in [0, 1], got {pieces}, {share:g}")
+        raise RulesError(
+            f"{where}: max_pieces must be >= 1 and phantom_peak_share in [0, 1], got {pieces}, {share:g}"
+        )
     return OrganLimits(
         pancreas_ml=_interval(value["pancreas_ml"], f"{where}.pancreas_ml"),
         max_pieces=pieces,

@@ -165,7 +165,10 @@ def _probs(labels: np.ndarray, dtype: type, speckles: int, rng: np.random.Genera
         keep = labels[idx] == 0  # only in background, so the label map's lesions stay as they are
         for c in LESION_CLASSES:
             sel = tuple(a[keep & (cls == c)] for a in idx)
-            lesion_at, background_at = (c, *sel), (0, *sel)  # named: mypy misreads a starred subscript before 3.11
+            lesion_at, background_at = (
+                (c, *sel),
+                (0, *sel),
+            )  # named: mypy misreads a starred subscript before 3.11
             probs[lesion_at] = 0.01
             probs[background_at] = 1 - 0.01 - 4 * _PROB_FLOOR
     return probs

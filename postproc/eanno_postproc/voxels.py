@@ -77,7 +77,10 @@ def figures(
         "centroid": np.stack([np.add.reduceat(c, starts) / sizes for c in group.coords], axis=1),
     }
     if probs is not None:
-        at = (np.repeat(class_id, sizes), *group.coords)  # named: mypy misreads a starred subscript before 3.11
+        at = (
+            np.repeat(class_id, sizes),
+            *group.coords,
+        )  # named: mypy misreads a starred subscript before 3.11
         p = probs[at]
         out["prob_max"] = np.maximum.reduceat(p, starts)
     return out

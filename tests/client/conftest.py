@@ -12,8 +12,9 @@ import pytest
 LPS = np.diag([-1.0, -1.0, 1.0, 1.0])
 
 
-def make_phantom(orientation: str = "RAS", seed: int = 7, shape=(48, 40, 24), spacing=(2.0, 2.0, 3.0),
-                 n_lesions: int = 1):
+def make_phantom(
+    orientation: str = "RAS", seed: int = 7, shape=(48, 40, 24), spacing=(2.0, 2.0, 3.0), n_lesions: int = 1
+):
     """A deterministic synthetic abdominal CT (the phantoms stream's generator) stored in `orientation`.
 
     shape and spacing are given in RAS order, so every orientation stores the very same grid.
@@ -21,8 +22,13 @@ def make_phantom(orientation: str = "RAS", seed: int = 7, shape=(48, 40, 24), sp
     from eanno_training.phantoms import generate_phantom
 
     ras_axis = ["RLAPSI".index(c) // 2 for c in orientation]
-    return generate_phantom(seed, shape=[shape[r] for r in ras_axis], spacing=[spacing[r] for r in ras_axis],
-                            orientation=orientation, n_lesions=n_lesions)
+    return generate_phantom(
+        seed,
+        shape=[shape[r] for r in ras_axis],
+        spacing=[spacing[r] for r in ras_axis],
+        orientation=orientation,
+        n_lesions=n_lesions,
+    )
 
 
 def save_nifti(path: Path, data: np.ndarray, affine: np.ndarray) -> Path:
@@ -48,9 +54,19 @@ def save_itk(path: Path, data: np.ndarray, affine: np.ndarray) -> Path:
     return path
 
 
-def write_dicom_series(folder: Path, hu: np.ndarray, affine: np.ndarray, *, slope: float = 1.0,
-                       intercept: float = -1024.0, series_uid: str | None = None, modality: str = "CT",
-                       transfer_syntax: str | None = None, seed: int = 0, description: str = "phantom") -> str:
+def write_dicom_series(
+    folder: Path,
+    hu: np.ndarray,
+    affine: np.ndarray,
+    *,
+    slope: float = 1.0,
+    intercept: float = -1024.0,
+    series_uid: str | None = None,
+    modality: str = "CT",
+    transfer_syntax: str | None = None,
+    seed: int = 0,
+    description: str = "phantom",
+) -> str:
     """Write hu (i, j, k) on the RAS affine as one DICOM file per k slice with full geometry tags.
 
     Stored values are (hu - intercept) / slope as uint16 (so slope/intercept are exercised); files get
@@ -81,7 +97,12 @@ def write_dicom_series(folder: Path, hu: np.ndarray, affine: np.ndarray, *, slop
         ds.SOPClassUID, ds.SOPInstanceUID = CTImageStorage, sop_uid
         ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study_uid, series_uid, frame_uid
         ds.PatientName, ds.PatientID, ds.PatientBirthDate, ds.PatientSex = "Phantom^Test", f"P{seed}", "", "O"
-        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = "20261127", "120000", "", ""
+        ds.StudyDate, ds.StudyTime, ds.AccessionNumber, ds.ReferringPhysicianName = (
+            "20261127",
+            "120000",
+            "",
+            "",
+        )
         ds.StudyID, ds.SeriesNumber, ds.InstanceNumber = "1", 1, k + 1
         ds.Modality, ds.SeriesDescription, ds.Manufacturer = modality, description, "phantom"
         ds.ImageType = ["ORIGINAL", "PRIMARY", "AXIAL"]

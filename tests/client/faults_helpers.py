@@ -18,16 +18,18 @@ from .server_model import META, hu_band_onnx
 MAX_VOXELS = 300_000  # the window model's limit in these tests: small, so "too large" is cheap to test
 
 
-
-
 def limited_repository(folder: Path, max_voxels: int = MAX_VOXELS, **spec: Any) -> Path:
     """The HU-band segmenter's python-onnxruntime repository with a small max_voxels (and other ServingSpec knobs)."""
     from eanno_serving.repository import ServingSpec, write_repository
 
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = hu_band_onnx(folder / "model.onnx", META)
-    return write_repository(ServingSpec(META, name="hu-band", version="test", max_voxels=max_voxels, **spec),
-                            "python-onnxruntime", folder / "repo", onnx_path)
+    return write_repository(
+        ServingSpec(META, name="hu-band", version="test", max_voxels=max_voxels, **spec),
+        "python-onnxruntime",
+        folder / "repo",
+        onnx_path,
+    )
 
 
 def start_server(repository: Path, run_dir: Path, ports: list[int] | None = None, **kw: object):
@@ -35,8 +37,9 @@ def start_server(repository: Path, run_dir: Path, ports: list[int] | None = None
     from eanno_serving.local import LocalServer
 
     grpc, http, metrics = ports or free_ports()
-    return LocalServer(repository, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=run_dir,
-                       **kw).start()
+    return LocalServer(
+        repository, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=run_dir, **kw
+    ).start()
 
 
 def client_cmd(*args: object) -> list[str]:
@@ -49,8 +52,9 @@ def client_env() -> dict[str, str]:
 
 
 def run_client(*args: object, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(client_cmd(*args), capture_output=True, text=True, env=client_env(), timeout=timeout,
-                          check=False)
+    return subprocess.run(
+        client_cmd(*args), capture_output=True, text=True, env=client_env(), timeout=timeout, check=False
+    )
 
 
 def partial_files(out: Path) -> list[Path]:

@@ -51,7 +51,9 @@ def _import_conftest() -> None:
 
     if "tests_client_conftest" in sys.modules:
         return
-    spec = importlib.util.spec_from_file_location("tests_client_conftest", Path(__file__).with_name("conftest.py"))
+    spec = importlib.util.spec_from_file_location(
+        "tests_client_conftest", Path(__file__).with_name("conftest.py")
+    )
     module = importlib.util.module_from_spec(spec)
     sys.modules["tests_client_conftest"] = module
     spec.loader.exec_module(module)
@@ -100,8 +102,13 @@ def target_nifti_header(n: int) -> Callable[[], None]:
     floats = st.floats(allow_nan=True, allow_infinity=True, width=32)
 
     @settings(max_examples=n, deadline=None, database=None, suppress_health_check=list(HealthCheck))
-    @given(dims=dims, dtype=st.sampled_from(["int16", "uint8", "uint16", "int32", "float32", "float64"]),
-           slope=floats, inter=floats, affine=st.lists(floats, min_size=12, max_size=12))
+    @given(
+        dims=dims,
+        dtype=st.sampled_from(["int16", "uint8", "uint16", "int32", "float32", "float64"]),
+        slope=floats,
+        inter=floats,
+        affine=st.lists(floats, min_size=12, max_size=12),
+    )
     def run(dims, dtype, slope, inter, affine):
         header = nib.Nifti1Header()
         try:
@@ -170,8 +177,12 @@ def target_mha_bytes(n: int) -> Callable[[], None]:
     return run
 
 
-TARGETS = {"nifti_bytes": target_nifti_bytes, "nifti_header": target_nifti_header, "dicom_bytes": target_dicom_bytes,
-           "mha_bytes": target_mha_bytes}
+TARGETS = {
+    "nifti_bytes": target_nifti_bytes,
+    "nifti_header": target_nifti_header,
+    "dicom_bytes": target_dicom_bytes,
+    "mha_bytes": target_mha_bytes,
+}
 
 
 def fuzz(seconds: float, chunk: int = 50) -> dict[str, int]:
@@ -194,8 +205,7 @@ def main() -> None:
     logging.disable(logging.WARNING)
     start = time.monotonic()
     counts = fuzz(args.seconds)
-    print(json.dumps({"fuzz_seconds": round(time.monotonic() - start, 1), "examples": counts,
-                      "failures": 0}))
+    print(json.dumps({"fuzz_seconds": round(time.monotonic() - start, 1), "examples": counts, "failures": 0}))
 
 
 if __name__ == "__main__":

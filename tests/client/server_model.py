@@ -18,9 +18,15 @@ import numpy as np
 from eanno_contracts.labels import CLASS_NAMES
 
 CLASSES = list(CLASS_NAMES)
-META = {"classes": CLASSES, "spacing": [1.5, 1.5, 2.0], "patch_size": [32, 32, 16],
-        "intensity": {"clip": [-1000, 1000], "mean": 0.0, "std": 100.0}, "theta": 0.003, "step": 0.5,
-        "train": {"command": "tests/client/server_model.py (fixed weights, not trained)", "seed": 0}}
+META = {
+    "classes": CLASSES,
+    "spacing": [1.5, 1.5, 2.0],
+    "patch_size": [32, 32, 16],
+    "intensity": {"clip": [-1000, 1000], "mean": 0.0, "std": 100.0},
+    "theta": 0.003,
+    "step": 0.5,
+    "train": {"command": "tests/client/server_model.py (fixed weights, not trained)", "seed": 0},
+}
 TISSUE_HU, LESION_HU = 100, 30
 
 
@@ -33,12 +39,18 @@ def hu_band_onnx(path: Path, meta: dict = META) -> Path:
     biases = np.array([0, -32, -30, -6, -30, -30], np.float32)
     p = meta["patch_size"]
     graph = helper.make_graph(
-        [helper.make_node("Conv", ["image", "w", "b"], ["logits"], kernel_shape=[1, 1, 1]),
-         helper.make_node("Softmax", ["logits"], ["probs"], axis=1)],
+        [
+            helper.make_node("Conv", ["image", "w", "b"], ["logits"], kernel_shape=[1, 1, 1]),
+            helper.make_node("Softmax", ["logits"], ["probs"], axis=1),
+        ],
         "hu_band",
         [helper.make_tensor_value_info("image", TensorProto.FLOAT, ["batch", 1, *p])],
         [helper.make_tensor_value_info("probs", TensorProto.FLOAT, ["batch", 6, *p])],
-        initializer=[numpy_helper.from_array(slopes.reshape(6, 1, 1, 1, 1), "w"), numpy_helper.from_array(biases, "b")])
+        initializer=[
+            numpy_helper.from_array(slopes.reshape(6, 1, 1, 1, 1), "w"),
+            numpy_helper.from_array(biases, "b"),
+        ],
+    )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
     entry = model.metadata_props.add()
@@ -54,8 +66,9 @@ def hu_band_repository(folder: Path, meta: dict = META) -> Path:
 
     folder.mkdir(parents=True, exist_ok=True)
     onnx_path = hu_band_onnx(folder / "model.onnx", meta)
-    return write_repository(ServingSpec(meta, name="hu-band", version="test"), "python-onnxruntime",
-                            folder / "repo", onnx_path)
+    return write_repository(
+        ServingSpec(meta, name="hu-band", version="test"), "python-onnxruntime", folder / "repo", onnx_path
+    )
 
 
 # Two spheres (centre world mm RAS, radius mm), off-centre so that any flip or axis swap moves them.
@@ -68,16 +81,22 @@ def hu_band_server(folder: Path) -> Iterator[Any]:
     from eanno_serving.local import LocalServer, free_ports
 
     grpc, http, metrics = free_ports()
-    server = LocalServer(hu_band_repository(folder), grpc_port=grpc, http_port=http, metrics_port=metrics,
-                         run_dir=folder / "run")
+    server = LocalServer(
+        hu_band_repository(folder),
+        grpc_port=grpc,
+        http_port=http,
+        metrics_port=metrics,
+        run_dir=folder / "run",
+    )
     with server:
         prefix = server.state.shm_prefix
         yield server
     assert server.leftover_shm(prefix) == []
 
 
-def affine_for(codes: str, spacing_ras=(1.6, 1.4, 2.5), shape_ras=(44, 40, 22),
-               centre=(2.0, -1.0, 0.5)) -> tuple[np.ndarray, tuple[int, int, int]]:
+def affine_for(
+    codes: str, spacing_ras=(1.6, 1.4, 2.5), shape_ras=(44, 40, 22), centre=(2.0, -1.0, 0.5)
+) -> tuple[np.ndarray, tuple[int, int, int]]:
     """An affine storing the same RAS grid with axes along `codes` (e.g. 'PLI'), and the stored shape."""
     a = np.eye(4)
     shape = []

@@ -42,10 +42,26 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     """`eanno-server start --admin-key K --site-token T` on the HU-band repository (voxel limit); stopped at the end."""
     folder = tmp_path_factory.mktemp("access")
     run, (grpc, http, metrics) = str(folder / "run"), free_ports()
-    started = CliRunner().invoke(server_main, [
-        "start", "--repository", str(limited_repository(folder)), "--run-dir", run, "--grpc-port", str(grpc),
-        "--http-port", str(http), "--metrics-port", str(metrics), "--admin-key", ADMIN_KEY,
-        "--site-token", SITE_TOKEN])
+    started = CliRunner().invoke(
+        server_main,
+        [
+            "start",
+            "--repository",
+            str(limited_repository(folder)),
+            "--run-dir",
+            run,
+            "--grpc-port",
+            str(grpc),
+            "--http-port",
+            str(http),
+            "--metrics-port",
+            str(metrics),
+            "--admin-key",
+            ADMIN_KEY,
+            "--site-token",
+            SITE_TOKEN,
+        ],
+    )
     assert started.exit_code == 0, started.output
     assert "admin protocols: need the given admin key; inference: needs the site token" in started.output
     yield {"grpc": f"127.0.0.1:{grpc}", "http": f"127.0.0.1:{http}"}
@@ -85,16 +101,31 @@ def test_admin_protocols_need_the_admin_key(server) -> None:
 
 def test_inference_needs_the_site_token_and_the_refusal_is_not_retried(server, tmp_path, caplog) -> None:
     vol = np.full((30, 28, 14), 40, np.int16)
-    with Connection(ConnectionConfig(url=server["grpc"], retries=3, backoff_s=0.5)) as conn, \
-            caplog.at_level(logging.WARNING):
+    with (
+        Connection(ConnectionConfig(url=server["grpc"], retries=3, backoff_s=0.5)) as conn,
+        caplog.at_level(logging.WARNING),
+    ):
         with pytest.raises(ServerConnectionError, match="protocol is restricted.*--header"):
             conn.annotate(vol, np.array([1.5, 1.5, 2.0]), np.eye(4))
     assert not [r for r in caplog.records if "retry" in r.getMessage()], "a restricted refusal was retried"
     hu, affine, _ = lesion_phantom("RAS")
     case = save_nifti(tmp_path / "case.nii.gz", hu, affine)
     header = f"{GRPC_HEADER_PREFIX}{SITE_HEADER}: {SITE_TOKEN}"
-    ok = CliRunner().invoke(client_main, ["annotate", str(case), "--out", str(tmp_path / "out"), "--url",
-                                          server["grpc"], "--header", header, "--no-preview", "--json"])
+    ok = CliRunner().invoke(
+        client_main,
+        [
+            "annotate",
+            str(case),
+            "--out",
+            str(tmp_path / "out"),
+            "--url",
+            server["grpc"],
+            "--header",
+            header,
+            "--no-preview",
+            "--json",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert (tmp_path / "out" / "case" / "labels.nii.gz").is_file()
     health = CliRunner().invoke(client_main, ["health", "--url", server["grpc"], "--json"])
@@ -102,13 +133,17 @@ def test_inference_needs_the_site_token_and_the_refusal_is_not_retried(server, t
     assert json.loads(health.stdout)["ensemble_ready"] is True
 
 
-@pytest.mark.parametrize("volume,spacing,rules,reason", [
-    (np.zeros((20, 20, 10), np.int16), [0.0, 1.0, 1.0], None, "spacing"),
-    (np.zeros((80, 80, 60), np.int16), [1.5, 1.5, 2.0], None, f"> limit {MAX_VOXELS}"),
-    (np.zeros((20, 20, 10), np.int16), [1.5, 1.5, 2.0], {"connectivity": 5}, "invalid rules override"),
-])
-def test_a_bad_request_answers_invalid_arg_with_the_reason_and_is_not_retried(server, volume, spacing, rules,
-                                                                            reason, caplog) -> None:
+@pytest.mark.parametrize(
+    "volume,spacing,rules,reason",
+    [
+        (np.zeros((20, 20, 10), np.int16), [0.0, 1.0, 1.0], None, "spacing"),
+        (np.zeros((80, 80, 60), np.int16), [1.5, 1.5, 2.0], None, f"> limit {MAX_VOXELS}"),
+        (np.zeros((20, 20, 10), np.int16), [1.5, 1.5, 2.0], {"connectivity": 5}, "invalid rules override"),
+    ],
+)
+def test_a_bad_request_answers_invalid_arg_with_the_reason_and_is_not_retried(
+    server, volume, spacing, rules, reason, caplog
+) -> None:
     config = ConnectionConfig(url=server["grpc"], retries=3, headers=SITE)
     with Connection(config) as conn, caplog.at_level(logging.WARNING):
         with pytest.raises(ServerConnectionError) as e:
@@ -120,7 +155,10 @@ def test_a_bad_request_answers_invalid_arg_with_the_reason_and_is_not_retried(se
 def test_a_wrong_dtype_answers_invalid_arg(server) -> None:
     client = grpcclient.InferenceServerClient(server["grpc"])
     try:
-        inputs = [grpcclient.InferInput("volume", [8, 8, 8], "FP32"), grpcclient.InferInput("spacing", [3], "FP32")]
+        inputs = [
+            grpcclient.InferInput("volume", [8, 8, 8], "FP32"),
+            grpcclient.InferInput("spacing", [3], "FP32"),
+        ]
         inputs[0].set_data_from_numpy(np.zeros((8, 8, 8), np.float32))
         inputs[1].set_data_from_numpy(np.ones(3, np.float32))
         with pytest.raises(InferenceServerException) as e:
@@ -140,8 +178,14 @@ def test_the_image_entrypoint_restricts_exactly_as_eanno_server(tmp_path) -> Non
     repo = tmp_path / "models"
     (repo / "eanno_segmenter").mkdir(parents=True)
     (repo / "eanno_segmenter" / "model.onnx").write_bytes(b"onnx")
-    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}", "EANNO_REPOSITORY": str(repo),
-           "EANNO_ADMIN_KEY": ADMIN_KEY, "EANNO_SITE_TOKEN": SITE_TOKEN, "EANNO_PLAN_PRECISION": "fp32"}
+    env = {
+        **os.environ,
+        "PATH": f"{bin_dir}:{os.environ['PATH']}",
+        "EANNO_REPOSITORY": str(repo),
+        "EANNO_ADMIN_KEY": ADMIN_KEY,
+        "EANNO_SITE_TOKEN": SITE_TOKEN,
+        "EANNO_PLAN_PRECISION": "fp32",
+    }
     subprocess.run(["bash", str(REPO / "docker" / "entrypoint.sh"), "--log-verbose=1"], env=env, check=True)
     args = (tmp_path / "tritonserver.args").read_text().splitlines()
     assert [a for a in args if "restricted" in a] == restricted_args(ADMIN_KEY, SITE_TOKEN)
@@ -153,4 +197,6 @@ def test_the_image_entrypoint_restricts_exactly_as_eanno_server(tmp_path) -> Non
     subprocess.run(["bash", str(REPO / "docker" / "entrypoint.sh")], env=env, check=True)
     args = [a for a in (tmp_path / "tritonserver.args").read_text().splitlines() if "restricted" in a]
     assert len(args) == 2 and ADMIN_KEY not in "".join(args)  # a random admin key; inference open
-    assert args[0].startswith("--grpc-restricted-protocol=model-repository,shared-memory,statistics,trace,logging:")
+    assert args[0].startswith(
+        "--grpc-restricted-protocol=model-repository,shared-memory,statistics,trace,logging:"
+    )

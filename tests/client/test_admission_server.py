@@ -28,16 +28,30 @@ def test_busy_server_refuses_client_retries_no_case_lost(tmp_path) -> None:
         shutil.copy(first, cases / f"p{seed}b.nii.gz")
     server = start_server(repo, tmp_path / "run")
     try:
-        r = run_client("annotate", cases, "--out", tmp_path / "out", "--url", server.urls["grpc"], "--no-preview",
-                       "--json", "-j", "6", "--retries", "0", timeout=600)
+        r = run_client(
+            "annotate",
+            cases,
+            "--out",
+            tmp_path / "out",
+            "--url",
+            server.urls["grpc"],
+            "--no-preview",
+            "--json",
+            "-j",
+            "6",
+            "--retries",
+            "0",
+            timeout=600,
+        )
         log_text = Path(server.state.log).read_text()
     finally:
         server.stop()
     assert r.returncode == 0, r.stderr[-3000:]
     summary = json.loads(r.stdout)
     assert summary["done"] == 6 and summary["failed"] == 0, summary
-    assert sorted(c["case"] for c in summary["cases"]) == sorted(p.name.removesuffix(".nii.gz")
-                                                                 for p in cases.iterdir())
+    assert sorted(c["case"] for c in summary["cases"]) == sorted(
+        p.name.removesuffix(".nii.gz") for p in cases.iterdir()
+    )
     retries = sum(c["retries"] for c in summary["cases"])
     refusals = log_text.count("server busy")
     print(f"client retries {retries}, server refusals logged {refusals}")
@@ -45,8 +59,12 @@ def test_busy_server_refuses_client_retries_no_case_lost(tmp_path) -> None:
     assert refusals == retries, (refusals, retries)  # server-side evidence: one logged refusal per retry
     assert "retry" in r.stderr and "server busy" in r.stderr  # the client says why it waits
     assert not partial_files(tmp_path / "out")
-    labels = {c["case"]: np.asarray(nib.load(str(next((tmp_path / "out" / c["case"]).rglob("labels.nii.gz"))))
-                                    .dataobj) for c in summary["cases"]}
+    labels = {
+        c["case"]: np.asarray(
+            nib.load(str(next((tmp_path / "out" / c["case"]).rglob("labels.nii.gz")))).dataobj
+        )
+        for c in summary["cases"]
+    }
     assert len(list((tmp_path / "out").glob("p*"))) == 6  # one folder per case, nothing twice
     for seed in range(3):
         assert np.array_equal(labels[f"p{seed}a"], labels[f"p{seed}b"])

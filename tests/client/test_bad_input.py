@@ -72,12 +72,16 @@ def with_nan(folder: Path) -> Path:
 
 def mri_like(folder: Path) -> Path:
     rng = np.random.default_rng(3)
-    return save_nifti(folder / "mri_like.nii.gz", rng.integers(0, 4000, (20, 18, 12)).astype(np.int16), AFFINE)
+    return save_nifti(
+        folder / "mri_like.nii.gz", rng.integers(0, 4000, (20, 18, 12)).astype(np.int16), AFFINE
+    )
 
 
 def pet_like(folder: Path) -> Path:
     rng = np.random.default_rng(4)
-    return save_nifti(folder / "pet_like.nii.gz", rng.gamma(1.0, 2.0, (20, 18, 12)).astype(np.float32), AFFINE)
+    return save_nifti(
+        folder / "pet_like.nii.gz", rng.gamma(1.0, 2.0, (20, 18, 12)).astype(np.float32), AFFINE
+    )
 
 
 def singular_affine(folder: Path) -> Path:
@@ -181,8 +185,10 @@ def test_oversized_header_is_refused_without_reading_voxels(tmp_path) -> None:
 def test_oversized_mhd_header_is_refused_without_reading_voxels(tmp_path) -> None:
     pytest.importorskip("SimpleITK")
     path = tmp_path / "oversized.mhd"
-    path.write_text("ObjectType = Image\nNDims = 3\nDimSize = 2048 2048 300\nElementType = MET_SHORT\n"
-                    "ElementSpacing = 0.7 0.7 1.0\nElementDataFile = oversized.raw\n")  # no .raw file at all
+    path.write_text(
+        "ObjectType = Image\nNDims = 3\nDimSize = 2048 2048 300\nElementType = MET_SHORT\n"
+        "ElementSpacing = 0.7 0.7 1.0\nElementDataFile = oversized.raw\n"
+    )  # no .raw file at all
     with pytest.raises(InputError, match=r"over the 2\.00 GiB gRPC message limit"):
         read_volume(path)
 
@@ -194,11 +200,13 @@ def test_request_size_limit_is_exact() -> None:
         check_request_size((edge + 1, 1, 1), "x")
 
 
-@pytest.mark.parametrize("dtype,slope,inter", [(np.float64, 1.0, 0.0), (np.uint16, 1.0, -1024.0),
-                                               (np.int32, 0.5, -1000.0), (np.uint16, 2.0, -2048.0)])
+@pytest.mark.parametrize(
+    "dtype,slope,inter",
+    [(np.float64, 1.0, 0.0), (np.uint16, 1.0, -1024.0), (np.int32, 0.5, -1000.0), (np.uint16, 2.0, -2048.0)],
+)
 def test_stored_types_with_scaling_give_hu(tmp_path, dtype, slope, inter) -> None:
     hu = ct_like(5)
-    stored = ((hu.astype(np.float64) - inter) / slope)
+    stored = (hu.astype(np.float64) - inter) / slope
     img = nib.Nifti1Image(stored.astype(dtype), AFFINE)
     img.header.set_slope_inter(slope, inter)
     path = tmp_path / f"{np.dtype(dtype).name}.nii.gz"
@@ -227,8 +235,9 @@ def test_vector_mha_is_refused_in_plain_words(tmp_path) -> None:
         read_volume(path)
 
 
-@pytest.mark.parametrize("shape,words", [((40, 36, 1), "a single slice along k"),
-                                         ((40, 2, 30), "only 2 voxels along j")])
+@pytest.mark.parametrize(
+    "shape,words", [((40, 36, 1), "a single slice along k"), ((40, 2, 30), "only 2 voxels along j")]
+)
 def test_too_thin_for_the_model_is_refused(tmp_path, shape, words) -> None:
     path = save_nifti(tmp_path / "thin.nii.gz", ct_like(shape=shape), AFFINE)
     r = run([path, "--out", tmp_path / "out"])
@@ -242,7 +251,9 @@ def test_small_field_of_view_is_flagged_not_silent(tmp_path) -> None:
     in the per-case note and log, so an empty result is never read as a normal 'no lesions'."""
     from eanno_client.sanity import check_extent
 
-    assert check_extent((20, 18, 12), (1.5, 1.5, 2.5), "x").startswith("flag: the volume covers only 30 mm along i")
+    assert check_extent((20, 18, 12), (1.5, 1.5, 2.5), "x").startswith(
+        "flag: the volume covers only 30 mm along i"
+    )
     assert check_extent((200, 180, 120), (1.5, 1.5, 2.5), "x") is None
 
 
@@ -255,8 +266,20 @@ def test_intensity_heuristic() -> None:
 
 def run(args: list[str]):
     # no server at this port: every case here must fail while reading, before any request is made
-    return CliRunner().invoke(main, ["annotate", *map(str, args), "--url", "127.0.0.1:9", "--retries", "0", "--no-check",
-                                     "--json", "--no-preview"])
+    return CliRunner().invoke(
+        main,
+        [
+            "annotate",
+            *map(str, args),
+            "--url",
+            "127.0.0.1:9",
+            "--retries",
+            "0",
+            "--no-check",
+            "--json",
+            "--no-preview",
+        ],
+    )
 
 
 def test_batch_goes_on_and_writes_nothing_for_bad_cases(tmp_path) -> None:
@@ -285,4 +308,6 @@ def test_not_ct_is_refused_unless_forced(tmp_path) -> None:
     assert "refusing to annotate (use --force" in json.loads(r.stdout)["cases"][0]["error"]
     r = run([path, "--out", tmp_path / "out", "--force"])
     error = json.loads(r.stdout)["cases"][0]["error"]
-    assert "MRI" not in error and "failed" in error and "127.0.0.1:9" in error  # past the check, to the network
+    assert (
+        "MRI" not in error and "failed" in error and "127.0.0.1:9" in error
+    )  # past the check, to the network

@@ -25,8 +25,10 @@ def hu(seed: int = 0, shape=(16, 14, 8)) -> np.ndarray:
 
 
 def files(folder):
-    return sorted(folder.glob("*.dcm"), key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True)
-                                                             .ImagePositionPatient[2]))
+    return sorted(
+        folder.glob("*.dcm"),
+        key=lambda p: float(pydicom.dcmread(p, stop_before_pixels=True).ImagePositionPatient[2]),
+    )
 
 
 def missing_slice(folder):
@@ -101,7 +103,10 @@ def no_pixel_data(folder):
 
 
 BAD = {
-    "no_pixel_data": (no_pixel_data, "holds no pixel data: an incomplete copy, or not an image; copy the series again"),
+    "no_pixel_data": (
+        no_pixel_data,
+        "holds no pixel data: an incomplete copy, or not an image; copy the series again",
+    ),
     "missing_slice": (missing_slice, "a missing slice between positions"),
     "uneven_spacing": (uneven_spacing, "not evenly spaced"),
     "duplicate_slice": (duplicate_slice, "not evenly spaced"),
@@ -109,7 +114,10 @@ BAD = {
     "mixed_orientation": (mixed_orientation, "different orientations"),
     "non_orthogonal": (non_orthogonal, "non-orthogonal direction cosines"),
     "truncated_header": (truncated_header, "header incomplete"),
-    "truncated_pixels": (truncated_pixels, "pixel data cut short (348 of 448 bytes): the file was not copied completely"),
+    "truncated_pixels": (
+        truncated_pixels,
+        "pixel data cut short (348 of 448 bytes): the file was not copied completely",
+    ),
 }
 
 
@@ -137,8 +145,21 @@ def test_batch_of_bad_series_writes_nothing(tmp_path) -> None:
     for name, (build, _) in BAD.items():
         build(cases / name)
     out = tmp_path / "out"
-    r = CliRunner().invoke(main, ["annotate", str(cases), "--out", str(out), "--url", "127.0.0.1:9",
-                                  "--retries", "0", "--no-check", "--json"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "annotate",
+            str(cases),
+            "--out",
+            str(out),
+            "--url",
+            "127.0.0.1:9",
+            "--retries",
+            "0",
+            "--no-check",
+            "--json",
+        ],
+    )
     assert r.exit_code == 1, r.output
     summary = json.loads(r.stdout)
     assert summary["failed"] == len(BAD)

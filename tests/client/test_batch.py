@@ -46,8 +46,12 @@ def test_expand_inputs_kinds_and_names(tmp_path):
     (tmp_path / "list.txt").write_text("# cases\natlas/case9\n\nother/a.nii.gz\n")
     cases = expand_inputs([tmp_path, tmp_path / "list.txt"])
     assert [(c.name, c.path.relative_to(tmp_path).as_posix()) for c in cases] == [
-        ("a", "a.nii.gz"), ("b", "b.nrrd"), ("c_dicom", "c_dicom"),
-        ("case9", "atlas/case9/ct.nii.gz"), ("a_2", "other/a.nii.gz")]
+        ("a", "a.nii.gz"),
+        ("b", "b.nrrd"),
+        ("c_dicom", "c_dicom"),
+        ("case9", "atlas/case9/ct.nii.gz"),
+        ("a_2", "other/a.nii.gz"),
+    ]
     with pytest.raises(InputError, match=r"list\.txt, line 1: .*nope: no such file"):
         (tmp_path / "list.txt").write_text("nope\n")
         expand_inputs([tmp_path / "list.txt"])
@@ -64,8 +68,18 @@ def test_continue_failure_log_and_exit_code(tmp_path):
     # 'done' finished in an earlier run: every output present
     for f in CasePaths(out / "done").expected(OutputOptions(), is_dicom=False):
         write_text_atomic(f, "x")
-    args = ["annotate", str(inputs), "--out", str(out), "--continue", "--json", "--retries", "0",
-            "--url", f"127.0.0.1:{closed_port()}"]
+    args = [
+        "annotate",
+        str(inputs),
+        "--out",
+        str(out),
+        "--continue",
+        "--json",
+        "--retries",
+        "0",
+        "--url",
+        f"127.0.0.1:{closed_port()}",
+    ]
     result = CliRunner().invoke(main, [*args, "--no-check"])  # each case meets the closed port on its own
     assert result.exit_code == 1, result.output
     summary = json.loads(result.stdout)

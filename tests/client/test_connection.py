@@ -53,7 +53,9 @@ def test_retries_with_backoff_on_unavailable_only():
 def test_deadline_is_not_retried_and_names_the_timeout():
     conn = Connection(ConnectionConfig(url="127.0.0.1:1", retries=3, backoff_s=0.01, timeout_s=0.5))
     fn, calls = flaky(5, "StatusCode.DEADLINE_EXCEEDED")
-    with pytest.raises(ServerConnectionError, match=r"DEADLINE_EXCEEDED.*--timeout 0.5 s.*not retried") as err:
+    with pytest.raises(
+        ServerConnectionError, match=r"DEADLINE_EXCEEDED.*--timeout 0.5 s.*not retried"
+    ) as err:
         conn.call("x", fn)
     assert len(calls) == 1 and err.value.attempts == 1
     conn.close()

@@ -44,12 +44,17 @@ def answered(server) -> int:
     """Requests the ensemble of `server` has answered, from its own metrics (the loadtest's counted too)."""
     from eanno_client.server_metrics import fetch_metrics
 
-    return int(fetch_metrics(server.urls["metrics"]).get("eanno_annotate", {}).get("success", 0)) - server.loadtest
+    return (
+        int(fetch_metrics(server.urls["metrics"]).get("eanno_annotate", {}).get("success", 0))
+        - server.loadtest
+    )
 
 
 def test_ready_server_version_and_http_port_hint(server, tmp_path):
     r = CliRunner().invoke(main, ["--version", "--url", server.urls["grpc"]])
-    assert r.exit_code == 0 and f"server {server.urls['grpc']}: model hu-band vtest (ensemble ready)" in r.output
+    assert (
+        r.exit_code == 0 and f"server {server.urls['grpc']}: model hu-band vtest (ensemble ready)" in r.output
+    )
     http = server.urls["http"]  # http://127.0.0.1:PORT: read as gRPC HOST:PORT, which answers HTTP/1
     hu, affine, _ = lesion_phantom("RAS")
     path = save_nifti(tmp_path / "ct.nii.gz", hu, affine)
@@ -67,8 +72,20 @@ def test_flat_layout_with_nnunet_names_on_a_real_server(server, tmp_path):
     out = tmp_path / "out"
     old = os.umask(0o022)
     try:
-        r = CliRunner().invoke(main, ["annotate", str(cases), "--out", str(out), "--url", server.urls["grpc"],
-                                      "--layout", "flat", "--json"])
+        r = CliRunner().invoke(
+            main,
+            [
+                "annotate",
+                str(cases),
+                "--out",
+                str(out),
+                "--url",
+                server.urls["grpc"],
+                "--layout",
+                "flat",
+                "--json",
+            ],
+        )
     finally:
         os.umask(old)
     assert r.exit_code == 0, r.output
@@ -91,15 +108,25 @@ def test_ensemble_that_failed_to_load_is_named_with_its_reason(tmp_path):
         f.write_bytes(b"not an ONNX model")
     grpc, http, metrics = free_ports()
     # a server that stays up with a model that failed (the default here exits on any error)
-    srv = LocalServer(repo, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=tmp_path / "run",
-                      extra_args=["--exit-on-error=false", "--strict-readiness=false"])
+    srv = LocalServer(
+        repo,
+        grpc_port=grpc,
+        http_port=http,
+        metrics_port=metrics,
+        run_dir=tmp_path / "run",
+        extra_args=["--exit-on-error=false", "--strict-readiness=false"],
+    )
     with srv:
         hu, affine, _ = lesion_phantom("RAS")
         path = save_nifti(tmp_path / "ct.nii.gz", hu, affine)
-        r = CliRunner().invoke(main, ["annotate", str(path), "--out", str(tmp_path / "o"), "--url", srv.urls["grpc"]])
+        r = CliRunner().invoke(
+            main, ["annotate", str(path), "--out", str(tmp_path / "o"), "--url", srv.urls["grpc"]]
+        )
     assert r.exit_code == 1, r.output
     assert "the ensemble eanno_annotate is not ready" in r.output
-    assert "eanno_segmenter v1 UNAVAILABLE:" in r.output, r.output  # which model, and Triton's reason after it
+    assert "eanno_segmenter v1 UNAVAILABLE:" in r.output, (
+        r.output
+    )  # which model, and Triton's reason after it
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 
@@ -108,9 +135,28 @@ def test_two_endpoints_one_killed_mid_batch(server, tmp_path):
     with hu_band_server(tmp_path / "b") as b:
         a_url, b_url = server.urls["grpc"], b.urls["grpc"]
         load = tmp_path / "load.json"
-        r = CliRunner().invoke(main, ["loadtest", "--url", a_url, "--url", b_url, "--synthetic", "40x36x20",
-                                      "--spacing", "1.5,1.5,2.0", "-c", "2", "--requests", "6", "--warmup", "0",
-                                      "--json", str(load)])
+        r = CliRunner().invoke(
+            main,
+            [
+                "loadtest",
+                "--url",
+                a_url,
+                "--url",
+                b_url,
+                "--synthetic",
+                "40x36x20",
+                "--spacing",
+                "1.5,1.5,2.0",
+                "-c",
+                "2",
+                "--requests",
+                "6",
+                "--warmup",
+                "0",
+                "--json",
+                str(load),
+            ],
+        )
         assert r.exit_code == 0, r.output
         shares = json.loads(load.read_text())["steps"][0]["endpoints"]
         assert set(shares) == {a_url, b_url} and sum(e["ok"] for e in shares.values()) == 6
@@ -120,9 +166,26 @@ def test_two_endpoints_one_killed_mid_batch(server, tmp_path):
 
         cases = write_cases(tmp_path / "cases")
         out = tmp_path / "out"
-        proc = subprocess.Popen(client_cmd("annotate", cases, "--out", out, "--url", a_url, "--url", b_url,
-                                           "-j", "2", "--no-preview", "--json"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=client_env())
+        proc = subprocess.Popen(
+            client_cmd(
+                "annotate",
+                cases,
+                "--out",
+                out,
+                "--url",
+                a_url,
+                "--url",
+                b_url,
+                "-j",
+                "2",
+                "--no-preview",
+                "--json",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=client_env(),
+        )
         deadline = time.monotonic() + 120
         while answered(b) < 1 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)
@@ -144,21 +207,53 @@ def test_two_endpoints_one_killed_mid_batch(server, tmp_path):
 
 def test_open_loop_range_csv_and_capacity_on_a_real_server(server, tmp_path):
     """Poisson arrivals at a stated rate, perf_analyzer's range spelling, CSV beside JSON, CTs/hour at p95."""
-    base = ["loadtest", "--url", server.urls["grpc"], "--synthetic", "40x36x20", "--spacing", "1.5,1.5,2.0",
-            "--warmup", "1", "--no-metrics"]
+    base = [
+        "loadtest",
+        "--url",
+        server.urls["grpc"],
+        "--synthetic",
+        "40x36x20",
+        "--spacing",
+        "1.5,1.5,2.0",
+        "--warmup",
+        "1",
+        "--no-metrics",
+    ]
     out, csv_path = tmp_path / "open.json", tmp_path / "open.csv"
-    r = CliRunner().invoke(main, [*base, "--request-rate", "2,4", "--requests", "4", "--p95", "600",
-                                  "--json", str(out), "--csv", str(csv_path)])
+    r = CliRunner().invoke(
+        main,
+        [
+            *base,
+            "--request-rate",
+            "2,4",
+            "--requests",
+            "4",
+            "--p95",
+            "600",
+            "--json",
+            str(out),
+            "--csv",
+            str(csv_path),
+        ],
+    )
     assert r.exit_code == 0, r.output
     result = json.loads(out.read_text())
-    assert [(s["mode"], s["request_rate"], s["ok"]) for s in result["steps"]] == [("open", 2.0, 4), ("open", 4.0, 4)]
+    assert [(s["mode"], s["request_rate"], s["ok"]) for s in result["steps"]] == [
+        ("open", 2.0, 4),
+        ("open", 4.0, 4),
+    ]
     for s in result["steps"]:
         assert s["latency_ms"]["p95"] > 0 and s["cts_per_hour"] > 0
     cap = result["capacity"]
-    assert cap["step"]["mode"] == "open" and cap["cts_per_hour"] == max(s["cts_per_hour"] for s in result["steps"])
+    assert cap["step"]["mode"] == "open" and cap["cts_per_hour"] == max(
+        s["cts_per_hour"] for s in result["steps"]
+    )
     assert "CTs/hour with p95" in r.output
     rows = csv_path.read_text().splitlines()
     assert len(rows) == 3 and rows[1].startswith("open,,2.0,4,4,0,")
     r = CliRunner().invoke(main, [*base, "--concurrency-range", "1:2", "--requests", "2", "--json", str(out)])
     assert r.exit_code == 0, r.output
-    assert [(s["mode"], s["concurrency"]) for s in json.loads(out.read_text())["steps"]] == [("closed", 1), ("closed", 2)]
+    assert [(s["mode"], s["concurrency"]) for s in json.loads(out.read_text())["steps"]] == [
+        ("closed", 1),
+        ("closed", 2),
+    ]

@@ -29,7 +29,8 @@ def test_written_nifti_holds_the_bytes_nibabel_writes(tmp_path) -> None:
     nib.save(img, str(tmp_path / "plain.nii.gz"))
     write_nifti(tmp_path / "fast.nii.gz", img)
     assert gzip.decompress((tmp_path / "fast.nii.gz").read_bytes()) == gzip.decompress(
-        (tmp_path / "plain.nii.gz").read_bytes())
+        (tmp_path / "plain.nii.gz").read_bytes()
+    )
 
 
 def test_fast_read_equals_nibabel_and_checks_the_header_first(tmp_path) -> None:
@@ -62,7 +63,9 @@ def test_from_canonical_of_a_boxed_map_equals_the_whole_array_transform(codes) -
     can = to_canonical(data, affine)
     labels = np.zeros(can.data.shape, np.uint8)
     labels[3:9, 2:9, 5:8] = np.random.default_rng(3).integers(0, 6, (6, 7, 3))
-    expected = ornts.apply_orientation(labels, ornts.ornt_transform(ornts.axcodes2ornt(("R", "A", "S")), can.ornt))
+    expected = ornts.apply_orientation(
+        labels, ornts.ornt_transform(ornts.axcodes2ornt(("R", "A", "S")), can.ornt)
+    )
     back = from_canonical(labels, can)
     assert back.flags.f_contiguous
     np.testing.assert_array_equal(back, expected)

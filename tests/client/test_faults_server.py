@@ -66,14 +66,27 @@ def write_cases(folder, codes=CODES):
 
 # -- server-side limits --------------------------------------------------------------------------------
 
+
 def test_volume_over_the_server_limit_is_refused_with_a_clear_error(url, tmp_path) -> None:
     hu = np.full((80, 80, 60), 40, np.int16)  # 384,000 voxels > MAX_VOXELS
     hu[:4] = -1000
     small, affine, _ = lesion_phantom("RAS")
     big = save_nifti(tmp_path / "big.nii.gz", hu, np.diag([1.5, 1.5, 2.0, 1.0]))
     ok = save_nifti(tmp_path / "ok.nii.gz", small, affine)
-    r = CliRunner().invoke(main, ["annotate", str(big), str(ok), "--out", str(tmp_path / "out"), "--url", url,
-                                  "--json", "--no-preview"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "annotate",
+            str(big),
+            str(ok),
+            "--out",
+            str(tmp_path / "out"),
+            "--url",
+            url,
+            "--json",
+            "--no-preview",
+        ],
+    )
     assert r.exit_code == 1
     cases = {c["case"]: c for c in json.loads(r.stdout)["cases"]}
     assert cases["ok"]["status"] == "done", "the batch must go on past the refused case"
@@ -81,8 +94,10 @@ def test_volume_over_the_server_limit_is_refused_with_a_clear_error(url, tmp_pat
     assert not (tmp_path / "out" / "big").exists()
 
 
-@pytest.mark.parametrize("spacing,words", [([0.0, 1.0, 1.0], "spacing"), ([np.nan, 1.0, 1.0], "spacing"),
-                                           ([-1.5, 1.5, 2.0], "spacing")])
+@pytest.mark.parametrize(
+    "spacing,words",
+    [([0.0, 1.0, 1.0], "spacing"), ([np.nan, 1.0, 1.0], "spacing"), ([-1.5, 1.5, 2.0], "spacing")],
+)
 def test_invalid_spacing_is_refused_by_the_server(url, spacing, words) -> None:
     with Connection(ConnectionConfig(url=url, retries=0)) as conn:
         with pytest.raises(ServerConnectionError) as e:
@@ -103,11 +118,13 @@ def test_empty_and_all_lesion_volumes_come_back(url) -> None:
                 assert not labels.any() and not removed.any() and report["lesions"] == []
             else:  # one lesion filling the volume, no pancreas around it: removed, and said so
                 assert [(x["class"], x["decision"]) for x in report["lesions"]] == [
-                    ("pancreatic_pdac", "removed_outside_pancreas")]
+                    ("pancreatic_pdac", "removed_outside_pancreas")
+                ]
                 assert not labels.any() and (removed == 3).all()
 
 
 # -- timeouts ------------------------------------------------------------------------------------------
+
 
 def test_timeout_is_honoured(server, url, tmp_path) -> None:
     """A request slower than --timeout fails with DEADLINE_EXCEEDED, by the client's own deadline, not retried.
@@ -126,8 +143,21 @@ def test_timeout_is_honoured(server, url, tmp_path) -> None:
     try:
         # --no-check: the readiness check would meet the stopped server first; the annotate request is tested
         # the hang guard (timeout=) is far beyond --timeout: a client that ignored its deadline would hang forever
-        r = run_client("annotate", path, "--out", out, "--url", url, "--timeout", 0.5, "--retries", 3,
-                       "--no-check", "--json", timeout=300)
+        r = run_client(
+            "annotate",
+            path,
+            "--out",
+            out,
+            "--url",
+            url,
+            "--timeout",
+            0.5,
+            "--retries",
+            3,
+            "--no-check",
+            "--json",
+            timeout=300,
+        )
     finally:
         os.kill(server.state.pid, signal.SIGCONT)
     assert r.returncode == 1, (r.returncode, r.stderr)
@@ -142,11 +172,17 @@ def test_timeout_is_honoured(server, url, tmp_path) -> None:
 
 # -- SIGINT --------------------------------------------------------------------------------------------
 
+
 def test_sigint_leaves_no_partial_files_and_a_clean_message(url, tmp_path) -> None:
     cases = write_cases(tmp_path / "cases")
     out = tmp_path / "out"
-    proc = subprocess.Popen(client_cmd("annotate", cases, "--out", out, "--url", url, "-j", "1"),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=client_env())
+    proc = subprocess.Popen(
+        client_cmd("annotate", cases, "--out", out, "--url", url, "-j", "1"),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=client_env(),
+    )
     deadline = time.monotonic() + 120
     while not list(out.glob("*/report.json")) and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.05)
@@ -159,13 +195,20 @@ def test_sigint_leaves_no_partial_files_and_a_clean_message(url, tmp_path) -> No
     assert 1 <= done < len(CODES), "the interrupt came too late to test anything"
     r = run_client("annotate", cases, "--out", out, "--url", url, "--continue", "--json")
     summary = json.loads(r.stdout)
-    assert r.returncode == 0 and summary["done"] + summary["skipped"] == len(CODES) and summary["skipped"] >= 1
+    assert (
+        r.returncode == 0 and summary["done"] + summary["skipped"] == len(CODES) and summary["skipped"] >= 1
+    )
 
 
 # -- patient identifiers -------------------------------------------------------------------------------
 
-PHI = {"PatientName": "Doe^Janet", "PatientID": "MRN-99812", "PatientBirthDate": "19610412",
-       "OtherPatientIDs": "ALT-5521", "PatientAddress": "12 Elm Street"}
+PHI = {
+    "PatientName": "Doe^Janet",
+    "PatientID": "MRN-99812",
+    "PatientBirthDate": "19610412",
+    "OtherPatientIDs": "ALT-5521",
+    "PatientAddress": "12 Elm Street",
+}
 PHI_STRINGS = ["Doe", "Janet", "MRN-99812", "19610412", "ALT-5521", "Elm Street"]
 
 
@@ -194,13 +237,18 @@ def test_no_patient_identifiers_in_logs_reports_or_file_names(url, tmp_path) -> 
     r = run_client("annotate", series, "--out", tmp_path / "kept", "--url", url, "--keep-phi", "--no-preview")
     assert r.returncode == 0, r.stderr
     report = json.loads((tmp_path / "kept" / "series" / "report.json").read_text())
-    assert report["input"]["patient"] == {"PatientID": "MRN-99812", "PatientName": "Doe^Janet",
-                                          "PatientBirthDate": "19610412", "OtherPatientIDs": "ALT-5521"}
+    assert report["input"]["patient"] == {
+        "PatientID": "MRN-99812",
+        "PatientName": "Doe^Janet",
+        "PatientBirthDate": "19610412",
+        "OtherPatientIDs": "ALT-5521",
+    }
     summary = (tmp_path / "kept" / "series" / "summary.txt").read_text()
     assert not any(s in summary + r.stdout + r.stderr for s in PHI_STRINGS)
 
 
 # -- binding -------------------------------------------------------------------------------------------
+
 
 def listening_addresses(port: int) -> set[str]:
     """Local addresses with a listening TCP socket on `port` (from /proc/net/tcp and tcp6)."""
@@ -228,6 +276,7 @@ def test_local_server_binds_loopback_only(server) -> None:
 
 # -- the server killed mid-batch -----------------------------------------------------------------------
 
+
 def test_server_killed_mid_batch_then_continue_after_restart(repository, tmp_path) -> None:
     ports = free_ports()
     srv = start_server(repository, tmp_path / "run", ports)
@@ -235,9 +284,26 @@ def test_server_killed_mid_batch_then_continue_after_restart(repository, tmp_pat
     cases = write_cases(tmp_path / "cases")
     out = tmp_path / "out"
     try:
-        proc = subprocess.Popen(client_cmd("annotate", cases, "--out", out, "--url", url, "-j", "1",
-                                           "--retries", "2", "--no-preview", "--json"),
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=client_env())
+        proc = subprocess.Popen(
+            client_cmd(
+                "annotate",
+                cases,
+                "--out",
+                out,
+                "--url",
+                url,
+                "-j",
+                "1",
+                "--retries",
+                "2",
+                "--no-preview",
+                "--json",
+            ),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=client_env(),
+        )
         deadline = time.monotonic() + 120
         while not list(out.glob("*/report.json")) and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.05)

@@ -19,11 +19,18 @@ def test_fuzz_target_smoke(target) -> None:
     fuzz_readers.TARGETS[target](15)()
 
 
-@pytest.mark.parametrize("tag,value,words", [
-    ((0x0002, 0x0010), None, "cannot decode pixel data: no transfer syntax in the file meta"),  # no TransferSyntaxUID
-    ((0x0028, 0x1052), b"x1024.0", "malformed RescaleSlope/RescaleIntercept"),  # written as raw bytes
-    ((0x0028, 0x0030), None, "missing or malformed geometry tags"),  # no PixelSpacing
-])
+@pytest.mark.parametrize(
+    "tag,value,words",
+    [
+        (
+            (0x0002, 0x0010),
+            None,
+            "cannot decode pixel data: no transfer syntax in the file meta",
+        ),  # no TransferSyntaxUID
+        ((0x0028, 0x1052), b"x1024.0", "malformed RescaleSlope/RescaleIntercept"),  # written as raw bytes
+        ((0x0028, 0x0030), None, "missing or malformed geometry tags"),  # no PixelSpacing
+    ],
+)
 def test_damaged_tags_found_by_fuzzing(tmp_path, tag, value, words) -> None:
     import pydicom
 

@@ -21,7 +21,9 @@ WINDOW_BATCH = 4  # ServingSpec's default: patches per BLS request of the window
 
 def patches_per_volume(shape, patch, step) -> int:
     """CONTRACTS.md sliding window: ceil((n - p) / (step p)) + 1 tiles per axis (one where n <= p)."""
-    return math.prod(1 if n <= p else math.ceil((n - p) / (step * p)) + 1 for n, p in zip(shape, patch, strict=True))
+    return math.prod(
+        1 if n <= p else math.ceil((n - p) / (step * p)) + 1 for n, p in zip(shape, patch, strict=True)
+    )
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +35,26 @@ def server(tmp_path_factory):
 
 def loadtest(server, tmp_path, *args):
     out = tmp_path / "load.json"
-    result = CliRunner().invoke(main, ["loadtest", "--url", server.urls["grpc"], "--metrics-url",
-                                       server.urls["metrics"], "--json", str(out), *map(str, args)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "loadtest",
+            "--url",
+            server.urls["grpc"],
+            "--metrics-url",
+            server.urls["metrics"],
+            "--json",
+            str(out),
+            *map(str, args),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(out.read_text()), result.output
 
 
 def test_metrics_parser_on_the_servers_own_text(server, tmp_path):
     """The captured exposition text parses; one load test's change matches what the window must send."""
+
     def capture():
         with urllib.request.urlopen(server.urls["metrics"], timeout=5) as r:
             return r.read().decode()
@@ -49,8 +63,20 @@ def test_metrics_parser_on_the_servers_own_text(server, tmp_path):
     assert "nv_inference_exec_count" in before_text
     before = parse_metrics(before_text)
     assert {"eanno_annotate", "eanno_window", "eanno_segmenter", "eanno_postproc"} <= set(before)
-    result, _ = loadtest(server, tmp_path, "--synthetic", "x".join(map(str, SHAPE)), "--spacing", SPACING,
-                         "-c", "1", "--requests", "2", "--warmup", "1")
+    result, _ = loadtest(
+        server,
+        tmp_path,
+        "--synthetic",
+        "x".join(map(str, SHAPE)),
+        "--spacing",
+        SPACING,
+        "-c",
+        "1",
+        "--requests",
+        "2",
+        "--warmup",
+        "1",
+    )
     view = step_view(before, parse_metrics(capture()))
     sent = 3  # warm-up + 2
     assert view["eanno_annotate"]["requests"] == sent and view["eanno_annotate"]["failures"] == 0
@@ -69,9 +95,24 @@ def test_short_loadtest_counts_match_the_server(server, tmp_path):
     """Two steps of a few requests: the JSON's keys, and each step's requests as the server counted them."""
     plot = tmp_path / "load.png"
     before = fetch_metrics(server.urls["metrics"])
-    result, output = loadtest(server, tmp_path, "--synthetic", "x".join(map(str, SHAPE)), "--spacing", SPACING,
-                              "-c", "1,2", "--requests", "4", "--duration", "120", "--warmup", "1",
-                              "--plot", plot)
+    result, output = loadtest(
+        server,
+        tmp_path,
+        "--synthetic",
+        "x".join(map(str, SHAPE)),
+        "--spacing",
+        SPACING,
+        "-c",
+        "1,2",
+        "--requests",
+        "4",
+        "--duration",
+        "120",
+        "--warmup",
+        "1",
+        "--plot",
+        plot,
+    )
     after = fetch_metrics(server.urls["metrics"])
     assert set(result) >= {"url", "metrics_url", "date", "payloads", "bounds", "steps"}
     assert result["payloads"][0]["shape"] == list(SHAPE)
@@ -82,7 +123,9 @@ def test_short_loadtest_counts_match_the_server(server, tmp_path):
         lat = step["latency_ms"]
         assert 0 < lat["p50"] <= lat["p90"] <= lat["p99"]
         assert step["voxels_per_s"] == pytest.approx(step["volumes_per_s"] * math.prod(SHAPE), rel=1e-3)
-        assert step["server"]["eanno_annotate"]["requests"] == 4  # the server saw exactly this step's requests
+        assert (
+            step["server"]["eanno_annotate"]["requests"] == 4
+        )  # the server saw exactly this step's requests
         assert step["server"]["eanno_segmenter"]["inferences_per_execution"] >= 1
     total = step_view(before, after)["eanno_annotate"]["requests"]
     assert total == 1 + 4 + 4  # warm-up and both steps, nothing else

@@ -21,8 +21,13 @@ def test_percentiles_interpolate_between_ranks():
 
 def test_summarise_counts_only_successes_in_throughput():
     # two clients, 0..10 s: 4 successes of 2.5 s each and one failure; 1000 voxels a volume
-    records = [Record(0.0, 2.5, 1000), Record(2.5, 5.0, 1000), Record(0.0, 2.5, 1000), Record(2.5, 5.0, 1000),
-               Record(5.0, 10.0, 1000, "boom")]
+    records = [
+        Record(0.0, 2.5, 1000),
+        Record(2.5, 5.0, 1000),
+        Record(0.0, 2.5, 1000),
+        Record(2.5, 5.0, 1000),
+        Record(5.0, 10.0, 1000, "boom"),
+    ]
     s = summarise(records, concurrency=2)
     assert (s["requests"], s["ok"], s["errors"]) == (5, 4, 1)
     assert s["seconds"] == 10.0
@@ -82,8 +87,12 @@ def test_step_view_is_the_change_over_the_step():
     after = {m: dict(c) for m, c in before.items()}
     seg = after["eanno_segmenter"]
     # 8 more requests of 4 patches, batched into 2 executions of 16 patches, 8 ms queued each
-    seg.update(success=seg["success"] + 8, inferences=seg["inferences"] + 32, executions=seg["executions"] + 2,
-               queue_us=seg["queue_us"] + 64000)
+    seg.update(
+        success=seg["success"] + 8,
+        inferences=seg["inferences"] + 32,
+        executions=seg["executions"] + 2,
+        queue_us=seg["queue_us"] + 64000,
+    )
     view = step_view(before, after)
     assert set(view) == {"eanno_segmenter"}  # the ensemble served nothing in this step
     v = view["eanno_segmenter"]
@@ -114,12 +123,15 @@ def test_synthetic_volume_is_deterministic_and_shaped():
         parse_shape("512x512")
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--concurrency", "1,0"], "positive integers"),
-    (["--synthetic", "10x10"], "is not a shape"),
-    (["--synthetic", "8x8x8", "--spacing", "1,1"], "three spacings"),
-    (["--synthetic", "8x8x8", "--cases", "."], "not both"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--concurrency", "1,0"], "positive integers"),
+        (["--synthetic", "10x10"], "is not a shape"),
+        (["--synthetic", "8x8x8", "--spacing", "1,1"], "three spacings"),
+        (["--synthetic", "8x8x8", "--cases", "."], "not both"),
+    ],
+)
 def test_bad_options_are_usage_errors(args, message):
     result = CliRunner().invoke(main, ["loadtest", "--url", "127.0.0.1:1", *args])
     assert result.exit_code == 2, result.output
@@ -127,7 +139,20 @@ def test_bad_options_are_usage_errors(args, message):
 
 
 def test_unreachable_server_is_a_clear_error():
-    result = CliRunner().invoke(main, ["loadtest", "--url", "127.0.0.1:1", "--synthetic", "8x8x8", "--retries", "0",
-                                       "--timeout", "5", "--no-metrics"])
+    result = CliRunner().invoke(
+        main,
+        [
+            "loadtest",
+            "--url",
+            "127.0.0.1:1",
+            "--synthetic",
+            "8x8x8",
+            "--retries",
+            "0",
+            "--timeout",
+            "5",
+            "--no-metrics",
+        ],
+    )
     assert result.exit_code == 1
     assert "127.0.0.1:1" in result.output and "Traceback" not in result.output

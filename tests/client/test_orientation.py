@@ -9,9 +9,11 @@ import numpy as np
 import pytest
 from eanno_client.orientation import canonical_to_input_voxel, from_canonical, to_canonical
 
-ORIENTATIONS = ["".join(p[f] for p, f in zip(perm, flips, strict=True))
-                for perm in itertools.permutations(("LR", "PA", "IS"))
-                for flips in itertools.product((0, 1), repeat=3)]
+ORIENTATIONS = [
+    "".join(p[f] for p, f in zip(perm, flips, strict=True))
+    for perm in itertools.permutations(("LR", "PA", "IS"))
+    for flips in itertools.product((0, 1), repeat=3)
+]
 
 
 def affine_for(codes: str, spacing=(0.8, 1.1, 2.5), origin=(-40.0, 12.0, 7.5)) -> np.ndarray:
@@ -38,8 +40,11 @@ def test_round_trip_and_world_positions(codes):
     idx = np.indices(can.data.shape).reshape(3, -1)
     mapped = np.rint(m[:3, :3] @ idx + m[:3, 3:4]).astype(int)
     np.testing.assert_array_equal(data[tuple(mapped)], can.data[tuple(idx)])
-    np.testing.assert_allclose(affine @ np.vstack([mapped, np.ones(mapped.shape[1])]),
-                               can.affine @ np.vstack([idx, np.ones(idx.shape[1])]), atol=1e-9)
+    np.testing.assert_allclose(
+        affine @ np.vstack([mapped, np.ones(mapped.shape[1])]),
+        can.affine @ np.vstack([idx, np.ones(idx.shape[1])]),
+        atol=1e-9,
+    )
     # matches nibabel's own as_closest_canonical
     ref = nib.as_closest_canonical(nib.Nifti1Image(data, affine))
     np.testing.assert_array_equal(np.asarray(ref.dataobj), can.data)

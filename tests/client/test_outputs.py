@@ -37,8 +37,10 @@ def test_outputs_on_the_input_grid(tmp_path, orientation):
     labels = np.asarray(img.dataobj)
     np.testing.assert_array_equal(labels, from_canonical(res.labels, can))
     assert np.array_equal(labels > 0, p.labels > 0)
-    seg = {n: np.asarray(nib.load(str(paths.segmentation(n))).dataobj) for n in
-           (*CLASS_NAMES[1:], "pancreatic_lesion")}
+    seg = {
+        n: np.asarray(nib.load(str(paths.segmentation(n))).dataobj)
+        for n in (*CLASS_NAMES[1:], "pancreatic_lesion")
+    }
     np.testing.assert_array_equal(seg["pancreas"], labels > 0)
     np.testing.assert_array_equal(seg["pancreatic_lesion"], np.isin(labels, (3, 4, 5)))
     for cls in range(2, 6):
@@ -83,7 +85,9 @@ def test_dicom_seg_references_the_series(tmp_path):
     write_case(paths, "dcm", volume, can, truth_can, np.zeros_like(truth_can), {"lesions": []}, options)
     seg = pydicom.dcmread(paths.dicom_seg)
     assert seg.Modality == "SEG" and len(seg.SegmentSequence) == 5
-    refs = {r.ReferencedSOPInstanceUID for s in seg.ReferencedSeriesSequence for r in s.ReferencedInstanceSequence}
+    refs = {
+        r.ReferencedSOPInstanceUID for s in seg.ReferencedSeriesSequence for r in s.ReferencedInstanceSequence
+    }
     assert refs == {ds.SOPInstanceUID for ds in volume.datasets}
     frames = seg.pixel_array  # (frames, rows, cols) per segment, slices in source order
     assert frames.shape[0] == 5 * p.ct.shape[2]
@@ -91,5 +95,6 @@ def test_dicom_seg_references_the_series(tmp_path):
 
     s = hd.seg.Segmentation.from_dataset(seg)
     pancreas = s.get_pixels_by_source_instance(
-        [ds.SOPInstanceUID for ds in volume.datasets], segment_numbers=[1])[..., 0]
+        [ds.SOPInstanceUID for ds in volume.datasets], segment_numbers=[1]
+    )[..., 0]
     np.testing.assert_array_equal(pancreas.transpose(2, 1, 0), p.labels == 1)

@@ -20,9 +20,22 @@ from eanno_client.volume import InputError
 from .conftest import make_phantom, save_nifti, write_dicom_series
 
 # Identifiers a de-identifying export removes (Type 2 tags highdicom copies into the SEG).
-STRIPPED = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "StudyDate", "StudyTime",
-            "AccessionNumber", "ReferringPhysicianName", "StudyID")
-SYNTAXES = {"rle": "1.2.840.10008.1.2.5", "jpeg-ls": "1.2.840.10008.1.2.4.80", "jpeg2000": "1.2.840.10008.1.2.4.90"}
+STRIPPED = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "StudyDate",
+    "StudyTime",
+    "AccessionNumber",
+    "ReferringPhysicianName",
+    "StudyID",
+)
+SYNTAXES = {
+    "rle": "1.2.840.10008.1.2.5",
+    "jpeg-ls": "1.2.840.10008.1.2.4.80",
+    "jpeg2000": "1.2.840.10008.1.2.4.90",
+}
 
 
 def scannerize(folder: Path, syntax: str | None) -> None:
@@ -53,8 +66,16 @@ def seg_case(tmp_path: Path, folder: Path, layout: str = "case"):
     labels = np.zeros(can.data.shape, np.uint8)
     labels[can.data > 0] = 1  # soft tissue -> pancreas: a mask that follows the image
     paths = CasePaths.for_case(tmp_path / "out", "case", layout)
-    write_case(paths, "case", volume, can, labels, np.zeros_like(labels), {"lesions": []},
-               OutputOptions(preview=False, dicom_seg=True, layout=layout))
+    write_case(
+        paths,
+        "case",
+        volume,
+        can,
+        labels,
+        np.zeros_like(labels),
+        {"lesions": []},
+        OutputOptions(preview=False, dicom_seg=True, layout=layout),
+    )
     return volume, can, labels, paths
 
 
@@ -66,14 +87,20 @@ def check_seg(path: Path, volume, labels_input: np.ndarray) -> None:
     seg = pydicom.dcmread(path)
     assert seg.Modality == "SEG" and len(seg.SegmentSequence) == 5
     assert [s.SegmentLabel for s in seg.SegmentSequence] == [
-        "pancreas", "pancreatic_duct", "pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet"]
+        "pancreas",
+        "pancreatic_duct",
+        "pancreatic_pdac",
+        "pancreatic_cyst",
+        "pancreatic_pnet",
+    ]
     assert seg.ReferencedSeriesSequence[0].SeriesInstanceUID == volume.series_uid
     refs = {r.ReferencedSOPInstanceUID for r in seg.ReferencedSeriesSequence[0].ReferencedInstanceSequence}
     assert refs == {ds.SOPInstanceUID for ds in volume.datasets}
     assert "PatientName" in seg and str(seg.PatientName) == ""  # present (Type 2), empty as in the source
     s = hd.seg.segread(path)
     pancreas = s.get_pixels_by_source_instance(
-        [ds.SOPInstanceUID for ds in volume.datasets], segment_numbers=[1])[..., 0]
+        [ds.SOPInstanceUID for ds in volume.datasets], segment_numbers=[1]
+    )[..., 0]
     np.testing.assert_array_equal(pancreas.transpose(2, 1, 0), labels_input == 1)
 
 
@@ -131,8 +158,16 @@ def test_a_case_failing_half_way_leaves_nothing(tmp_path):
     out = tmp_path / "out"
     for layout in ("case", "flat"):
         with pytest.raises(InputError, match="DICOM-SEG needs the DICOM series"):
-            write_case(CasePaths.for_case(out, "dcm", layout), "dcm", volume, can, labels, labels, {"lesions": []},
-                       OutputOptions(preview=True, dicom_seg=True, layout=layout))
+            write_case(
+                CasePaths.for_case(out, "dcm", layout),
+                "dcm",
+                volume,
+                can,
+                labels,
+                labels,
+                {"lesions": []},
+                OutputOptions(preview=True, dicom_seg=True, layout=layout),
+            )
         assert list(out.iterdir()) == [], f"{layout}: partial outputs left: {list(out.rglob('*'))}"
 
 
@@ -165,13 +200,24 @@ def test_flat_layout_writes_labels_and_report_only(tmp_path):
     labels = to_canonical(p.labels, p.affine).data
     out = tmp_path / "out"
     paths = CasePaths.for_case(out, case.name, "flat")
-    write_case(paths, case.name, volume, can, labels, np.zeros_like(labels), {"lesions": []},
-               OutputOptions(preview=False, layout="flat"))
+    write_case(
+        paths,
+        case.name,
+        volume,
+        can,
+        labels,
+        np.zeros_like(labels),
+        {"lesions": []},
+        OutputOptions(preview=False, layout="flat"),
+    )
     assert sorted(f.name for f in out.iterdir()) == ["pancreas_001.json", "pancreas_001.nii.gz"]
     img = nib.load(str(out / "pancreas_001.nii.gz"))
     np.testing.assert_array_equal(np.asanyarray(img.dataobj), p.labels)
     np.testing.assert_allclose(img.affine, p.affine)
-    assert paths.expected(OutputOptions(preview=False, layout="flat"), is_dicom=False) == [paths.labels, paths.report]
+    assert paths.expected(OutputOptions(preview=False, layout="flat"), is_dicom=False) == [
+        paths.labels,
+        paths.report,
+    ]
 
 
 def test_nnunet_channel_names(tmp_path):

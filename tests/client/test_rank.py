@@ -12,21 +12,42 @@ from click.testing import CliRunner
 from eanno_client.cli import main
 from eanno_client.rank import RankSettings, rank_cases, score_report
 
-RULES = {"volume_ratio_limit": {"pdac": 133, "cyst": 83, "pnet": 46},
-         "hu_window": {"pdac": [-206, 185], "cyst": [-33, 222], "pnet": [-16, 270]}}
+RULES = {
+    "volume_ratio_limit": {"pdac": 133, "cyst": 83, "pnet": 46},
+    "hu_window": {"pdac": [-206, 185], "cyst": [-33, 222], "pnet": [-16, 270]},
+}
 
 
 def lesion(i: int, cls: str, decision: str, prob: float | None, hu: float, ratio: float) -> dict:
-    return {"id": i, "class": cls, "decision": decision, "prob_max": prob, "hu_mean": hu,
-            "volume_ratio_percent": ratio}
+    return {
+        "id": i,
+        "class": cls,
+        "decision": decision,
+        "prob_max": prob,
+        "hu_mean": hu,
+        "volume_ratio_percent": ratio,
+    }
 
 
 REPORTS = {
-    "sure": {"theta": 0.003, "rules": RULES, "lesions": [lesion(1, "pancreatic_pdac", "kept", 0.95, 40.0, 5.0)]},
-    "border": {"theta": 0.003, "rules": RULES, "lesions": [
-        lesion(1, "pancreatic_pdac", "kept", 0.004, 40.0, 5.0),  # prob_max a factor 4/3 above theta
-        lesion(2, "pancreatic_pdac", "relabelled_volume_ratio", 0.9, 40.0, 140.0)]},  # 7/133 above its limit
-    "hu": {"theta": 0.003, "rules": RULES, "lesions": [lesion(1, "pancreatic_cyst", "kept", 0.9, 215.0, 10.0)]},
+    "sure": {
+        "theta": 0.003,
+        "rules": RULES,
+        "lesions": [lesion(1, "pancreatic_pdac", "kept", 0.95, 40.0, 5.0)],
+    },
+    "border": {
+        "theta": 0.003,
+        "rules": RULES,
+        "lesions": [
+            lesion(1, "pancreatic_pdac", "kept", 0.004, 40.0, 5.0),  # prob_max a factor 4/3 above theta
+            lesion(2, "pancreatic_pdac", "relabelled_volume_ratio", 0.9, 40.0, 140.0),
+        ],
+    },  # 7/133 above its limit
+    "hu": {
+        "theta": 0.003,
+        "rules": RULES,
+        "lesions": [lesion(1, "pancreatic_cyst", "kept", 0.9, 215.0, 10.0)],
+    },
     "empty": {"theta": 0.003, "rules": RULES, "lesions": []},
 }
 # closeness = 1 - distance / scale: decades for the probability (scale 1), fraction of limit or window (0.15)
@@ -37,8 +58,14 @@ HU = 1 - (7 / 255) / 0.15
 def test_scores_are_the_closeness_of_each_call() -> None:
     assert score_report(REPORTS["border"])["score"] == pytest.approx(BORDER, abs=1e-4)
     assert score_report(REPORTS["hu"])["score"] == pytest.approx(HU, abs=1e-4)
-    assert score_report(REPORTS["sure"]) == {"score": 0.0, "borderline": 0, "candidates": 1, "kept": 1, "reasons": [],
-                                             "flags": []}
+    assert score_report(REPORTS["sure"]) == {
+        "score": 0.0,
+        "borderline": 0,
+        "candidates": 1,
+        "kept": 1,
+        "reasons": [],
+        "flags": [],
+    }
 
 
 def test_ranking_order_and_reasons() -> None:
@@ -62,7 +89,11 @@ def test_flagged_cases_come_first_whatever_their_score() -> None:
 
 
 def test_wider_margin_finds_more() -> None:
-    far = {"theta": 0.003, "rules": RULES, "lesions": [lesion(1, "pancreatic_pdac", "kept", 0.9, 40.0, 100.0)]}
+    far = {
+        "theta": 0.003,
+        "rules": RULES,
+        "lesions": [lesion(1, "pancreatic_pdac", "kept", 0.9, 40.0, 100.0)],
+    }
     assert score_report(far)["borderline"] == 0  # 33/133 = 0.25 of the limit away
     assert score_report(far, RankSettings(margin=0.3))["borderline"] == 1
 
@@ -92,7 +123,12 @@ def out(tmp_path: Path) -> Path:
 
 
 def test_rank_command_skips_reviewed_cases(out: Path) -> None:
-    assert CliRunner().invoke(main, ["status", "set", str(out / "hu"), "--approved", "--reviewer", "a"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(main, ["status", "set", str(out / "hu"), "--approved", "--reviewer", "a"])
+        .exit_code
+        == 0
+    )
     res = CliRunner().invoke(main, ["rank", str(out), "--json"])
     assert res.exit_code == 0, res.output
     assert [r["case"] for r in json.loads(res.output)["ranking"]] == ["border", "sure", "empty"]
@@ -102,7 +138,9 @@ def test_rank_command_skips_reviewed_cases(out: Path) -> None:
     lines = res.output.splitlines()
     assert lines[1].startswith("  1. border: score 1.52, 2 borderline of 2 candidate(s), 1 kept - #1")
     assert lines[2].startswith("  2. hu: ")
-    assert lines[-1] == "  4. empty: score 0.00, 0 borderline of 0 candidate(s), 0 kept - no lesion candidates"
+    assert (
+        lines[-1] == "  4. empty: score 0.00, 0 borderline of 0 candidate(s), 0 kept - no lesion candidates"
+    )
 
 
 def test_rank_command_damaged_report(out: Path) -> None:

@@ -98,8 +98,12 @@ def test_dicom_folder_with_several_series_picks_the_largest_ct_and_says_so(tmp_p
 def test_dicom_missing_slice_is_a_clear_error(tmp_path):
     p = make_phantom("LPS", shape=(16, 16, 8))
     write_dicom_series(tmp_path, p.ct, p.affine)
-    files = sorted(tmp_path.iterdir(), key=lambda f: float(__import__("pydicom").dcmread(
-        f, stop_before_pixels=True).ImagePositionPatient[2]))
+    files = sorted(
+        tmp_path.iterdir(),
+        key=lambda f: float(
+            __import__("pydicom").dcmread(f, stop_before_pixels=True).ImagePositionPatient[2]
+        ),
+    )
     files[3].unlink()
     with pytest.raises(InputError, match="not evenly spaced"):
         read_volume(tmp_path)

@@ -38,10 +38,25 @@ def build_case() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 def test_every_lesion_fate_and_count() -> None:
     model, revised, removed = build_case()
     r = compare(model, revised, AFFINE, removed)
-    assert r["lesion_counts"] == {"matched": 3, "added": 2, "deleted": 1, "unchanged": 1, "resized": 1,
-                                  "reshaped": 0, "reclassified": 1, "split": 0, "merged": 0}
-    assert r["errors"] == {"missed": 1, "restored": 1, "false_positive_kept": 1, "reclassified": 1,
-                           "boundary": 1, "removed_confirmed": 1}
+    assert r["lesion_counts"] == {
+        "matched": 3,
+        "added": 2,
+        "deleted": 1,
+        "unchanged": 1,
+        "resized": 1,
+        "reshaped": 0,
+        "reclassified": 1,
+        "split": 0,
+        "merged": 0,
+    }
+    assert r["errors"] == {
+        "missed": 1,
+        "restored": 1,
+        "false_positive_kept": 1,
+        "reclassified": 1,
+        "boundary": 1,
+        "removed_confirmed": 1,
+    }
     by_kind = {(x["kind"], x["error"]): x for x in r["lesions"]}
     grown = by_kind[("matched", "boundary")]
     assert grown["model_voxels"] == 64 and grown["revised_voxels"] == 96
@@ -51,7 +66,11 @@ def test_every_lesion_fate_and_count() -> None:
     assert grown["dice"] == pytest.approx(2 * 64 / 160)
     assert by_kind[("added", "restored")]["restored_from_class"] == "pancreatic_cyst"
     assert by_kind[("added", "missed")]["revised_class"] == "pancreatic_pnet"
-    assert by_kind[("added", "missed")]["centroid_voxel"] == [26.0, 6.0, 6.0]  # on the whole grid, not the crop
+    assert by_kind[("added", "missed")]["centroid_voxel"] == [
+        26.0,
+        6.0,
+        6.0,
+    ]  # on the whole grid, not the crop
     assert by_kind[("deleted", "false_positive_kept")]["model_ml"] == pytest.approx(27 * ML)
     assert by_kind[("matched", "reclassified")]["revised_class"] == "pancreatic_cyst"
 
@@ -121,8 +140,10 @@ def test_cli_folder_json(annotated: Path) -> None:
 
 
 def test_cli_files_table(annotated: Path) -> None:
-    res = CliRunner().invoke(main, ["review", str(annotated / "case1" / "labels.nii.gz"),
-                                    str(annotated / "case1" / "revised.nii.gz")])
+    res = CliRunner().invoke(
+        main,
+        ["review", str(annotated / "case1" / "labels.nii.gz"), str(annotated / "case1" / "revised.nii.gz")],
+    )
     assert res.exit_code == 0, res.output
     line = next(x for x in res.output.splitlines() if x.startswith("case1"))
     # lesions added deleted resized reshaped missed restored FP-kept voxels slices
@@ -131,8 +152,12 @@ def test_cli_files_table(annotated: Path) -> None:
 
 
 def test_cli_tolerance_changes_reshaped(annotated: Path) -> None:
-    args = ["review", str(annotated / "case1" / "labels.nii.gz"), str(annotated / "case1" / "revised.nii.gz"),
-            "--json"]
+    args = [
+        "review",
+        str(annotated / "case1" / "labels.nii.gz"),
+        str(annotated / "case1" / "revised.nii.gz"),
+        "--json",
+    ]
     strict = json.loads(CliRunner().invoke(main, [*args, "--tolerance", "0.5"]).output)
     # E's trailing face moved 2 mm: at 0.5 mm it is reshaped too
     assert strict["summary"]["lesion_counts"]["reshaped"] == 1

@@ -16,7 +16,7 @@ from eanno_client.review_metrics import (
 
 def cube(shape=(20, 20, 20), lo=(4, 4, 4), n=10) -> np.ndarray:
     m = np.zeros(shape, bool)
-    m[lo[0]:lo[0] + n, lo[1]:lo[1] + n, lo[2]:lo[2] + n] = True
+    m[lo[0] : lo[0] + n, lo[1] : lo[1] + n, lo[2] : lo[2] + n] = True
     return m
 
 
@@ -47,7 +47,9 @@ def test_surface_dice_reads_the_spacing_of_the_shifted_axis() -> None:
     # 2 mm along the shift, but the leading face's interior voxels next to a side face are now 1 mm from the
     # other cube's side: of its 8 x 8 interior only the inner 6 x 6 = 36 stay out of reach (with the 100).
     assert surface_dice(a, along_thick, spacing, 1.5) == pytest.approx((488 - 100 - 36) / 488)
-    assert surface_dice(a, along_thick, spacing, 0.9) == pytest.approx(SHIFTED_CUBE_SD)  # shared side faces only
+    assert surface_dice(a, along_thick, spacing, 0.9) == pytest.approx(
+        SHIFTED_CUBE_SD
+    )  # shared side faces only
     assert surface_dice(a, along_thin, spacing, 1.5) == pytest.approx(1.0)
     assert surface_dice(a, along_thick, spacing, 2.0) == pytest.approx(1.0)
 

@@ -27,8 +27,13 @@ def test_annotate_rank_review_status(tmp_path) -> None:
     from eanno_serving.local import LocalServer
 
     grpc, http, metrics = free_ports()
-    server = LocalServer(hu_band_repository(tmp_path / "srv"), grpc_port=grpc, http_port=http,
-                         metrics_port=metrics, run_dir=tmp_path / "srv" / "run")
+    server = LocalServer(
+        hu_band_repository(tmp_path / "srv"),
+        grpc_port=grpc,
+        http_port=http,
+        metrics_port=metrics,
+        run_dir=tmp_path / "srv" / "run",
+    )
     out = tmp_path / "out"
     srcs = {}
     for name, codes in (("a", "RAS"), ("b", "LPS")):
@@ -37,14 +42,30 @@ def test_annotate_rank_review_status(tmp_path) -> None:
     with server:
         url = server.urls["grpc"]
         cli("annotate", srcs["a"], "--out", out, "--url", url, "--no-preview")
-        kept = [x for x in json.loads((out / "a" / "report.json").read_text())["lesions"] if x["decision"] == "kept"]
+        kept = [
+            x
+            for x in json.loads((out / "a" / "report.json").read_text())["lesions"]
+            if x["decision"] == "kept"
+        ]
         assert len(kept) == len(LESIONS)
         # b is annotated with the PDAC HU window's upper edge just above its lesions' mean HU: still kept,
         # but a close call that must put b first; a (skipped, default rules) has no such call
         edge = max(x["hu_mean"] for x in kept) + 8.0
         rules = json.dumps({"hu_window": {"pdac": [-206, edge]}})
-        summary = cli("annotate", srcs["a"], srcs["b"], "--out", out, "--url", url, "--no-preview", "--continue",
-                      "--rules", rules, "--rank")
+        summary = cli(
+            "annotate",
+            srcs["a"],
+            srcs["b"],
+            "--out",
+            out,
+            "--url",
+            url,
+            "--no-preview",
+            "--continue",
+            "--rules",
+            rules,
+            "--rank",
+        )
     assert (summary["done"], summary["skipped"]) == (1, 1)
     ranking = summary["ranking"]
     assert [r["case"] for r in ranking] == ["b", "a"]
@@ -65,7 +86,7 @@ def test_annotate_rank_review_status(tmp_path) -> None:
     distance[[0, -1]], distance[:, [0, -1]], distance[:, :, [0, -1]] = 0, 0, 0
     i, j, k = np.unravel_index(int(distance.argmax()), distance.shape)
     labels[cc == 1] = 1
-    labels[i - 1:i + 2, j - 1:j + 2, k - 1:k + 2] = 4
+    labels[i - 1 : i + 2, j - 1 : j + 2, k - 1 : k + 2] = 4
     save_nifti(out / "b" / "revised.nii.gz", labels, img.affine)
     review = cli("review", out, out)
     assert [c["case"] for c in review["cases"]] == ["b"]
@@ -73,7 +94,9 @@ def test_annotate_rank_review_status(tmp_path) -> None:
     assert (errors["false_positive_kept"], errors["missed"], errors["boundary"]) == (1, 1, 0)
     assert review["summary"]["lesion_counts"]["unchanged"] == len(LESIONS) - 1
 
-    cli("status", "set", out / "b", "--needs-changes", "--reviewer", "alice", "--comment", "one lesion is not")
+    cli(
+        "status", "set", out / "b", "--needs-changes", "--reviewer", "alice", "--comment", "one lesion is not"
+    )
     progress = cli("status", out)
     assert progress["counts"] == {"approved": 0, "needs_changes": 1, "pending": 1}
     assert progress["items"][1]["revised"] is True

@@ -28,18 +28,30 @@ def run(*args: str) -> tuple[int, str]:
 
 
 def test_set_writes_the_record_and_keeps_history(out: Path) -> None:
-    code, _ = run("status", "set", str(out / "c1"), "--needs-changes", "--comment", "tail cyst missed",
-                  "--reviewer", "alice")
+    code, _ = run(
+        "status",
+        "set",
+        str(out / "c1"),
+        "--needs-changes",
+        "--comment",
+        "tail cyst missed",
+        "--reviewer",
+        "alice",
+    )
     assert code == 0
     code, text = run("status", "set", str(out / "c1"), "--approved", "--reviewer", "bob", "--json")
     assert code == 0
     record = json.loads(text)
     assert (record["status"], record["reviewer"], record["case"]) == ("approved", "bob", "c1")
     assert [(h["status"], h["reviewer"], h["comment"]) for h in record["history"]] == [
-        ("needs_changes", "alice", "tail cyst missed")]
+        ("needs_changes", "alice", "tail cyst missed")
+    ]
     assert read_status(out / "c1") == record
     assert datetime.fromisoformat(record["time"]).tzinfo is not None
-    assert sorted(p.name for p in (out / "c1").iterdir()) == ["labels.nii.gz", STATUS_FILE]  # no temporary left
+    assert sorted(p.name for p in (out / "c1").iterdir()) == [
+        "labels.nii.gz",
+        STATUS_FILE,
+    ]  # no temporary left
 
 
 def test_progress_counts_who_and_pending(out: Path) -> None:
@@ -52,7 +64,10 @@ def test_progress_counts_who_and_pending(out: Path) -> None:
     p = json.loads(text)
     assert p["counts"] == {"approved": 2, "needs_changes": 1, "pending": 1}
     assert p["cases"] == 4 and p["done_fraction"] == 0.5
-    assert p["reviewers"] == {"alice": {"approved": 1, "needs_changes": 1}, "bob": {"approved": 1, "needs_changes": 0}}
+    assert p["reviewers"] == {
+        "alice": {"approved": 1, "needs_changes": 1},
+        "bob": {"approved": 1, "needs_changes": 0},
+    }
     assert p["pending"] == ["c4"] and p["needs_changes"] == ["c3"]
     assert [i["revised"] for i in p["items"]] == [False, True, False, False]
     code, text = run("status", str(out))
@@ -62,7 +77,9 @@ def test_progress_counts_who_and_pending(out: Path) -> None:
 
 
 def test_reviewer_from_the_environment(out: Path) -> None:
-    res = CliRunner().invoke(main, ["status", "set", str(out / "c4"), "--approved"], env={"EANNO_REVIEWER": "carol"})
+    res = CliRunner().invoke(
+        main, ["status", "set", str(out / "c4"), "--approved"], env={"EANNO_REVIEWER": "carol"}
+    )
     assert res.exit_code == 0
     assert read_status(out / "c4")["reviewer"] == "carol"
 

@@ -24,8 +24,6 @@ pytestmark = [pytest.mark.server, pytest.mark.slow, pytest.mark.py310]
 ORIENTATIONS = ["RAS", "LPS", "PLI", "ASL", "IRP"]
 
 
-
-
 @pytest.fixture(scope="module")
 def url(tmp_path_factory):
     """A server for the module; it must leave no shared-memory region behind."""
@@ -70,7 +68,9 @@ def test_health_and_models(url):
     assert info["live"] and info["ready"] and info["ensemble_ready"]
     assert info["theta"] == META["theta"] and info["model_spacing"] == META["spacing"]
     assert (info["model_name"], info["model_version"]) == ("hu-band", "test")
-    assert {"eanno_annotate", "eanno_window", "eanno_segmenter", "eanno_postproc"} <= {m["name"] for m in info["models"]}
+    assert {"eanno_annotate", "eanno_window", "eanno_segmenter", "eanno_postproc"} <= {
+        m["name"] for m in info["models"]
+    }
     r = CliRunner().invoke(main, ["models", "--url", url])
     assert r.exit_code == 0 and "eanno_annotate" in r.output and "READY" in r.output
 
@@ -108,8 +108,20 @@ def test_continue_after_an_interrupted_batch(url, tmp_path):
         hu, affine, _ = lesion_phantom(codes)
         save_nifti(cases / f"{codes}.nii.gz", hu, affine)
     out = tmp_path / "out"
-    cmd = [sys.executable, "-m", "eanno_client.cli", "annotate", str(cases), "--out", str(out), "--url", url,
-           "-j", "1", "--no-preview"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "eanno_client.cli",
+        "annotate",
+        str(cases),
+        "--out",
+        str(out),
+        "--url",
+        url,
+        "-j",
+        "1",
+        "--no-preview",
+    ]
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -117,8 +129,10 @@ def test_continue_after_an_interrupted_batch(url, tmp_path):
         time.sleep(0.05)
     proc.send_signal(signal.SIGKILL)  # as a power cut would: no clean-up code runs
     proc.wait()
-    r = CliRunner().invoke(main, ["annotate", str(cases), "--out", str(out), "--url", url, "--continue",
-                                  "--no-preview", "--json"])
+    r = CliRunner().invoke(
+        main,
+        ["annotate", str(cases), "--out", str(out), "--url", url, "--continue", "--no-preview", "--json"],
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.stdout)
     status = {c["case"]: c["status"] for c in summary["cases"]}
@@ -145,4 +159,6 @@ def test_threshold_and_rules_overrides_reach_the_server(url, tmp_path):
     np.testing.assert_allclose(removed.affine, affine, atol=1e-4)
     removed = np.asarray(removed.dataobj)
     assert not (labels == 3).any() and labels[mask].min() == 1
-    assert (removed[mask] == 3).mean() > 0.98 and not (removed & ~ndimage.binary_dilation(mask, iterations=2)).any()
+    assert (removed[mask] == 3).mean() > 0.98 and not (
+        removed & ~ndimage.binary_dilation(mask, iterations=2)
+    ).any()

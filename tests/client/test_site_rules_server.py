@@ -43,8 +43,20 @@ def case(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def annotate(server: LocalServer, case: Path, out: Path, *rules: str) -> dict:
-    result = CliRunner().invoke(main, ["annotate", str(case), "--out", str(out), "--url", server.urls["grpc"],
-                                       "--no-preview", "--json", *(["--rules", *rules] if rules else [])])
+    result = CliRunner().invoke(
+        main,
+        [
+            "annotate",
+            str(case),
+            "--out",
+            str(out),
+            "--url",
+            server.urls["grpc"],
+            "--no-preview",
+            "--json",
+            *(["--rules", *rules] if rules else []),
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads((out / "case" / "report.json").read_text())
 
@@ -56,8 +68,11 @@ def decisions(report: dict) -> set[str]:
 def test_the_repository_rules_are_in_force_and_named(server, case, tmp_path) -> None:
     report = annotate(server, case, tmp_path / "out")
     named = {k: report["rules"][k] for k in ("source", "sha256", "overrides")}
-    assert named == {"source": "site.yaml", "sha256": hashlib.sha256(SITE_RULES.encode()).hexdigest(),
-                     "overrides": None}
+    assert named == {
+        "source": "site.yaml",
+        "sha256": hashlib.sha256(SITE_RULES.encode()).hexdigest(),
+        "overrides": None,
+    }
     assert report["rules"]["volume_ratio_limit"] == {"pdac": 0, "cyst": 0, "pnet": 0}  # the values in force
     assert report["lesions"] and decisions(report) == {"relabelled_volume_ratio"}, decisions(report)
 
@@ -66,7 +81,9 @@ def test_the_repository_rules_are_in_force_and_named(server, case, tmp_path) -> 
 def test_client_rules_override_the_site_rules_in_every_form(server, case, tmp_path, form) -> None:
     if form == "yaml-file":
         arg = tmp_path / "limits.yaml"
-        arg.write_text("# back to the paper's limits\nvolume_ratio_limit:\n  pdac: 133\n  cyst: 83\n  pnet: 46\n")
+        arg.write_text(
+            "# back to the paper's limits\nvolume_ratio_limit:\n  pdac: 133\n  cyst: 83\n  pnet: 46\n"
+        )
     elif form == "json-file":
         arg = tmp_path / "limits.json"
         arg.write_text(json.dumps(DEFAULT_LIMITS))
@@ -82,11 +99,25 @@ def test_client_rules_override_the_site_rules_in_every_form(server, case, tmp_pa
 def test_bad_client_rules_are_refused_with_the_servers_reason(server, case, tmp_path) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("conectivity: 6\n")
-    result = CliRunner().invoke(main, ["annotate", str(case), "--out", str(tmp_path / "out"), "--url",
-                                       server.urls["grpc"], "--no-preview", "--json", "--rules", str(bad)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "annotate",
+            str(case),
+            "--out",
+            str(tmp_path / "out"),
+            "--url",
+            server.urls["grpc"],
+            "--no-preview",
+            "--json",
+            "--rules",
+            str(bad),
+        ],
+    )
     assert result.exit_code == 1
     error = json.loads(result.stdout)["cases"][0]["error"]
     assert "INVALID_ARGUMENT" in error and "unknown key 'conectivity'" in error, error
-    unreadable = CliRunner().invoke(main, ["annotate", str(case), "--out", str(tmp_path / "o2"), "--rules",
-                                           str(tmp_path / "absent.yaml")])
+    unreadable = CliRunner().invoke(
+        main, ["annotate", str(case), "--out", str(tmp_path / "o2"), "--rules", str(tmp_path / "absent.yaml")]
+    )
     assert unreadable.exit_code == 2 and "absent.yaml: cannot read the rules file" in unreadable.output

@@ -23,8 +23,15 @@ def load_soak():
 
 def test_verdict_catches_each_failure() -> None:
     soak = load_soak()
-    good = {"errors": 0, "errors_seen": [], "requests": 40, "clients": 4, "shm_left_after_stop": [],
-            "rss_mb": {"warm": 500.0, "end": 520.0}, "shm_mb": {"warm": 64.0, "end": 64.0}}
+    good = {
+        "errors": 0,
+        "errors_seen": [],
+        "requests": 40,
+        "clients": 4,
+        "shm_left_after_stop": [],
+        "rss_mb": {"warm": 500.0, "end": 520.0},
+        "shm_mb": {"warm": 64.0, "end": 64.0},
+    }
     assert soak.verdict(good) == []
     assert "errors" in soak.verdict({**good, "errors": 1, "errors_seen": ["x"]})[0]
     assert "RSS grew" in soak.verdict({**good, "rss_mb": {"warm": 500.0, "end": 700.0}})[0]

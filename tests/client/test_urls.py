@@ -30,9 +30,16 @@ def test_http_and_metrics_ports_get_a_hint():
     assert "metrics port" in parse_url("http://gpu1:8002").notes[-1]
 
 
-@pytest.mark.parametrize("text,words", [("", "empty"), ("gpu1:80a1", "port '80a1' is not a number"),
-                                        ("gpu1:70000", "1 to 65535"), ("ftp://gpu1:8001", "unknown scheme ftp://"),
-                                        ("gpu 1:8001", "not a host name")])
+@pytest.mark.parametrize(
+    "text,words",
+    [
+        ("", "empty"),
+        ("gpu1:80a1", "port '80a1' is not a number"),
+        ("gpu1:70000", "1 to 65535"),
+        ("ftp://gpu1:8001", "unknown scheme ftp://"),
+        ("gpu 1:8001", "not a host name"),
+    ],
+)
 def test_bad_addresses_say_what_to_give(text, words):
     with pytest.raises(ValueError, match=words) as e:
         parse_url(text)
@@ -63,7 +70,9 @@ def test_nothing_listening_fails_at_once_naming_the_url(tmp_path):
 
 
 def test_bad_url_is_a_usage_error(tmp_path):
-    r = CliRunner().invoke(main, ["annotate", str(tmp_path), "--out", str(tmp_path / "o"), "--url", "gpu1:80a1"])
+    r = CliRunner().invoke(
+        main, ["annotate", str(tmp_path), "--out", str(tmp_path / "o"), "--url", "gpu1:80a1"]
+    )
     assert r.exit_code == 2 and "port '80a1' is not a number" in r.output and "Traceback" not in r.output
 
 
@@ -71,13 +80,24 @@ def test_several_urls_none_ready(tmp_path):
     p = make_phantom("RAS", shape=(16, 16, 6))
     path = save_nifti(tmp_path / "ct.nii.gz", p.ct, p.affine)
     a, b = f"127.0.0.1:{closed_port()}", f"127.0.0.1:{closed_port()}"
-    r = CliRunner(env={"EANNO_URL": f"{a},{b}"}).invoke(main, ["annotate", str(path), "--out", str(tmp_path / "o")])
-    assert r.exit_code == 1 and f"nothing answers at {a}" in r.output and f"nothing answers at {b}" in r.output
+    r = CliRunner(env={"EANNO_URL": f"{a},{b}"}).invoke(
+        main, ["annotate", str(path), "--out", str(tmp_path / "o")]
+    )
+    assert (
+        r.exit_code == 1 and f"nothing answers at {a}" in r.output and f"nothing answers at {b}" in r.output
+    )
 
 
 def test_version_everywhere():
-    for args in (["--version"], ["annotate", "--version"], ["health", "--version"], ["loadtest", "--version"],
-                 ["review", "--version"], ["rank", "--version"], ["status", "--version"]):
+    for args in (
+        ["--version"],
+        ["annotate", "--version"],
+        ["health", "--version"],
+        ["loadtest", "--version"],
+        ["review", "--version"],
+        ["rank", "--version"],
+        ["status", "--version"],
+    ):
         r = CliRunner().invoke(main, args)
         assert r.exit_code == 0 and r.output.startswith("eanno-client 0.1.0 (Python "), (args, r.output)
     url = f"127.0.0.1:{closed_port()}"
@@ -107,8 +127,10 @@ def test_loadtest_csv_and_capacity_from_records():
     fast = [Record(i * 1.0, i * 1.0 + 1.0, 10, endpoint="a:1" if i % 2 else "b:1") for i in range(10)]
     slow = [Record(i * 0.5, i * 0.5 + 4.0, 10, endpoint="a:1") for i in range(10)]
     steps = [summarise(fast, 1), summarise(slow, None, rate=2.0)]
-    assert steps[0]["endpoints"] == {"a:1": {"ok": 5, "errors": 0, "share": 0.5},
-                                     "b:1": {"ok": 5, "errors": 0, "share": 0.5}}
+    assert steps[0]["endpoints"] == {
+        "a:1": {"ok": 5, "errors": 0, "share": 0.5},
+        "b:1": {"ok": 5, "errors": 0, "share": 0.5},
+    }
     assert steps[0]["cts_per_hour"] == 3600.0 and steps[1]["mode"] == "open"
     # within p95 <= 2 s only the fast step counts; within 10 s the slow one takes more per hour
     assert capacity(steps, 2.0)["step"] == {"mode": "closed", "concurrency": 1, "request_rate": None}
@@ -124,8 +146,12 @@ def test_a_refusal_from_one_address_is_not_nothing_listening():
     """gRPC names only its last attempt: [::1] refusing while 127.0.0.1 accepted is a server that answers."""
     from eanno_client.readiness import explain
 
-    grpc_text = "failed to connect to all addresses; last error: UNKNOWN: ipv6:%5B::1%5D:{}: Connection refused"
-    with socket.socket() as listener:  # accepts TCP (the kernel's backlog), speaks no gRPC: a TLS server in plain text
+    grpc_text = (
+        "failed to connect to all addresses; last error: UNKNOWN: ipv6:%5B::1%5D:{}: Connection refused"
+    )
+    with (
+        socket.socket() as listener
+    ):  # accepts TCP (the kernel's backlog), speaks no gRPC: a TLS server in plain text
         listener.bind(("127.0.0.1", 0))
         listener.listen(1)
         port = listener.getsockname()[1]

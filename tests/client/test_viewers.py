@@ -8,7 +8,9 @@ import shlex
 from eanno_client.classes import CLASS_NAMES, COLOURS
 from eanno_client.viewers import itksnap_label_description, slicer_color_table, viewer_commands
 
-ITKSNAP_LINE = re.compile(r'^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([01](?:\.\d+)?)\s+([01])\s+([01])\s+"([^"]+)"$')
+ITKSNAP_LINE = re.compile(
+    r'^\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+([01](?:\.\d+)?)\s+([01])\s+([01])\s+"([^"]+)"$'
+)
 
 
 def test_itksnap_label_description_every_line():
@@ -45,7 +47,15 @@ def test_viewer_commands_quote_paths(tmp_path):
     d = tmp_path / "a case"
     cmds = viewer_commands(d / "ct.nii.gz", d / "labels.nii.gz", d / "l.txt", d / "c.ctbl")
     itk = shlex.split(cmds["itksnap"])
-    assert itk == ["itksnap", "-g", str(d / "ct.nii.gz"), "-s", str(d / "labels.nii.gz"), "-l", str(d / "l.txt")]
+    assert itk == [
+        "itksnap",
+        "-g",
+        str(d / "ct.nii.gz"),
+        "-s",
+        str(d / "labels.nii.gz"),
+        "-l",
+        str(d / "l.txt"),
+    ]
     slicer = shlex.split(cmds["slicer"])
     assert slicer[:2] == ["Slicer", "--python-code"]
     compile(slicer[2], "slicer", "exec")  # the code Slicer runs is valid Python

@@ -21,8 +21,12 @@ def main() -> None:
 @click.argument("what")
 def fail(what: str) -> None:
     """Raise what the argument names."""
-    errors = {"input": EannoError("scan.nii.gz: not a NIfTI file"), "missing": MissingDependency("needs pydicom"),
-              "server": Unreachable("localhost:8001: connection refused"), "bug": ValueError("a bug")}
+    errors = {
+        "input": EannoError("scan.nii.gz: not a NIfTI file"),
+        "missing": MissingDependency("needs pydicom"),
+        "server": Unreachable("localhost:8001: connection refused"),
+        "bug": ValueError("a bug"),
+    }
     raise errors[what]
 
 
@@ -39,8 +43,11 @@ def deep() -> None:
 
 def test_domain_errors_exit_with_their_code_and_message_only() -> None:
     runner = CliRunner()
-    for what, code, message in [("input", 1, "scan.nii.gz: not a NIfTI file"), ("missing", 5, "needs pydicom"),
-                                ("server", 3, "localhost:8001: connection refused")]:
+    for what, code, message in [
+        ("input", 1, "scan.nii.gz: not a NIfTI file"),
+        ("missing", 5, "needs pydicom"),
+        ("server", 3, "localhost:8001: connection refused"),
+    ]:
         result = runner.invoke(main, ["fail", what])
         assert result.exit_code == code, (what, result.output)
         assert f"Error: {message}" in result.output and "Traceback" not in result.output

@@ -9,7 +9,14 @@ import click
 import pytest
 from eanno_contracts.errors import EannoError
 
-PACKAGES = ["eanno_contracts", "eanno_postproc", "eanno_training", "eanno_serving", "eanno_export", "eanno_client"]
+PACKAGES = [
+    "eanno_contracts",
+    "eanno_postproc",
+    "eanno_training",
+    "eanno_serving",
+    "eanno_export",
+    "eanno_client",
+]
 
 
 def our_exception_classes() -> list[type]:
@@ -32,6 +39,11 @@ def test_every_exception_class_of_ours_is_an_eanno_error() -> None:
     classes = our_exception_classes()
     assert len(classes) >= 15, [c.__name__ for c in classes]  # the walk found the packages' errors
     # click's exceptions are the layer's output (eanno_contracts.cli.DomainException), not domain errors
-    bad = [f"{c.__module__}.{c.__qualname__}" for c in classes
-           if not issubclass(c, EannoError) and not issubclass(c, click.ClickException)]
-    assert not bad, "exception classes that do not derive from eanno_contracts.errors.EannoError:\n" + "\n".join(bad)
+    bad = [
+        f"{c.__module__}.{c.__qualname__}"
+        for c in classes
+        if not issubclass(c, EannoError) and not issubclass(c, click.ClickException)
+    ]
+    assert not bad, (
+        "exception classes that do not derive from eanno_contracts.errors.EannoError:\n" + "\n".join(bad)
+    )

@@ -48,8 +48,11 @@ def test_gaussian_weights_shape_centre_sigma_and_symmetry() -> None:
     assert line.argmax() == 4
     np.testing.assert_allclose(line[5], np.exp(-0.5 * (1 / (9 / 8)) ** 2), rtol=1e-6)
     # separable: the 3D map is the outer product of its axes
-    np.testing.assert_allclose(w, np.einsum("i,j,k->ijk", w[:, 7, 4] / w[15, 7, 4], w[15, :, 4] / w[15, 7, 4],
-                                            w[15, 7, :]) , rtol=1e-5)
+    np.testing.assert_allclose(
+        w,
+        np.einsum("i,j,k->ijk", w[:, 7, 4] / w[15, 7, 4], w[15, :, 4] / w[15, 7, 4], w[15, 7, :]),
+        rtol=1e-5,
+    )
 
 
 def test_gaussian_weights_are_never_zero_even_far_from_the_centre() -> None:

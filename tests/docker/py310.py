@@ -27,11 +27,15 @@ def find_python(version: str = "3.10") -> Path | None:
     if given:
         return Path(given)
     root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
-    candidates = sorted(root.glob(f"versions/{version}.*/bin/python{version}"),
-                        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()))
+    candidates = sorted(
+        root.glob(f"versions/{version}.*/bin/python{version}"),
+        key=lambda p: tuple(int(x) for x in p.parts[-3].split(".") if x.isdigit()),
+    )
     if candidates:
         return candidates[-1]
-    found = shutil.which(f"python{version}")  # not a pyenv shim: it fails where X.Y is not the selected version
+    found = shutil.which(
+        f"python{version}"
+    )  # not a pyenv shim: it fails where X.Y is not the selected version
     return Path(found) if found and "shims" not in Path(found).parts else None
 
 
@@ -54,9 +58,18 @@ def source_hash(paths: list[Path]) -> str:
     """SHA-256 over the files an environment is built from (names and contents; caches skipped)."""
     h = hashlib.sha256()
     for root in paths:
-        files = [root] if root.is_file() else sorted(
-            p for p in root.rglob("*") if p.is_file() and p.suffix in SOURCE_SUFFIXES
-            and "__pycache__" not in p.parts and not any(part.endswith(".egg-info") for part in p.parts))
+        files = (
+            [root]
+            if root.is_file()
+            else sorted(
+                p
+                for p in root.rglob("*")
+                if p.is_file()
+                and p.suffix in SOURCE_SUFFIXES
+                and "__pycache__" not in p.parts
+                and not any(part.endswith(".egg-info") for part in p.parts)
+            )
+        )
         for f in files:
             h.update(str(f.relative_to(REPO)).encode() + b"\0" + f.read_bytes() + b"\0")
     return h.hexdigest()
@@ -76,7 +89,11 @@ def ensure_venv(venv: Path, python310: Path, install: list[str], sources: list[P
     cmd = [a.replace("{python}", str(python)) for a in install]
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=1800)
     if proc.returncode != 0:
-        errors = [line for line in (proc.stdout + proc.stderr).splitlines() if not line.startswith("WARNING: Location")]
+        errors = [
+            line
+            for line in (proc.stdout + proc.stderr).splitlines()
+            if not line.startswith("WARNING: Location")
+        ]
         raise RuntimeError(f"building {venv} failed ({' '.join(cmd)}):\n" + "\n".join(errors[-30:]))
     stamp.write_text(key)
     return python, time.monotonic() - start
@@ -85,8 +102,11 @@ def ensure_venv(venv: Path, python310: Path, install: list[str], sources: list[P
 def server_env(python310: Path) -> tuple[Path, float]:
     """The image's server-side Python, installed by docker/install-server-python.sh."""
     venv = Path(os.environ.get("EANNO_PY310_SERVER_VENV", REPO / ".venv-py310"))
-    sources = [REPO / "requirements" / "constraints.txt", REPO / "docker" / "install-server-python.sh",
-               *(REPO / d for d in ("contracts", "postproc", "model_repository", "export"))]
+    sources = [
+        REPO / "requirements" / "constraints.txt",
+        REPO / "docker" / "install-server-python.sh",
+        *(REPO / d for d in ("contracts", "postproc", "model_repository", "export")),
+    ]
     return ensure_venv(venv, python310, ["bash", "docker/install-server-python.sh", "{python}", "."], sources)
 
 
@@ -94,8 +114,9 @@ def client_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
     """The workstation client on that Python: `pip install ./client`, unpinned, as its README says."""
     tag = version.replace(".", "")
     venv = Path(os.environ.get(f"EANNO_PY{tag}_CLIENT_VENV", REPO / f".venv-py{tag}-client"))
-    return ensure_venv(venv, python, ["{python}", "-m", "pip", "install", "./client"],
-                       [REPO / "client", REPO / "contracts"])
+    return ensure_venv(
+        venv, python, ["{python}", "-m", "pip", "install", "./client"], [REPO / "client", REPO / "contracts"]
+    )
 
 
 def client_test_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
@@ -108,11 +129,16 @@ def client_test_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
     """
     tag = version.replace(".", "")
     venv = Path(os.environ.get(f"EANNO_PY{tag}_TESTS_VENV", REPO / f".venv-py{tag}-tests"))
-    script = ('EANNO_CONTRACTS_BY_NAME=1 "$0" -m pip install -q --disable-pip-version-check '
-              '-c requirements/constraints.txt pytest pytest-timeout hypothesis onnx "tritonclient[grpc,http]" '
-              '-e ./contracts -e ./postproc -e "./model_repository[all]" -e "./client[all]" '
-              '&& "$0" -m pip install -q --disable-pip-version-check --no-deps -e ./training')
+    script = (
+        'EANNO_CONTRACTS_BY_NAME=1 "$0" -m pip install -q --disable-pip-version-check '
+        '-c requirements/constraints.txt pytest pytest-timeout hypothesis onnx "tritonclient[grpc,http]" '
+        '-e ./contracts -e ./postproc -e "./model_repository[all]" -e "./client[all]" '
+        '&& "$0" -m pip install -q --disable-pip-version-check --no-deps -e ./training'
+    )
     packages = ("contracts", "postproc", "model_repository", "client", "training")
-    sources = [REPO / "requirements" / "constraints.txt", Path(__file__),  # this file holds the install command
-               *(f for d in packages for f in (REPO / d / "pyproject.toml", REPO / d / "setup.py") if f.is_file())]
+    sources = [
+        REPO / "requirements" / "constraints.txt",
+        Path(__file__),  # this file holds the install command
+        *(f for d in packages for f in (REPO / d / "pyproject.toml", REPO / d / "setup.py") if f.is_file()),
+    ]
     return ensure_venv(venv, python, ["bash", "-c", script, "{python}"], sources)

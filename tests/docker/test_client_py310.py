@@ -38,8 +38,9 @@ def python310_tests() -> Path:
     python, seconds = client_test_env(found)
     print(f"\n3.10 client test env ready in {seconds:.1f} s: {python}")
     code = "import sys, eanno_client; print('%d.%d' % sys.version_info[:2]); print(eanno_client.__file__)"
-    version, where = subprocess.run([str(python), "-c", code], capture_output=True, text=True, check=True,
-                                    timeout=120).stdout.split()
+    version, where = subprocess.run(
+        [str(python), "-c", code], capture_output=True, text=True, check=True, timeout=120
+    ).stdout.split()
     assert version == "3.10", version
     assert Path(where).resolve().is_relative_to(REPO / "client"), f"{where}: not this tree's client"
     return python
@@ -47,8 +48,13 @@ def python310_tests() -> Path:
 
 def collected(python: str, args: list[str]) -> set[str]:
     """Test ids pytest collects with this python."""
-    proc = subprocess.run([python, "-m", "pytest", *args, "--collect-only", "-q", "-p", "no:cacheprovider"],
-                          cwd=REPO, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [python, "-m", "pytest", *args, "--collect-only", "-q", "-p", "no:cacheprovider"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return {line.strip() for line in proc.stdout.splitlines() if "::" in line}
 
@@ -69,14 +75,27 @@ def junit_results(path: Path) -> dict[str, str]:
 
 def run_on_310(python: Path, args: list[str], tmp_path: Path) -> dict[str, str]:
     """pytest on args with the 3.10 venv; its per-test results (the output's tail on failure)."""
-    libdir = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
-                            capture_output=True, text=True, check=True, timeout=120).stdout.strip()
+    libdir = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    ).stdout.strip()
     # the servers' 3.10 stub loads libpython3.10.so, which pyenv keeps in its own lib dir (not on ld's path)
-    env = {**os.environ, "LD_LIBRARY_PATH": os.pathsep.join(p for p in (libdir, os.environ.get("LD_LIBRARY_PATH"))
-                                                          if p)}
+    env = {
+        **os.environ,
+        "LD_LIBRARY_PATH": os.pathsep.join(p for p in (libdir, os.environ.get("LD_LIBRARY_PATH")) if p),
+    }
     xml = tmp_path / "junit.xml"
-    proc = subprocess.run([str(python), "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", f"--junitxml={xml}"],
-                          cwd=REPO, capture_output=True, text=True, timeout=3000, env=env)
+    proc = subprocess.run(
+        [str(python), "-m", "pytest", *args, "-q", "-p", "no:cacheprovider", f"--junitxml={xml}"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=3000,
+        env=env,
+    )
     print("3.10:", proc.stdout.strip().splitlines()[-1] if proc.stdout.strip() else proc.stderr[-2000:])
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     return junit_results(xml)
@@ -85,8 +104,12 @@ def run_on_310(python: Path, args: list[str], tmp_path: Path) -> dict[str, str]:
 def check_same_tests(results: dict[str, str], args: list[str]) -> None:
     """3.10 ran every test 3.11 collects, and each passed or skipped for a reason that is not a 3.10 gap."""
     expected = collected(sys.executable, args)
-    assert set(results) == expected, ("missing on 3.10", sorted(expected - set(results))[:20],
-                                      "only on 3.10", sorted(set(results) - expected)[:20])
+    assert set(results) == expected, (
+        "missing on 3.10",
+        sorted(expected - set(results))[:20],
+        "only on 3.10",
+        sorted(set(results) - expected)[:20],
+    )
     bad = {k: v for k, v in results.items() if v in ("failure", "error")}
     assert not bad, bad
     skipped = {k: v for k, v in results.items() if v != "passed"}
@@ -101,7 +124,9 @@ def test_client_suite_on_python310(python310_tests: Path, tmp_path: Path) -> Non
     assert any(k.startswith("tests/client/test_server.py::") and v == "passed" for k, v in results.items())
 
 
-@pytest.mark.skipif(os.environ.get("EANNO_PY310_FULL") != "1",
-                    reason="the whole client suite on 3.10 takes minutes: `make test-client-py310`")
+@pytest.mark.skipif(
+    os.environ.get("EANNO_PY310_FULL") != "1",
+    reason="the whole client suite on 3.10 takes minutes: `make test-client-py310`",
+)
 def test_whole_client_suite_on_python310(python310_tests: Path, tmp_path: Path) -> None:
     check_same_tests(run_on_310(python310_tests, FULL, tmp_path), FULL)

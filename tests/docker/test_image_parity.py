@@ -60,8 +60,11 @@ def cases(real_ct_dir: Path) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarr
         p = generate_phantom(seed, shape=(112, 96, 40), spacing=(1.6, 1.6, 3.0), orientation="RAS")
         out[f"phantom-{seed}"] = (p.ct.astype(np.int16), np.asarray(p.spacing, np.float32), p.affine)
     img = nib.as_closest_canonical(nib.load(real_ct_dir / "example_ct_sm.nii.gz"))
-    out["real-ct"] = (np.asarray(img.dataobj).astype(np.int16), np.asarray(img.header.get_zooms()[:3], np.float32),
-                      img.affine)
+    out["real-ct"] = (
+        np.asarray(img.dataobj).astype(np.int16),
+        np.asarray(img.header.get_zooms()[:3], np.float32),
+        img.affine,
+    )
     return out
 
 
@@ -75,8 +78,9 @@ def _serve(server: LocalServer, cases: dict) -> dict[str, Served]:
 
 def _server(repository: Path, folder: Path, python: Path | None = None) -> LocalServer:
     grpc, http, metrics = free_ports()
-    return LocalServer(repository, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=folder,
-                       python=python)
+    return LocalServer(
+        repository, grpc_port=grpc, http_port=http, metrics_port=metrics, run_dir=folder, python=python
+    )
 
 
 def stub_pythons(pid: int) -> set[str]:
@@ -102,8 +106,9 @@ def reference(repository: Path, cases: dict, tmp_path_factory: pytest.TempPathFa
 
 
 @pytest.fixture(scope="module")
-def server310(repository: Path, server_python: Path, tmp_path_factory: pytest.TempPathFactory,
-              reference: dict) -> Iterator[LocalServer]:
+def server310(
+    repository: Path, server_python: Path, tmp_path_factory: pytest.TempPathFactory, reference: dict
+) -> Iterator[LocalServer]:
     """The same repository served with the models in the 3.10 venv (after the 3.11 server has stopped)."""
     with _server(repository, tmp_path_factory.mktemp("run310"), server_python) as server:
         yield server
@@ -115,8 +120,9 @@ def test_models_on_python310_answer_as_on_311(server310: LocalServer, reference:
     pancreas_seen = 0
     for name, ref in reference.items():
         got = served[name]
-        assert np.array_equal(got.labels, ref.labels), f"{name}: labels differ on 3.10 " \
-            f"({int((got.labels != ref.labels).sum())} voxels)"
+        assert np.array_equal(got.labels, ref.labels), (
+            f"{name}: labels differ on 3.10 ({int((got.labels != ref.labels).sum())} voxels)"
+        )
         assert np.array_equal(got.removed, ref.removed), f"{name}: removed candidates differ on 3.10"
         assert got.report["lesions"] == ref.report["lesions"], f"{name}: lesion reports differ on 3.10"
         pancreas_seen += int((ref.labels > 0).any())
@@ -124,9 +130,9 @@ def test_models_on_python310_answer_as_on_311(server310: LocalServer, reference:
 
 
 @pytest.mark.parametrize("version", CLIENT_PYTHONS)
-def test_client_installed_on_another_python_annotates_the_real_ct(server310: LocalServer, version: str,
-                                                                   real_ct_dir: Path, reference: dict,
-                                                                   tmp_path: Path) -> None:
+def test_client_installed_on_another_python_annotates_the_real_ct(
+    server310: LocalServer, version: str, real_ct_dir: Path, reference: dict, tmp_path: Path
+) -> None:
     """`pip install ./client` on 3.10 (Ubuntu 22.04) and 3.13 (numpy 2 there) writes what 3.11's client writes."""
     interpreter = find_python(version)
     if interpreter is None or not interpreter.is_file():
@@ -135,10 +141,26 @@ def test_client_installed_on_another_python_annotates_the_real_ct(server310: Loc
     print(f"\n{version} client env ready in {seconds:.1f} s")
     ct = real_ct_dir / "example_ct_sm.nii.gz"
     outputs = {}
-    for tag, exe in (("other", python.parent / "eanno-client"), ("311", Path(sys.executable).parent / "eanno-client")):
+    for tag, exe in (
+        ("other", python.parent / "eanno-client"),
+        ("311", Path(sys.executable).parent / "eanno-client"),
+    ):
         out = tmp_path / tag
-        proc = subprocess.run([str(exe), "annotate", str(ct), "--out", str(out), "--url", server310.urls["grpc"],
-                               "--no-preview"], capture_output=True, text=True, timeout=600)
+        proc = subprocess.run(
+            [
+                str(exe),
+                "annotate",
+                str(ct),
+                "--out",
+                str(out),
+                "--url",
+                server310.urls["grpc"],
+                "--no-preview",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
         assert proc.returncode == 0, f"eanno-client on {tag}: exit {proc.returncode}\n{proc.stderr[-3000:]}"
         [labels] = out.rglob("labels.nii.gz")
         outputs[tag] = nib.load(labels)
@@ -149,4 +171,6 @@ def test_client_installed_on_another_python_annotates_the_real_ct(server310: Loc
     assert np.array_equal(a, b), f"the {version} client wrote other labels than the 3.11 client"
     assert a.any(), "no label at all: nothing was compared"
     canonical = np.asarray(nib.as_closest_canonical(outputs["other"]).dataobj)
-    assert np.array_equal(canonical, reference["real-ct"].labels), "client labels differ from the server's answer"
+    assert np.array_equal(canonical, reference["real-ct"].labels), (
+        "client labels differ from the server's answer"
+    )

@@ -112,9 +112,11 @@ def constraints_for(env: dict[str, str], path: Path = CONSTRAINTS) -> str:
 def stand_in_torch(folder: Path) -> Path:
     """A dependency-free torch wheel: the PyTorch index is not PyPI and is not checked (module docstring)."""
     dist = f"torch-{TORCH_PIN}.dist-info"
-    files = {"torch/__init__.py": b"",
-             f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {TORCH_PIN}\n".encode(),
-             f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: eanno-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+    files = {
+        "torch/__init__.py": b"",
+        f"{dist}/METADATA": f"Metadata-Version: 2.1\nName: torch\nVersion: {TORCH_PIN}\n".encode(),
+        f"{dist}/WHEEL": b"Wheel-Version: 1.0\nGenerator: eanno-test\nRoot-Is-Purelib: true\nTag: py3-none-any\n",
+    }
 
     def digest(data: bytes) -> str:
         return base64.urlsafe_b64encode(hashlib.sha256(data).digest()).rstrip(b"=").decode()
@@ -137,7 +139,9 @@ def dry_run_args(install: PipInstall, constraints: Path, folder: Path) -> tuple[
             continue
         if a in ("-c", "--constraint"):
             given = Path(next(it))
-            assert (REPO / given).resolve() == CONSTRAINTS, f"{install.where}: unexpected constraints file {given}"
+            assert (REPO / given).resolve() == CONSTRAINTS, (
+                f"{install.where}: unexpected constraints file {given}"
+            )
             args += ["-c", str(constraints)]
         elif a == "--extra-index-url":
             url = next(it)
@@ -146,9 +150,23 @@ def dry_run_args(install: PipInstall, constraints: Path, folder: Path) -> tuple[
             extra.append(f"torch @ {stand_in_torch(folder).as_uri()}")
         else:
             args.append(a)
-    cmd = [sys.executable, "-m", "pip", "install", "--dry-run", "--ignore-installed", "--disable-pip-version-check",
-           "--target", str(folder / "target"), "--python-version", TARGET_PYTHON["python_version"],
-           "--only-binary=:all:", *[f"--platform={p}" for p in PLATFORMS], *args, *extra]
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "install",
+        "--dry-run",
+        "--ignore-installed",
+        "--disable-pip-version-check",
+        "--target",
+        str(folder / "target"),
+        "--python-version",
+        TARGET_PYTHON["python_version"],
+        "--only-binary=:all:",
+        *[f"--platform={p}" for p in PLATFORMS],
+        *args,
+        *extra,
+    ]
     return cmd, skipped
 
 
@@ -177,8 +195,10 @@ def test_pip_install_resolves_for_cpython_310(install: PipInstall, tmp_path: Pat
     cmd, skipped = dry_run_args(install, constraints, tmp_path)
     proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=900)
     errors = [line for line in proc.stderr.splitlines() if not line.startswith("WARNING: Location")]
-    assert proc.returncode == 0, (f"{install.where}: pip install {' '.join(install.args)} does not resolve for "
-                                  f"CPython 3.10:\n" + "\n".join(errors[-25:]))
+    assert proc.returncode == 0, (
+        f"{install.where}: pip install {' '.join(install.args)} does not resolve for "
+        f"CPython 3.10:\n" + "\n".join(errors[-25:])
+    )
     would = [line for line in proc.stdout.splitlines() if line.startswith("Would install")]
     assert would, proc.stdout[-2000:]
     print(f"{install.where}: {would[0]}" + (f"\nnot checked: {'; '.join(skipped)}" if skipped else ""))

@@ -23,17 +23,37 @@ def checkpoint(tmp_path_factory: pytest.TempPathFactory) -> Path:
     import torch
 
     torch.manual_seed(0)
-    cfg = ModelConfig(arch="transunet", variant="decoder", patch_size=(32, 32, 16), base_features=8, max_features=32,
-                      n_pool=3, dec_levels=2, dec_width=32, dec_heads=4, dec_ffn=64, dec_queries=4, dec_layers=1,
-                      mask_dim=8)
-    meta = make_meta(CLASS_NAMES, (1.5, 1.5, 2.0), (32, 32, 16), 40.0, 200.0, theta=0.0123,
-                     train={"command": "tests/export fixture", "seed": 0})
+    cfg = ModelConfig(
+        arch="transunet",
+        variant="decoder",
+        patch_size=(32, 32, 16),
+        base_features=8,
+        max_features=32,
+        n_pool=3,
+        dec_levels=2,
+        dec_width=32,
+        dec_heads=4,
+        dec_ffn=64,
+        dec_queries=4,
+        dec_layers=1,
+        mask_dim=8,
+    )
+    meta = make_meta(
+        CLASS_NAMES,
+        (1.5, 1.5, 2.0),
+        (32, 32, 16),
+        40.0,
+        200.0,
+        theta=0.0123,
+        train={"command": "tests/export fixture", "seed": 0},
+    )
     return save_checkpoint(tmp_path_factory.mktemp("ckpt") / "small.pt", build_model(cfg), cfg, meta)
 
 
 def test_onnx_command_prints_parity_within_tolerance(checkpoint, tmp_path) -> None:
-    result = CliRunner().invoke(main, ["onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.onnx"),
-                                       "--json"])
+    result = CliRunner().invoke(
+        main, ["onnx", "--checkpoint", str(checkpoint), "--out", str(tmp_path / "m.onnx"), "--json"]
+    )
     assert result.exit_code == 0, result.output
     info = json.loads(result.output.strip().splitlines()[-1])
     assert info["parity_max_abs"]["random"] <= 1e-3 and info["parity_max_abs"]["phantom"] <= 1e-3
@@ -41,36 +61,85 @@ def test_onnx_command_prints_parity_within_tolerance(checkpoint, tmp_path) -> No
 
 
 def test_onnx_command_names_a_missing_checkpoint(tmp_path) -> None:
-    result = CliRunner().invoke(main, ["onnx", "--checkpoint", str(tmp_path / "no.pt"), "--out", str(tmp_path / "m.onnx")])
+    result = CliRunner().invoke(
+        main, ["onnx", "--checkpoint", str(tmp_path / "no.pt"), "--out", str(tmp_path / "m.onnx")]
+    )
     assert result.exit_code == 1 and "no.pt" in result.output and "Traceback" not in result.output
 
 
 def test_repository_command_writes_each_flavor_and_reuses(checkpoint, tmp_path) -> None:
     runner = CliRunner()
     out = tmp_path / "repo"
-    first = runner.invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
-                                 "--checkpoint", str(checkpoint), "--reuse"])
+    first = runner.invoke(
+        main,
+        [
+            "repository",
+            "--flavor",
+            "python-onnxruntime",
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(checkpoint),
+            "--reuse",
+        ],
+    )
     assert first.exit_code == 0, first.output
     assert "parity" in first.output
-    config = text_format.Parse((out / "eanno_annotate" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    config = text_format.Parse(
+        (out / "eanno_annotate" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
     assert float(config.parameters["theta"].string_value) == 0.0123
     assert json.loads((out / SOURCE_FILE).read_text())["checkpoint"] == str(checkpoint.resolve())
-    again = runner.invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
-                                 "--checkpoint", str(checkpoint), "--reuse"])
+    again = runner.invoke(
+        main,
+        [
+            "repository",
+            "--flavor",
+            "python-onnxruntime",
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(checkpoint),
+            "--reuse",
+        ],
+    )
     assert again.exit_code == 0 and "segmenter: reused" in again.output
     source = json.loads((out / SOURCE_FILE).read_text())
     (out / SOURCE_FILE).write_text(json.dumps({**source, "serving_code": "written by older serving code"}))
-    stale = runner.invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
-                                 "--checkpoint", str(checkpoint), "--reuse"])
+    stale = runner.invoke(
+        main,
+        [
+            "repository",
+            "--flavor",
+            "python-onnxruntime",
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(checkpoint),
+            "--reuse",
+        ],
+    )
     assert stale.exit_code == 0 and "segmenter: reused" not in stale.output and "parity" in stale.output
     assert json.loads((out / SOURCE_FILE).read_text()) == source
-    trt = runner.invoke(main, ["repository", "--flavor", "tensorrt", "--out", str(tmp_path / "trt"),
-                               "--checkpoint", str(checkpoint)])
+    trt = runner.invoke(
+        main,
+        [
+            "repository",
+            "--flavor",
+            "tensorrt",
+            "--out",
+            str(tmp_path / "trt"),
+            "--checkpoint",
+            str(checkpoint),
+        ],
+    )
     assert trt.exit_code == 0, trt.output
     assert (tmp_path / "trt" / "eanno_segmenter" / "model.onnx").is_file()
 
 
-@pytest.mark.skipif(not shipped_checkpoint_path().is_file(), reason="the shipped checkpoint has not landed yet")
+@pytest.mark.skipif(
+    not shipped_checkpoint_path().is_file(), reason="the shipped checkpoint has not landed yet"
+)
 def test_default_server_repository_is_generated_from_the_shipped_checkpoint(tmp_path) -> None:
     from eanno_serving.default import default_repository
 
@@ -98,18 +167,44 @@ def test_repository_command_carries_a_sites_rules_file(checkpoint, tmp_path) -> 
     site = tmp_path / "site.yaml"
     site.write_text("connectivity: 6\nhu_window: {cyst: [-40, 200]}\n")
     out = tmp_path / "repo"
-    result = CliRunner().invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(out),
-                                       "--checkpoint", str(checkpoint), "--rules", str(site)])
+    result = CliRunner().invoke(
+        main,
+        [
+            "repository",
+            "--flavor",
+            "python-onnxruntime",
+            "--out",
+            str(out),
+            "--checkpoint",
+            str(checkpoint),
+            "--rules",
+            str(site),
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert "rules: " + str(site) in result.output
     assert (out / "eanno_postproc" / "rules.yaml").read_text() == site.read_text()
-    config = text_format.Parse((out / "eanno_postproc" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+    config = text_format.Parse(
+        (out / "eanno_postproc" / "config.pbtxt").read_text(), model_config_pb2.ModelConfig()
+    )
     params = {k: v.string_value for k, v in config.parameters.items()}
     assert params["rules_file"] == "rules.yaml" and params["rules_source"] == "site.yaml"
     assert params["rules_sha256"] == hashlib.sha256(site.read_bytes()).hexdigest()
     bad = tmp_path / "bad.yaml"
     bad.write_text("hu_window: {cyst: [300, 200]}\n")
-    refused = CliRunner().invoke(main, ["repository", "--flavor", "python-onnxruntime", "--out", str(tmp_path / "r2"),
-                                        "--checkpoint", str(checkpoint), "--rules", str(bad)])
+    refused = CliRunner().invoke(
+        main,
+        [
+            "repository",
+            "--flavor",
+            "python-onnxruntime",
+            "--out",
+            str(tmp_path / "r2"),
+            "--checkpoint",
+            str(checkpoint),
+            "--rules",
+            str(bad),
+        ],
+    )
     assert refused.exit_code == 1 and str(bad) in refused.output and "hu_window.cyst" in refused.output
     assert not (tmp_path / "r2").exists()

@@ -39,23 +39,27 @@ def repo(tmp_path: Path) -> Path:
 def fake_tensorrt(monkeypatch: pytest.MonkeyPatch, version: str = "10.5.0.18") -> None:
     """TensorRT 'present': build_plan copies the ONNX file (ONNX Runtime then runs the 'plan')."""
     monkeypatch.setattr(deploy, "tensorrt_version", lambda: version)
-    monkeypatch.setattr(deploy, "build_plan", lambda onnx, out, **kw: Path(out).write_bytes(Path(onnx).read_bytes()))
+    monkeypatch.setattr(
+        deploy, "build_plan", lambda onnx, out, **kw: Path(out).write_bytes(Path(onnx).read_bytes())
+    )
 
 
 def test_a_plan_in_the_repository_is_used_as_it_is_without_model_onnx(tmp_path: Path) -> None:
     plan = tmp_path / "repo" / deploy.SEGMENTER / "1" / "model.plan"
     plan.parent.mkdir(parents=True)
     plan.write_bytes(b"engine built elsewhere")
-    result = CliRunner().invoke(deploy.main, ["place", "--repository", str(tmp_path / "repo"), "--cache",
-                                              str(tmp_path / "plans")])
+    result = CliRunner().invoke(
+        deploy.main, ["place", "--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "plans")]
+    )
     assert result.exit_code == 0, result.output
     assert "used as it is" in result.output and plan.read_bytes() == b"engine built elsewhere"
     _, what = deploy.build(tmp_path / "repo", tmp_path / "plans", "fp16", gpu=GPU)
     assert "nothing to build" in what
 
 
-def test_build_checks_caches_and_place_puts_the_plan_for_this_gpu(repo: Path, tmp_path: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_build_checks_caches_and_place_puts_the_plan_for_this_gpu(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_tensorrt(monkeypatch)
     cache = tmp_path / "plans"
     onnx = repo / deploy.SEGMENTER / "model.onnx"
@@ -71,19 +75,26 @@ def test_build_checks_caches_and_place_puts_the_plan_for_this_gpu(repo: Path, tm
     assert onnx.is_file(), "model.onnx must stay"
 
 
-def test_place_names_what_the_cache_holds_when_nothing_fits(repo: Path, tmp_path: Path,
-                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+def test_place_names_what_the_cache_holds_when_nothing_fits(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_tensorrt(monkeypatch)
     cache = tmp_path / "plans"
-    deploy.build(repo, cache, "fp16", gpu=GPU, plan_runner=onnxruntime_runner(repo / deploy.SEGMENTER / "model.onnx"))
-    with pytest.raises(deploy.PlanError, match=r"no fp16 plan for TensorRT 10\.6\.0 on NVIDIA H100.*fp16 for "
-                                               r"TensorRT 10\.5\.0 on NVIDIA L40S, 8\.9.*eanno-plan"):
+    deploy.build(
+        repo, cache, "fp16", gpu=GPU, plan_runner=onnxruntime_runner(repo / deploy.SEGMENTER / "model.onnx")
+    )
+    with pytest.raises(
+        deploy.PlanError,
+        match=r"no fp16 plan for TensorRT 10\.6\.0 on NVIDIA H100.*fp16 for "
+        r"TensorRT 10\.5\.0 on NVIDIA L40S, 8\.9.*eanno-plan",
+    ):
         deploy.place(repo, cache, "fp16", gpu="NVIDIA H100, 9.0", trt_version="10.6.0")
     assert not (repo / deploy.SEGMENTER / "1" / "model.plan").exists()
 
 
-def test_a_plan_beyond_the_tolerance_is_refused_and_not_cached(repo: Path, tmp_path: Path,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_plan_beyond_the_tolerance_is_refused_and_not_cached(
+    repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     fake_tensorrt(monkeypatch)
     reference = onnxruntime_runner(repo / deploy.SEGMENTER / "model.onnx")
 
@@ -93,8 +104,11 @@ def test_a_plan_beyond_the_tolerance_is_refused_and_not_cached(repo: Path, tmp_p
         return p
 
     cache = tmp_path / "plans"
-    with pytest.raises(deploy.PlanError, match=r"fp16 plan was refused: .*max \|dp\| 5\.00e-02 \(tolerance 2e-02\)"
-                                               r".*EANNO_PLAN_PRECISION=fp32"):
+    with pytest.raises(
+        deploy.PlanError,
+        match=r"fp16 plan was refused: .*max \|dp\| 5\.00e-02 \(tolerance 2e-02\)"
+        r".*EANNO_PLAN_PRECISION=fp32",
+    ):
         deploy.build(repo, cache, "fp16", gpu=GPU, plan_runner=drifting)
     assert not list(cache.glob("*.plan")) and not list(cache.glob(".*candidate"))
 
@@ -113,7 +127,9 @@ def test_compare_counts_argmax_disagreement_and_non_finite_output() -> None:
         compare(ref, ref[:1], 1.0)
 
 
-def test_server_side_tensorrt_version_from_its_libraries(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_server_side_tensorrt_version_from_its_libraries(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("TRT_VERSION", raising=False)
     for name in ("libnvinfer.so.10", "libnvinfer.so.10.5.0", "libnvinfer_plugin.so.10.5.0"):
         (tmp_path / name).write_bytes(b"")

@@ -16,14 +16,26 @@ from eanno_export.cli import main
 from eanno_export.onnx_export import PARITY_TOLERANCE, check_parity, export_network
 from eanno_export.trt import NO_TENSORRT, tensorrt_version
 
-META = {"classes": list(CLASS_NAMES), "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 24, 8],
-        "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.01, "step": 0.5, "train": {}}
+META = {
+    "classes": list(CLASS_NAMES),
+    "spacing": [1.5, 1.5, 2.0],
+    "patch_size": [16, 24, 8],
+    "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0},
+    "theta": 0.01,
+    "step": 0.5,
+    "train": {},
+}
 
 
 def small_net() -> torch.nn.Module:
     torch.manual_seed(1)
-    return torch.nn.Sequential(torch.nn.Conv3d(1, 4, 3, padding=1), torch.nn.InstanceNorm3d(4),
-                               torch.nn.LeakyReLU(0.01), torch.nn.Conv3d(4, 6, 1), torch.nn.Softmax(dim=1)).eval()
+    return torch.nn.Sequential(
+        torch.nn.Conv3d(1, 4, 3, padding=1),
+        torch.nn.InstanceNorm3d(4),
+        torch.nn.LeakyReLU(0.01),
+        torch.nn.Conv3d(4, 6, 1),
+        torch.nn.Softmax(dim=1),
+    ).eval()
 
 
 def test_export_network_follows_the_onnx_contract(tmp_path) -> None:
@@ -52,28 +64,38 @@ def test_parity_check_catches_a_different_network(tmp_path) -> None:
     assert check_parity(other, path, META).worst > PARITY_TOLERANCE
 
 
-@pytest.mark.skipif(tensorrt_version() is not None, reason="TensorRT is installed here: the message case cannot occur")
+@pytest.mark.skipif(
+    tensorrt_version() is not None, reason="TensorRT is installed here: the message case cannot occur"
+)
 def test_trt_without_tensorrt_says_where_to_build_and_exits_5(tmp_path) -> None:
     (tmp_path / "m.onnx").write_bytes(b"x")
-    result = CliRunner().invoke(main, ["trt", "--onnx", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "m.plan")])
+    result = CliRunner().invoke(
+        main, ["trt", "--onnx", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "m.plan")]
+    )
     assert result.exit_code == ExitCode.MISSING_DEPENDENCY == 5  # not 2: that is a usage error
     assert NO_TENSORRT in result.output and "Traceback" not in result.output
-    assert NO_TENSORRT == "TensorRT is not installed here: build the plan inside the Triton image, see docker/README.md"
+    assert (
+        NO_TENSORRT
+        == "TensorRT is not installed here: build the plan inside the Triton image, see docker/README.md"
+    )
     assert not (tmp_path / "m.plan").exists()
 
 
 @pytest.mark.skipif(tensorrt_version() is None, reason=NO_TENSORRT)
 def test_trt_builds_a_plan_where_tensorrt_is_installed(tmp_path) -> None:
     path = export_network(small_net(), META, tmp_path / "seg.onnx")
-    result = CliRunner().invoke(main, ["trt", "--onnx", str(path), "--out", str(tmp_path / "m.plan"), "--batch", "1,2,4"])
+    result = CliRunner().invoke(
+        main, ["trt", "--onnx", str(path), "--out", str(tmp_path / "m.plan"), "--batch", "1,2,4"]
+    )
     assert result.exit_code == 0, result.output
     assert (tmp_path / "m.plan").stat().st_size > 0
 
 
 def test_trt_batch_option_is_validated(tmp_path) -> None:
     (tmp_path / "m.onnx").write_bytes(b"x")
-    result = CliRunner().invoke(main, ["trt", "--onnx", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "p"),
-                                       "--batch", "1,x"])
+    result = CliRunner().invoke(
+        main, ["trt", "--onnx", str(tmp_path / "m.onnx"), "--out", str(tmp_path / "p"), "--batch", "1,x"]
+    )
     assert result.exit_code == 2 and "comma-separated integers" in result.output
 
 
@@ -84,10 +106,15 @@ def test_plan_key_changes_with_gpu_tensorrt_model_and_precision(tmp_path) -> Non
     a.write_bytes(b"model a")
     b.write_bytes(b"model b")
     base = plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp16")
-    assert base == plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0.18", "fp16")  # the build number does not count
-    others = {plan_key(b, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp16"),
-              plan_key(a, "NVIDIA L40S, 8.9", "10.5.0", "fp16"), plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.6.0", "fp16"),
-              plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp32")}
+    assert base == plan_key(
+        a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0.18", "fp16"
+    )  # the build number does not count
+    others = {
+        plan_key(b, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp16"),
+        plan_key(a, "NVIDIA L40S, 8.9", "10.5.0", "fp16"),
+        plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.6.0", "fp16"),
+        plan_key(a, "NVIDIA H100 80GB HBM3, 9.0", "10.5.0", "fp32"),
+    }
     assert base not in others and len(others) == 4
 
 
@@ -97,5 +124,7 @@ def test_deploy_without_tensorrt_exits_5_with_the_message(tmp_path) -> None:
 
     (tmp_path / "repo" / "eanno_segmenter").mkdir(parents=True)
     (tmp_path / "repo" / "eanno_segmenter" / "model.onnx").write_bytes(b"x")
-    result = CliRunner().invoke(deploy, ["build", "--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "c")])
+    result = CliRunner().invoke(
+        deploy, ["build", "--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "c")]
+    )
     assert result.exit_code == ExitCode.MISSING_DEPENDENCY and NO_TENSORRT in result.output

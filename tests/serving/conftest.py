@@ -12,9 +12,15 @@ from eanno_contracts.geometry import gaussian_weights, pad_widths, target_shape,
 from eanno_contracts.labels import CLASS_NAMES
 
 CLASSES = list(CLASS_NAMES)
-TINY_META = {"classes": CLASSES, "spacing": [1.5, 1.5, 2.0], "patch_size": [24, 24, 16],
-             "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5,
-             "train": {"command": "tests/serving/conftest.py tiny_net", "seed": 0}}
+TINY_META = {
+    "classes": CLASSES,
+    "spacing": [1.5, 1.5, 2.0],
+    "patch_size": [24, 24, 16],
+    "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0},
+    "theta": 0.003,
+    "step": 0.5,
+    "train": {"command": "tests/serving/conftest.py tiny_net", "seed": 0},
+}
 
 
 def tiny_net():
@@ -25,11 +31,17 @@ def tiny_net():
     background; so refine sees kept lesions inside the organ and removed ones outside it.
     """
     torch = pytest.importorskip("torch")
-    net = torch.nn.Sequential(torch.nn.Conv3d(1, 3, 3, padding=1), torch.nn.ReLU(),
-                              torch.nn.Conv3d(3, 6, 1), torch.nn.Softmax(dim=1))
+    net = torch.nn.Sequential(
+        torch.nn.Conv3d(1, 3, 3, padding=1),
+        torch.nn.ReLU(),
+        torch.nn.Conv3d(3, 6, 1),
+        torch.nn.Softmax(dim=1),
+    )
     with torch.no_grad():
         net[0].weight.fill_(1 / 27)
-        net[0].bias.copy_(torch.tensor([0.5, 1.0, -0.25]))  # ramps: x > -0.5, x > -1, x > 0.25 (x = (HU-40)/200)
+        net[0].bias.copy_(
+            torch.tensor([0.5, 1.0, -0.25])
+        )  # ramps: x > -0.5, x > -1, x > 0.25 (x = (HU-40)/200)
         net[2].weight.zero_()
         net[2].weight[1, 2] = 20.0  # pancreas
         net[2].weight[3, 1], net[2].weight[3, 0] = 30.0, -60.0  # PDAC: dark but not air
@@ -43,8 +55,16 @@ def export_tiny_onnx(path: Path, meta: dict = TINY_META) -> Path:
     onnx = pytest.importorskip("onnx")
     net = tiny_net()
     dummy = torch.zeros((1, 1, *meta["patch_size"]))
-    torch.onnx.export(net, (dummy,), str(path), input_names=["image"], output_names=["probs"], opset_version=18,
-                      dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}}, dynamo=False)
+    torch.onnx.export(
+        net,
+        (dummy,),
+        str(path),
+        input_names=["image"],
+        output_names=["probs"],
+        opset_version=18,
+        dynamic_axes={"image": {0: "batch"}, "probs": {0: "batch"}},
+        dynamo=False,
+    )
     model = onnx.load(str(path))
     entry = model.metadata_props.add()
     entry.key, entry.value = "eanno", json.dumps(meta)

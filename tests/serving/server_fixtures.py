@@ -12,8 +12,6 @@ from .conftest import TINY_META, export_tiny_onnx, tiny_net, torch_reference
 MAX_VOXELS = 200_000  # small, so "volume too large" is testable cheaply
 
 
-
-
 def tiny_repository(folder: Path) -> Path:
     """The python-onnxruntime repository of the tiny segmenter."""
     onnx = export_tiny_onnx(folder / "model.onnx")
@@ -33,6 +31,7 @@ def inprocess_probs(volume: np.ndarray, spacing) -> np.ndarray:
     try:
         from eanno_training.predictor import Predictor
     except ImportError:
+
         def run(batch: np.ndarray) -> np.ndarray:
             with torch.inference_mode():
                 return net(torch.from_numpy(batch)).numpy()

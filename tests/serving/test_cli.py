@@ -54,8 +54,17 @@ def test_port_in_use_is_a_clear_error(repo, tmp_path) -> None:
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", http))
         busy.listen()
-        result = CliRunner().invoke(main, ["start", "--repository", str(repo), "--run-dir", str(tmp_path),
-                                           *ports_args(grpc, http, metrics)])
+        result = CliRunner().invoke(
+            main,
+            [
+                "start",
+                "--repository",
+                str(repo),
+                "--run-dir",
+                str(tmp_path),
+                *ports_args(grpc, http, metrics),
+            ],
+        )
     assert result.exit_code == 1
     assert f"http port {http} on 127.0.0.1 is already in use" in result.output
     assert "Traceback" not in result.output
@@ -64,27 +73,58 @@ def test_port_in_use_is_a_clear_error(repo, tmp_path) -> None:
 def test_broken_repository_dies_at_start_with_its_log_lines(repo, tmp_path) -> None:
     broken = tmp_path / "broken"
     (broken / "eanno_window" / "1").mkdir(parents=True)
-    (broken / "eanno_window" / "config.pbtxt").write_text('name: "eanno_window"\nbackend: "python"\nno_such_field: 1\n')
-    server = LocalServer(broken, **dict(zip(("grpc_port", "http_port", "metrics_port"), free_ports(), strict=True)),
-                         run_dir=tmp_path / "run", startup_timeout=60)
-    result = CliRunner().invoke(main, ["start", "--repository", str(broken), "--run-dir", str(tmp_path / "run"),
-                                       *ports_args(*(server.ports[k] for k in ("grpc", "http", "metrics")))])
+    (broken / "eanno_window" / "config.pbtxt").write_text(
+        'name: "eanno_window"\nbackend: "python"\nno_such_field: 1\n'
+    )
+    server = LocalServer(
+        broken,
+        **dict(zip(("grpc_port", "http_port", "metrics_port"), free_ports(), strict=True)),
+        run_dir=tmp_path / "run",
+        startup_timeout=60,
+    )
+    result = CliRunner().invoke(
+        main,
+        [
+            "start",
+            "--repository",
+            str(broken),
+            "--run-dir",
+            str(tmp_path / "run"),
+            *ports_args(*(server.ports[k] for k in ("grpc", "http", "metrics"))),
+        ],
+    )
     assert result.exit_code == 1
     assert "tritonserver exited with code" in result.output and "no_such_field" in result.output
     assert not (tmp_path / "run" / "server.json").exists()
 
 
 def test_missing_repository_is_named(tmp_path) -> None:
-    result = CliRunner().invoke(main, ["start", "--repository", str(tmp_path / "nope"), "--run-dir", str(tmp_path),
-                                       *ports_args(*free_ports())])
+    result = CliRunner().invoke(
+        main,
+        [
+            "start",
+            "--repository",
+            str(tmp_path / "nope"),
+            "--run-dir",
+            str(tmp_path),
+            *ports_args(*free_ports()),
+        ],
+    )
     assert result.exit_code == 1 and f"model repository not found: {tmp_path / 'nope'}" in result.output
 
 
 def test_a_second_start_in_the_same_run_folder_is_refused(repo, tmp_path) -> None:
     runner, run = CliRunner(), str(tmp_path / "run")
-    assert runner.invoke(main, ["start", "--repository", str(repo), "--run-dir", run, *ports_args(*free_ports())]).exit_code == 0
+    assert (
+        runner.invoke(
+            main, ["start", "--repository", str(repo), "--run-dir", run, *ports_args(*free_ports())]
+        ).exit_code
+        == 0
+    )
     try:
-        second = runner.invoke(main, ["start", "--repository", str(repo), "--run-dir", run, *ports_args(*free_ports())])
+        second = runner.invoke(
+            main, ["start", "--repository", str(repo), "--run-dir", run, *ports_args(*free_ports())]
+        )
         assert second.exit_code == 1 and "a server already runs from" in second.output
     finally:
         assert runner.invoke(main, ["stop", "--run-dir", run]).exit_code == 0

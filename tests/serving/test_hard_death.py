@@ -50,7 +50,9 @@ def test_sigkill_mid_request_leaves_no_stub_and_start_recovers(tmp_path) -> None
     second = _server(repo, tmp_path / "run")
     with second:
         assert first.leftover_shm(prefix) == []
-        assert annotate_remote(connect(second.urls["grpc"]), phantom((20, 20, 10), 0), (1.0, 1.0, 1.0)).labels.shape == (20, 20, 10)
+        assert annotate_remote(
+            connect(second.urls["grpc"]), phantom((20, 20, 10), 0), (1.0, 1.0, 1.0)
+        ).labels.shape == (20, 20, 10)
         new_prefix = second.state.shm_prefix
     assert second.leftover_shm(new_prefix) == [] and orphan_stubs(new_prefix) == []
 

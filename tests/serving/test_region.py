@@ -25,9 +25,15 @@ from .conftest import TINY_META, inprocess_window, phantom
 
 REAL_CT = Path(__file__).resolve().parents[3] / "shared" / "data" / "ct-real-small" / "example_ct_sm.nii.gz"
 MODEL = {"name": "tiny", "version": "test", "theta": TINY_META["theta"], "spacing": TINY_META["spacing"]}
-CASES = [((48, 44, 24), (0.9, 0.9, 1.6), 1), ((30, 40, 18), (1.5, 1.5, 2.0), 2), ((20, 26, 30), (2.0, 1.2, 1.0), 3)]
+CASES = [
+    ((48, 44, 24), (0.9, 0.9, 1.6), 1),
+    ((30, 40, 18), (1.5, 1.5, 2.0), 2),
+    ((20, 26, 30), (2.0, 1.2, 1.0), 3),
+]
 # Every flip of the axes, and two axis orders: the orientations a canonical volume can arrive in.
-ORIENTATIONS = [(flips, order) for flips in itertools.product((False, True), repeat=3) for order in ((0, 1, 2),)]
+ORIENTATIONS = [
+    (flips, order) for flips in itertools.product((False, True), repeat=3) for order in ((0, 1, 2),)
+]
 ORIENTATIONS += [((False, False, False), (2, 0, 1)), ((True, False, True), (1, 2, 0))]
 
 
@@ -41,14 +47,30 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     rules = load_rules(None)
     theta = MODEL["theta"] if theta is None else theta
     affine = np.diag([*spacing, 1.0])
-    full = annotate(volume, np.asarray(spacing), sw.result(np.float16), MODEL, affine=affine,
-                    threshold=np.array([theta], np.float32))
+    full = annotate(
+        volume,
+        np.asarray(spacing),
+        sw.result(np.float16),
+        MODEL,
+        affine=affine,
+        threshold=np.array([theta], np.float32),
+    )
     h = handoff(sw, volume, np.float16, theta, rules, affine)
     probs = box_probs(h.coarse, h.box, h.region) if h.volume.size else None
-    got = annotate(h.volume, np.asarray(spacing), probs, MODEL, affine=affine, box=h.box, outside=h.region,
-                   threshold=np.array([theta], np.float32))
+    got = annotate(
+        h.volume,
+        np.asarray(spacing),
+        probs,
+        MODEL,
+        affine=affine,
+        box=h.box,
+        outside=h.region,
+        threshold=np.array([theta], np.float32),
+    )
     if probs is not None:  # the box's probabilities from the model-grid crop: bit for bit the whole grid's
-        whole = sw.result(np.float16)[(slice(None), *(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True)))]
+        whole = sw.result(np.float16)[
+            (slice(None), *(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True)))
+        ]
         assert probs.tobytes() == whole.tobytes()
     sl = tuple(slice(int(a), int(b)) for a, b in zip(*h.box, strict=True))
     inside = np.zeros(volume.shape, bool)
@@ -59,13 +81,27 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     # Outside the box the full path keeps nothing (every candidate there is a rule-1 removal).
     assert not full.labels[~inside].any(), "the full path labels something outside the box"
     lo, hi = h.box
-    boxed = [r for r in full.report["lesions"]
-             if all(lo[a] <= r["bbox_voxel"]["min"][a] and r["bbox_voxel"]["max"][a] < hi[a] for a in range(3))]
+    boxed = [
+        r
+        for r in full.report["lesions"]
+        if all(lo[a] <= r["bbox_voxel"]["min"][a] and r["bbox_voxel"]["max"][a] < hi[a] for a in range(3))
+    ]
     mine = [r for r in got.report["lesions"] if r.get("grid") != "model"]
     assert len(mine) == len(boxed)
     for a, b in zip(mine, boxed, strict=True):
-        for key in ("class_id", "voxels", "decision", "reason", "new_class", "touches_pancreas", "touches_duct",
-                    "bbox_voxel", "hu_min", "hu_max", "prob_max"):
+        for key in (
+            "class_id",
+            "voxels",
+            "decision",
+            "reason",
+            "new_class",
+            "touches_pancreas",
+            "touches_duct",
+            "bbox_voxel",
+            "hu_min",
+            "hu_max",
+            "prob_max",
+        ):
             assert a[key] == b[key], key
         np.testing.assert_allclose(a["centroid_voxel"], b["centroid_voxel"], atol=1e-9)
         np.testing.assert_allclose(a["centroid_mm"], b["centroid_mm"], atol=1e-6)
@@ -82,7 +118,9 @@ def compare(volume: np.ndarray, spacing, theta: float | None = None) -> dict:
     outside = [r for r in got.report["lesions"] if r.get("grid") == "model"]
     assert len(outside) == len(h.region["lesions"])
     assert sum(r["voxels"] for r in outside) == int(np.count_nonzero(removed))
-    print(f"box {inside.mean():.1%} of the volume, {len(boxed)} candidates in it, {len(rest)} outside (full grid), {len(outside)} outside (model grid)")
+    print(
+        f"box {inside.mean():.1%} of the volume, {len(boxed)} candidates in it, {len(rest)} outside (full grid), {len(outside)} outside (model grid)"
+    )
     return {"box_fraction": inside.mean(), "boxed": len(boxed), "rest": len(rest), "outside": len(outside)}
 
 
@@ -168,11 +206,19 @@ def test_box_probabilities_from_the_crop_equal_the_whole_grid_at_every_edge() ->
     for model_shape, shape in [((7, 5, 4), (7, 5, 4)), ((6, 5, 4), (17, 13, 9)), ((9, 8, 6), (5, 8, 3))]:
         coarse = rng.random((6, *model_shape), dtype=np.float32)
         whole = np.stack([resample_linear(c, shape, out=np.empty(shape, np.float16)) for c in coarse])
-        for start, stop in [((0, 0, 0), shape), ((shape[0] - 1, 0, shape[2] - 1), shape), ((0, 1, 0), (1, 2, 1))]:
+        for start, stop in [
+            ((0, 0, 0), shape),
+            ((shape[0] - 1, 0, shape[2] - 1), shape),
+            ((0, 1, 0), (1, 2, 1)),
+        ]:
             box = np.array([start, stop])
             crop = coarse_crop(box, model_shape, shape)
-            region = {"shape": list(shape), "model_shape": list(model_shape), "coarse_start": [c.start for c in crop],
-                      "dtype": "float16"}
+            region = {
+                "shape": list(shape),
+                "model_shape": list(model_shape),
+                "coarse_start": [c.start for c in crop],
+                "dtype": "float16",
+            }
             got = box_probs(np.ascontiguousarray(coarse[(slice(None), *crop)]), box, region)
             sl = tuple(slice(a, b) for a, b in zip(start, stop, strict=True))
             assert got.tobytes() == whole[(slice(None), *sl)].tobytes(), (model_shape, shape, start, stop)

@@ -29,8 +29,10 @@ def parse(path: Path) -> model_config_pb2.ModelConfig:
 
 
 def io(config, which: str) -> dict[str, tuple[str, list[int], bool]]:
-    return {t.name: (DTYPE.Name(t.data_type), list(t.dims), getattr(t, "optional", False))
-            for t in getattr(config, which)}
+    return {
+        t.name: (DTYPE.Name(t.data_type), list(t.dims), getattr(t, "optional", False))
+        for t in getattr(config, which)
+    }
 
 
 @pytest.mark.parametrize("flavor", FLAVORS)
@@ -44,12 +46,20 @@ def test_written_configs_parse_and_follow_the_contract(flavor, tmp_path) -> None
         assert config.name == name
     ens = configs[ENSEMBLE]
     assert ens.platform == "ensemble" and ens.max_batch_size == 0
-    assert io(ens, "input") == {"volume": ("TYPE_INT16", [-1, -1, -1], False), "spacing": ("TYPE_FP32", [3], False),
-                                "affine": ("TYPE_FP32", [4, 4], True), "threshold": ("TYPE_FP32", [1], True),
-                                "rules": ("TYPE_STRING", [1], True)}
-    assert io(ens, "output") == {"labels_z": ("TYPE_STRING", [1], False),
-                                 "removed_z": ("TYPE_STRING", [1], False), "report": ("TYPE_STRING", [1], False),
-                                 "box": ("TYPE_INT64", [2, 3], False), "removed_outside": ("TYPE_INT32", [-1, 7], False)}
+    assert io(ens, "input") == {
+        "volume": ("TYPE_INT16", [-1, -1, -1], False),
+        "spacing": ("TYPE_FP32", [3], False),
+        "affine": ("TYPE_FP32", [4, 4], True),
+        "threshold": ("TYPE_FP32", [1], True),
+        "rules": ("TYPE_STRING", [1], True),
+    }
+    assert io(ens, "output") == {
+        "labels_z": ("TYPE_STRING", [1], False),
+        "removed_z": ("TYPE_STRING", [1], False),
+        "report": ("TYPE_STRING", [1], False),
+        "box": ("TYPE_INT64", [2, 3], False),
+        "removed_outside": ("TYPE_INT32", [-1, 7], False),
+    }
     assert [s.model_name for s in ens.ensemble_scheduling.step] == [WINDOW, POSTPROC]
     # every ensemble tensor consumed by a step is produced by the ensemble input or an earlier step
     known = set(io(ens, "input"))
@@ -63,8 +73,11 @@ def test_written_configs_parse_and_follow_the_contract(flavor, tmp_path) -> None
     assert seg.max_batch_size == 8 and seg.HasField("dynamic_batching")
     assert io(seg, "input") == {"image": ("TYPE_FP32", [1, *TINY_META["patch_size"]], False)}
     assert io(seg, "output") == {"probs": ("TYPE_FP32", [6, *TINY_META["patch_size"]], False)}
-    expected = {"tensorrt": ("tensorrt_plan", "", "model.plan"), "onnxruntime": ("onnxruntime_onnx", "", "model.onnx"),
-                "python-onnxruntime": ("", "python", "model.onnx")}[flavor]
+    expected = {
+        "tensorrt": ("tensorrt_plan", "", "model.plan"),
+        "onnxruntime": ("onnxruntime_onnx", "", "model.onnx"),
+        "python-onnxruntime": ("", "python", "model.onnx"),
+    }[flavor]
     assert (seg.platform, seg.backend) == expected[:2]
     assert (repo / SEGMENTER / "1" / expected[2]).read_bytes() == b"stand-in segmenter bytes"
     assert (repo / SEGMENTER / "1" / "model.py").exists() == (flavor == "python-onnxruntime")
@@ -104,7 +117,9 @@ def test_bad_inputs_to_the_writer_are_named(tmp_path) -> None:
 
 
 def test_cpu_segmenter_runs_several_single_session_instances_that_do_not_spin() -> None:
-    seg = model_configs(ServingSpec(TINY_META, cpu_instances=3, ort_threads=1), "python-onnxruntime")[SEGMENTER]
+    seg = model_configs(ServingSpec(TINY_META, cpu_instances=3, ort_threads=1), "python-onnxruntime")[
+        SEGMENTER
+    ]
     assert [g.count for g in seg.instance_group] == [3]
     assert seg.parameters["ort_threads"].string_value == "1"
     assert seg.parameters["ort_spinning"].string_value == "0"

@@ -20,7 +20,11 @@ from .server_fixtures import MAX_VOXELS, inprocess_probs, tiny_repository
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 LESIONS = (3, 4, 5)
-CASES = [((48, 44, 24), (0.9, 0.9, 1.6), 1), ((30, 40, 18), (1.5, 1.5, 2.0), 2), ((20, 26, 30), (2.0, 1.2, 1.0), 3)]
+CASES = [
+    ((48, 44, 24), (0.9, 0.9, 1.6), 1),
+    ((30, 40, 18), (1.5, 1.5, 2.0), 2),
+    ((20, 26, 30), (2.0, 1.2, 1.0), 3),
+]
 
 
 @pytest.fixture(scope="module")
@@ -28,8 +32,13 @@ def server(tmp_path_factory: pytest.TempPathFactory):
     """One server for the module; on teardown it must leave no shared-memory region behind."""
     folder = tmp_path_factory.mktemp("serving")
     grpc_port, http_port, metrics_port = free_ports()
-    srv = LocalServer(tiny_repository(folder), grpc_port=grpc_port, http_port=http_port,
-                      metrics_port=metrics_port, run_dir=folder / "run")
+    srv = LocalServer(
+        tiny_repository(folder),
+        grpc_port=grpc_port,
+        http_port=http_port,
+        metrics_port=metrics_port,
+        run_dir=folder / "run",
+    )
     with srv:
         prefix = srv.state.shm_prefix
         yield srv
@@ -57,18 +66,26 @@ def test_ensemble_labels_equal_the_inprocess_predictor_plus_refine(client, shape
     differing = np.mean(served.labels != ref.labels)
     assert differing <= 0.001, f"{differing:.4%} of voxels differ"
     assert np.mean(served.removed != ref.removed) <= 0.001
-    assert served.report["model"] == {"name": "tiny", "version": "test", "theta": TINY_META["theta"],
-                                      "spacing": TINY_META["spacing"]}
+    assert served.report["model"] == {
+        "name": "tiny",
+        "version": "test",
+        "theta": TINY_META["theta"],
+        "spacing": TINY_META["spacing"],
+    }
     # the whole-scan flags (judged by the window on the model grid) reach the client, as computed in-process
     sw = inprocess_window(volume, spacing)
-    assert served.report["flags"] == model_grid_flags(sw, sw.coarse(np.float16), TINY_META["theta"], Rules.defaults(),
-                                                      np.diag([*spacing, 1.0]), TINY_META)
+    assert served.report["flags"] == model_grid_flags(
+        sw, sw.coarse(np.float16), TINY_META["theta"], Rules.defaults(), np.diag([*spacing, 1.0]), TINY_META
+    )
 
 
 def test_window_output_matches_the_inprocess_probabilities(client) -> None:
     shape, spacing, seed = CASES[0]
     volume = phantom(shape, seed)
-    inputs = [grpcclient.InferInput("volume", list(shape), "INT16"), grpcclient.InferInput("spacing", [3], "FP32")]
+    inputs = [
+        grpcclient.InferInput("volume", list(shape), "INT16"),
+        grpcclient.InferInput("spacing", [3], "FP32"),
+    ]
     inputs[0].set_data_from_numpy(volume)
     inputs[1].set_data_from_numpy(np.asarray(spacing, np.float32))
     result = client.infer("eanno_window", inputs)
@@ -76,8 +93,9 @@ def test_window_output_matches_the_inprocess_probabilities(client) -> None:
     probs = box_probs(result.as_numpy("coarse"), box, json.loads(raw))  # what postproc makes of the hand-off
     sl = tuple(slice(int(a), int(b)) for a, b in zip(box[0], box[1], strict=True))
     assert probs.dtype == np.float16 and probs.shape == (6, *(s.stop - s.start for s in sl))  # region first
-    np.testing.assert_allclose(probs.astype(np.float32), inprocess_probs(volume, spacing)[(slice(None), *sl)],
-                               atol=5e-4)
+    np.testing.assert_allclose(
+        probs.astype(np.float32), inprocess_probs(volume, spacing)[(slice(None), *sl)], atol=5e-4
+    )
 
 
 def test_report_agrees_with_the_labels(client) -> None:
@@ -97,7 +115,9 @@ def test_report_agrees_with_the_labels(client) -> None:
 
 
 def test_four_concurrent_clients_get_their_own_correct_answers(server, client) -> None:
-    volumes = [(phantom(shape, seed), spacing) for shape, spacing, seed in CASES] + [(phantom((36, 30, 22), 9), (1.0, 1.0, 1.5))]
+    volumes = [(phantom(shape, seed), spacing) for shape, spacing, seed in CASES] + [
+        (phantom((36, 30, 22), 9), (1.0, 1.0, 1.5))
+    ]
     sequential = [annotate_remote(client, v, s) for v, s in volumes]
 
     def call(i: int):
@@ -112,7 +132,9 @@ def test_four_concurrent_clients_get_their_own_correct_answers(server, client) -
         assert par.report["lesions"] == seq.report["lesions"]
 
 
-@pytest.mark.parametrize("spacing", [[0.0, 1.0, 1.0], [1.0, -1.0, 1.0], [np.nan, 1.0, 1.0], [1.0, np.inf, 1.0]])
+@pytest.mark.parametrize(
+    "spacing", [[0.0, 1.0, 1.0], [1.0, -1.0, 1.0], [np.nan, 1.0, 1.0], [1.0, np.inf, 1.0]]
+)
 def test_bad_spacing_is_refused_per_request(client, spacing) -> None:
     with pytest.raises(InferenceServerException, match="invalid spacing"):
         annotate_remote(client, phantom((20, 20, 10), 0), spacing)
@@ -129,7 +151,9 @@ def test_overrides_threshold_rules_and_affine_reach_refine(client) -> None:
     shape, spacing, seed = CASES[0]
     volume = phantom(shape, seed)
     probs, _ = expected(volume, spacing)
-    affine = np.array([[-spacing[0], 0, 0, 10], [0, -spacing[1], 0, 20], [0, 0, spacing[2], -5], [0, 0, 0, 1]])
+    affine = np.array(
+        [[-spacing[0], 0, 0, 10], [0, -spacing[1], 0, 20], [0, 0, spacing[2], -5], [0, 0, 0, 1]]
+    )
     served = annotate_remote(client, volume, spacing, threshold=0.2, affine=affine, rules={"connectivity": 6})
     ref = refine(volume, probs=probs, theta=0.2, affine=affine, rules=Rules.from_dict({"connectivity": 6}))
     assert np.mean(served.labels != ref.labels) <= 0.001
@@ -156,6 +180,8 @@ def test_no_pancreas_answers_an_empty_box_and_draws_outside_candidates_from_the_
     assert (served.box[0] == served.box[1]).all()
     assert not served.labels.any() and served.removed.any()
     lesions = served.report["lesions"]
-    assert lesions and all(x["grid"] == "model" and x["decision"] == "removed_outside_pancreas" for x in lesions)
+    assert lesions and all(
+        x["grid"] == "model" and x["decision"] == "removed_outside_pancreas" for x in lesions
+    )
     assert sum(x["voxels"] for x in lesions) == int((served.removed > 0).sum())
     assert served.report["summary"]["pancreas_empty"]

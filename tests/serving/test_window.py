@@ -17,20 +17,34 @@ from eanno_serving.window import (
 
 from .conftest import torch_reference
 
-META = {"classes": list(CLASS_NAMES), "spacing": [1.5, 1.5, 2.0], "patch_size": [16, 16, 8],
-        "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0}, "theta": 0.003, "step": 0.5}
+META = {
+    "classes": list(CLASS_NAMES),
+    "spacing": [1.5, 1.5, 2.0],
+    "patch_size": [16, 16, 8],
+    "intensity": {"clip": [-1000, 1000], "mean": 40.0, "std": 200.0},
+    "theta": 0.003,
+    "step": 0.5,
+}
 SPEC = WindowSpec.from_meta(META)
 
 
 def toy_net(batch: np.ndarray) -> np.ndarray:
     """A deterministic, position-independent 'network': softmax of per-class affine maps of the intensity."""
     x = batch[:, 0]
-    logits = np.stack([a * x + b for a, b in zip([-1.0, 0.5, 0.2, 1.5, -0.7, 0.9], [0.1, 0.0, -1, -2, 0.3, -0.5], strict=True)], 1)
+    logits = np.stack(
+        [
+            a * x + b
+            for a, b in zip([-1.0, 0.5, 0.2, 1.5, -0.7, 0.9], [0.1, 0.0, -1, -2, 0.3, -0.5], strict=True)
+        ],
+        1,
+    )
     e = np.exp(logits - logits.max(1, keepdims=True))
     return (e / e.sum(1, keepdims=True)).astype(np.float32)
 
 
-@pytest.mark.parametrize("shape,out", [((7, 5, 3), (13, 4, 3)), ((1, 6, 2), (3, 2, 5)), ((9, 9, 9), (9, 9, 9))])
+@pytest.mark.parametrize(
+    "shape,out", [((7, 5, 3), (13, 4, 3)), ((1, 6, 2), (3, 2, 5)), ((9, 9, 9), (9, 9, 9))]
+)
 def test_resample_equals_scipy_zoom_order1_grid_mode_false(shape, out) -> None:
     x = np.random.default_rng(0).normal(size=shape).astype(np.float32)
     zoom = [o / n for o, n in zip(out, shape, strict=True)]
@@ -39,29 +53,34 @@ def test_resample_equals_scipy_zoom_order1_grid_mode_false(shape, out) -> None:
     np.testing.assert_allclose(resample_linear(x, out), expected, atol=1e-5)
 
 
-
-@pytest.mark.parametrize("shape,out", [((40, 9, 7), (97, 20, 15)), ((97, 20, 15), (40, 9, 7)), ((3, 30, 2), (50, 1, 6))])
+@pytest.mark.parametrize(
+    "shape,out", [((40, 9, 7), (97, 20, 15)), ((97, 20, 15), (40, 9, 7)), ((3, 30, 2), (50, 1, 6))]
+)
 def test_resample_in_many_threaded_slabs_equals_scipy(monkeypatch, shape, out) -> None:
     import eanno_serving.window as W
 
     monkeypatch.setattr(W, "_SLAB_VOXELS", 2 * out[1] * out[2] + 1)  # 2 output rows per slab: many slabs
     x = np.random.default_rng(1).random(shape, dtype=np.float32)
-    expected = scipy.ndimage.zoom(x, [o / n for o, n in zip(out, shape, strict=True)], order=1, grid_mode=False,
-                                  mode="nearest")
+    expected = scipy.ndimage.zoom(
+        x, [o / n for o, n in zip(out, shape, strict=True)], order=1, grid_mode=False, mode="nearest"
+    )
     for threads in (1, 3):
         np.testing.assert_allclose(resample_linear(x, out, threads=threads), expected, atol=1e-5)
-
 
 
 def test_resample_reads_int16_slab_by_slab_and_clips_before_interpolating() -> None:
     ct = np.random.default_rng(3).integers(-2000, 3000, size=(30, 11, 9)).astype(np.int16)
     out = (12, 20, 4)
     clipped = np.clip(ct.astype(np.float32), -1000, 1000)
-    expected = scipy.ndimage.zoom(clipped, [o / n for o, n in zip(out, ct.shape, strict=True)], order=1,
-                                  grid_mode=False, mode="nearest")
+    expected = scipy.ndimage.zoom(
+        clipped, [o / n for o, n in zip(out, ct.shape, strict=True)], order=1, grid_mode=False, mode="nearest"
+    )
     got = resample_linear(ct, out, clip=(-1000, 1000))
-    assert got.dtype == np.float32 and got.min() >= -1000.001 and got.max() <= 1000.001  # lerp rounding: 1 ulp
+    assert (
+        got.dtype == np.float32 and got.min() >= -1000.001 and got.max() <= 1000.001
+    )  # lerp rounding: 1 ulp
     np.testing.assert_allclose(got, expected, atol=1e-3)
+
 
 def test_resample_into_float16_writes_in_place_and_flushes_values_below_its_normal_range() -> None:
     x = np.random.default_rng(2).random((6, 5, 4), dtype=np.float32)
@@ -75,7 +94,6 @@ def test_resample_into_float16_writes_in_place_and_flushes_values_below_its_norm
     assert (dest[1][ref < tiny] == 0).all() and (dest[1][0] == 0).all()
     big = ref >= tiny
     np.testing.assert_allclose(dest[1][big].astype(np.float32), ref[big], rtol=1e-3)
-
 
 
 def test_resample_into_float16_rounds_as_numpy_does_and_keeps_nan_and_negatives_on_numpys_path() -> None:
@@ -108,11 +126,13 @@ def test_usable_cores_is_the_affinity_capped_by_a_cgroup_quota(tmp_path) -> None
     assert usable_cores(str(quota)) == 1
     assert usable_cores(str(tmp_path / "absent")) == affinity
 
+
 def test_resample_rejects_a_wrong_out_shape_and_an_empty_input() -> None:
     with pytest.raises(ValueError, match="3 sizes >= 1"):
         resample_linear(np.zeros((2, 0, 2), np.float32), (3, 3, 3))
     with pytest.raises(ValueError, match="out has shape"):
         resample_linear(np.zeros((2, 2, 2), np.float32), (3, 3, 3), out=np.empty((3, 3, 2), np.float32))
+
 
 @pytest.mark.parametrize("bad", [[1, 1], [1, np.nan, 1], [1, 0, 1], [1, -2, 1], [np.inf, 1, 1]])
 def test_invalid_spacing_is_refused(bad) -> None:
@@ -125,9 +145,14 @@ def test_meta_with_a_missing_key_names_it() -> None:
         WindowSpec.from_meta({k: v for k, v in META.items() if k != "patch_size"})
 
 
-@pytest.mark.parametrize("shape,spacing", [((40, 33, 17), (0.8, 0.8, 1.5)),  # resampled down, several tiles
-                                           ((9, 10, 30), (1.5, 1.5, 2.0)),  # no resampling, padded axes
-                                           ((20, 20, 5), (1.5, 1.6, 3.1))])
+@pytest.mark.parametrize(
+    "shape,spacing",
+    [
+        ((40, 33, 17), (0.8, 0.8, 1.5)),  # resampled down, several tiles
+        ((9, 10, 30), (1.5, 1.5, 2.0)),  # no resampling, padded axes
+        ((20, 20, 5), (1.5, 1.6, 3.1)),
+    ],
+)
 def test_window_matches_the_torch_reading_of_the_contract(shape, spacing) -> None:
     rng = np.random.default_rng(sum(shape))
     volume = scipy.ndimage.gaussian_filter(rng.normal(0, 400, shape), 2).astype(np.int16)

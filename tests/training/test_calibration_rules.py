@@ -51,7 +51,9 @@ def held_out() -> list[Case]:
 
 def test_learned_hu_windows_reproduce_the_generator_ranges(train_cases: list[Case]) -> None:
     stats = [s for c in train_cases for s in lesion_stats(c)]
-    overrides, prov = calibrate_rules(stats, percentiles=(0, 100), ratio_factor=1.0, hu_margin=0.0, min_lesions=3, ratio_method="empirical")
+    overrides, prov = calibrate_rules(
+        stats, percentiles=(0, 100), ratio_factor=1.0, hu_margin=0.0, min_lesions=3, ratio_method="empirical"
+    )
     for name, spec in TRUTH.items():
         key = KEY[name]
         assert prov["per_class"][key]["learned"], prov["per_class"][key]
@@ -60,9 +62,14 @@ def test_learned_hu_windows_reproduce_the_generator_ranges(train_cases: list[Cas
         # inside the generator's range up to partial volume, and around its middle
         assert t_lo - PARTIAL_VOLUME_HU <= lo <= hi <= t_hi + PARTIAL_VOLUME_HU, (key, lo, hi)
         # and close to the span of the HU the generator drew for these very lesions
-        assert abs(lo - min(DRAWN_HU[key])) <= PARTIAL_VOLUME_HU and abs(hi - max(DRAWN_HU[key])) <= PARTIAL_VOLUME_HU, (key, lo, hi)
+        assert (
+            abs(lo - min(DRAWN_HU[key])) <= PARTIAL_VOLUME_HU
+            and abs(hi - max(DRAWN_HU[key])) <= PARTIAL_VOLUME_HU
+        ), (key, lo, hi)
         # percentiles 0/100 and factor 1: the ratio limit is the largest lesion seen
-        assert overrides["volume_ratio_limit"][key] == pytest.approx(max(s.ratio for s in stats if s.cls == key), abs=0.01)
+        assert overrides["volume_ratio_limit"][key] == pytest.approx(
+            max(s.ratio for s in stats if s.cls == key), abs=0.01
+        )
     # the paper's PNET window [-16, 270] is far wider than what phantoms need; the learned one is tighter
     lo, hi = overrides["hu_window"]["pnet"]
     assert hi - lo < 286
@@ -84,7 +91,11 @@ def test_calibrated_rules_keep_every_held_out_lesion(train_cases: list[Case], he
     # the sample percentile of the same lesions does not bound them: the heavy tail is why the default fits
     overrides, _ = calibrate_rules(stats, ratio_method="empirical")
     emp = Rules.from_dict(overrides)
-    decisions = [les["decision"] for c in held_out for les in refine(c.ct, labels=c.truth, affine=c.affine, rules=emp).report["lesions"]]
+    decisions = [
+        les["decision"]
+        for c in held_out
+        for les in refine(c.ct, labels=c.truth, affine=c.affine, rules=emp).report["lesions"]
+    ]
     assert "relabelled_volume_ratio" in decisions
 
 
@@ -101,15 +112,23 @@ def test_cli_writes_a_rules_file_the_postproc_loader_accepts(tmp_path: Path) -> 
     for i, s in enumerate(phantom_seeds(21, 8)):
         write_atlas_case(generate_phantom(s, spacing=(2.0, 2.0, 2.0)), root / f"case_{i}")
     out = tmp_path / "site_rules.yaml"
-    r = CliRunner().invoke(calibrate_cli, ["rules", "--gt-dir", str(root), "--out", str(out), "--min-lesions", "2", "--json"])
+    r = CliRunner().invoke(
+        calibrate_cli, ["rules", "--gt-dir", str(root), "--out", str(out), "--min-lesions", "2", "--json"]
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.output)
     rules = load_rules(out)
     assert {k: list(v) for k, v in rules.hu_window.items()} == data["hu_window"]
     assert dict(rules.volume_ratio_limit) == data["volume_ratio_limit"]
     text = out.read_text()
-    body = json.loads("\n".join(line for line in text.splitlines() if not line.startswith("#")))  # the client's --rules
-    assert body == {"volume_ratio_limit": data["volume_ratio_limit"], "hu_window": data["hu_window"], "organ": data["organ"]}
+    body = json.loads(
+        "\n".join(line for line in text.splitlines() if not line.startswith("#"))
+    )  # the client's --rules
+    assert body == {
+        "volume_ratio_limit": data["volume_ratio_limit"],
+        "hu_window": data["hu_window"],
+        "organ": data["organ"],
+    }
     # the organ limits behind the flags are learned too, and hold for the cases they were learned on
     assert rules.organ.to_dict() == data["organ"] and data["provenance"]["organ"]["learned"]
     assert data["organ"]["pancreas_ml"] != list(load_rules(None).organ.pancreas_ml)
@@ -134,5 +153,7 @@ def test_organ_limits_learned_on_phantoms_pass_held_out_phantoms() -> None:
     assert lo < prov["volume_ml"]["min"] and hi > prov["volume_ml"]["max"]
     for case in phantom_cases(8, 12, spacing=SPACING):  # the generator's own pancreases are plausible
         assert organ_flags(case.truth, case.ct, case.spacing, rules.organ) == [], case.name
-    assert calibrate_organ(stats[:2], base=base) == ({}, {"cases": 2, "learned": False,
-                                                          "reason": "fewer than 5 labelled pancreases: base limits kept"})
+    assert calibrate_organ(stats[:2], base=base) == (
+        {},
+        {"cases": 2, "learned": False, "reason": "fewer than 5 labelled pancreases: base limits kept"},
+    )

@@ -20,10 +20,14 @@ from eanno_training.phantoms.writer import nifti
 def write_msd(ph_labels: np.ndarray, ct: np.ndarray, affine: np.ndarray, root: Path, name: str) -> None:
     """MSD Task07: 1 pancreas (organ incl. duct), 2 cancer (any lesion)."""
     write_msd_case(root, name, ct, ph_labels, affine)
-    (root / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "pancreas", "2": "cancer"}}))
+    (root / "dataset.json").write_text(
+        json.dumps({"labels": {"0": "background", "1": "pancreas", "2": "cancer"}})
+    )
 
 
-def write_panorama(ph_labels: np.ndarray, ct: np.ndarray, affine: np.ndarray, root: Path, name: str) -> np.ndarray:
+def write_panorama(
+    ph_labels: np.ndarray, ct: np.ndarray, affine: np.ndarray, root: Path, name: str
+) -> np.ndarray:
     """PANORAMA with vessels and the CBD painted outside the pancreas; an automatic label that manual overrides."""
     vessels = np.zeros(ph_labels.shape, np.uint8)
     free = np.argwhere(ph_labels == 0)
@@ -42,12 +46,18 @@ def phantom():
 
 def test_msd_to_six_classes(tmp_path: Path, phantom) -> None:
     write_msd(phantom.labels, phantom.ct, phantom.affine, tmp_path / "Task07_Pancreas", "pancreas_001")
-    (tmp_path / "Task07_Pancreas" / "labelsTr" / "._pancreas_001.nii.gz").write_bytes(b"\0")  # macOS junk in the tarball
-    written = convert_dataset(tmp_path / "Task07_Pancreas", "msd", tmp_path / "out", table_for("msd", tumour_class="cyst"))
+    (tmp_path / "Task07_Pancreas" / "labelsTr" / "._pancreas_001.nii.gz").write_bytes(
+        b"\0"
+    )  # macOS junk in the tarball
+    written = convert_dataset(
+        tmp_path / "Task07_Pancreas", "msd", tmp_path / "out", table_for("msd", tumour_class="cyst")
+    )
     assert [p.name for p in written] == ["pancreas_001"]
     img = nib.load(written[0] / "combined_labels.nii.gz")
     got = np.asarray(img.dataobj)
-    expected = np.where(phantom.labels >= 3, 4, np.where(phantom.labels > 0, 1, 0))  # duct folds into pancreas
+    expected = np.where(
+        phantom.labels >= 3, 4, np.where(phantom.labels > 0, 1, 0)
+    )  # duct folds into pancreas
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_allclose(img.affine, phantom.affine)  # the input grid, not canonical
     assert int(img.header["qform_code"]) == 1 and int(img.header["sform_code"]) == 1
@@ -63,7 +73,9 @@ def test_panorama_to_six_classes(tmp_path: Path, phantom) -> None:
     assert {2, 3, 6} <= set(np.unique(lab))
     pairs = find_pairs(tmp_path / "panorama", "panorama")
     assert [(n, lp.parent.name) for n, _, lp in pairs] == [("100001_00001", "manual_labels")]  # manual wins
-    r = CliRunner().invoke(convert_cli, ["panorama", str(tmp_path / "panorama"), "--out", str(tmp_path / "out"), "--json"])
+    r = CliRunner().invoke(
+        convert_cli, ["panorama", str(tmp_path / "panorama"), "--out", str(tmp_path / "out"), "--json"]
+    )
     assert r.exit_code == 0, r.output
     folder = Path(json.loads(r.output)["cases"][0])
     got = np.asarray(nib.load(folder / "combined_labels.nii.gz").dataobj)
@@ -79,5 +91,7 @@ def test_errors_name_the_file(tmp_path: Path, phantom) -> None:
         convert_dataset(root, "msd", tmp_path / "out", table_for("msd"))
     r = CliRunner().invoke(convert_cli, ["msd", str(tmp_path), "--out", str(tmp_path / "o2")])
     assert r.exit_code == 1 and "imagesTr/ and labelsTr/" in r.output and "Traceback" not in r.output
-    r = CliRunner().invoke(convert_cli, ["msd", str(root), "--out", str(tmp_path / "o3"), "--tumour-class", "lymphoma"])
+    r = CliRunner().invoke(
+        convert_cli, ["msd", str(root), "--out", str(tmp_path / "o3"), "--tumour-class", "lymphoma"]
+    )
     assert r.exit_code == 2

@@ -22,7 +22,12 @@ THETAS = "0.001,0.01,0.1,0.3,0.6,0.9"
 def oracle_probs(truth: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """Probabilities that know the truth: lesions at a per-lesion confidence, plus one FP blob in the pancreas."""
     probs = np.zeros((6, *truth.shape), np.float32)
-    probs[truth, np.arange(truth.shape[0])[:, None, None], np.arange(truth.shape[1])[None, :, None], np.arange(truth.shape[2])] = 1.0
+    probs[
+        truth,
+        np.arange(truth.shape[0])[:, None, None],
+        np.arange(truth.shape[1])[None, :, None],
+        np.arange(truth.shape[2]),
+    ] = 1.0
     conf = np.float32(rng.choice([0.05, 0.5, 0.95]))
     lesion = truth >= 3
     probs[:, lesion] *= conf
@@ -58,8 +63,24 @@ def dataset(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Path,
 
 def test_froc_from_probability_files(tmp_path: Path, dataset) -> None:
     gt, probs_dir, _, n_lesions = dataset
-    r = CliRunner().invoke(eval_cli, ["froc", "--gt-dir", str(gt), "--pred-dir", str(probs_dir), "--probs",
-                                      "--thetas", THETAS, "--select-on", "before", "--out", str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        eval_cli,
+        [
+            "froc",
+            "--gt-dir",
+            str(gt),
+            "--pred-dir",
+            str(probs_dir),
+            "--probs",
+            "--thetas",
+            THETAS,
+            "--select-on",
+            "before",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     summary = json.loads(r.output.strip().splitlines()[-1])
     data = json.loads((tmp_path / "froc.json").read_text())
@@ -81,8 +102,25 @@ def test_patient_table_and_model_card(tmp_path: Path, dataset) -> None:
     gt, probs_dir, _, _ = dataset
     card = tmp_path / "MODEL_CARD.md"
     card.write_text("# Model card\n\nText that stays.\n")
-    args = ["patient", "--gt-dir", str(gt), "--pred-dir", str(probs_dir), "--probs", "--thetas", THETAS, "--theta", "0.001",
-            "--bootstrap", "200", "--out", str(tmp_path / "ev"), "--model-card", str(card), "--json"]
+    args = [
+        "patient",
+        "--gt-dir",
+        str(gt),
+        "--pred-dir",
+        str(probs_dir),
+        "--probs",
+        "--thetas",
+        THETAS,
+        "--theta",
+        "0.001",
+        "--bootstrap",
+        "200",
+        "--out",
+        str(tmp_path / "ev"),
+        "--model-card",
+        str(card),
+        "--json",
+    ]
     for _ in range(2):  # a second run replaces the section instead of appending another
         r = CliRunner().invoke(eval_cli, args)
         assert r.exit_code == 0, r.output
@@ -95,13 +133,29 @@ def test_patient_table_and_model_card(tmp_path: Path, dataset) -> None:
     assert "| Sensitivity |" in table and "| PPV |" in table and "0.6 FP regions per scan" in table
     text = card.read_text()
     assert text.startswith("# Model card\n\nText that stays.") and text.count(CARD_BEGIN) == 1
-    assert "False regions at the operating point (theta 0.001)" in text and "| outside the pancreas (removed) |" in text
+    assert (
+        "False regions at the operating point (theta 0.001)" in text
+        and "| outside the pancreas (removed) |" in text
+    )
 
 
 def test_label_maps_on_their_own_grid(tmp_path: Path, dataset) -> None:
     gt, _, labels_dir, n_lesions = dataset
-    r = CliRunner().invoke(eval_cli, ["patient", "--gt-dir", str(gt), "--pred-dir", str(labels_dir), "--bootstrap", "100",
-                                      "--out", str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        eval_cli,
+        [
+            "patient",
+            "--gt-dir",
+            str(gt),
+            "--pred-dir",
+            str(labels_dir),
+            "--bootstrap",
+            "100",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     after = json.loads(r.output.strip().splitlines()[-1])["patient"]["after"]
     assert after["lesion_sensitivity"] == 1.0 and after["fp_regions_per_scan"] == 0.0
@@ -115,24 +169,75 @@ def test_user_errors_are_clear(tmp_path: Path, dataset) -> None:
     assert r.exit_code == 2 and "exactly one of --pred-dir" in r.output
     r = run(eval_cli, ["froc", "--gt-dir", str(gt), "--phantoms", "2", "--shipped", "--out", str(tmp_path)])
     assert r.exit_code == 2 and "--gt-dir DIR or --phantoms N" in r.output
-    r = run(eval_cli, ["froc", "--gt-dir", str(gt), "--pred-dir", str(labels_dir), "--hit-rule", "dice", "--out", str(tmp_path)])
+    r = run(
+        eval_cli,
+        [
+            "froc",
+            "--gt-dir",
+            str(gt),
+            "--pred-dir",
+            str(labels_dir),
+            "--hit-rule",
+            "dice",
+            "--out",
+            str(tmp_path),
+        ],
+    )
     assert r.exit_code == 2 and "iou:T" in r.output
     bad = tmp_path / "bad"
     bad.mkdir()
     np.save(bad / "case_0.npy", np.zeros((6, 2, 2, 2), np.float32))
-    r = run(eval_cli, ["froc", "--gt-dir", str(gt), "--pred-dir", str(bad), "--probs", "--thetas", "0.1", "--out", str(tmp_path)])
-    assert r.exit_code == 1 and "case_0.npy: probabilities have shape" in r.output and "Traceback" not in r.output
+    r = run(
+        eval_cli,
+        [
+            "froc",
+            "--gt-dir",
+            str(gt),
+            "--pred-dir",
+            str(bad),
+            "--probs",
+            "--thetas",
+            "0.1",
+            "--out",
+            str(tmp_path),
+        ],
+    )
+    assert (
+        r.exit_code == 1
+        and "case_0.npy: probabilities have shape" in r.output
+        and "Traceback" not in r.output
+    )
     img = nib.load(labels_dir / "case_1.nii.gz")
     arr, aff = canonical(img)
-    nib.save(nifti(np.asarray(arr)[::-1].copy(), aff), bad / "case_0.nii.gz")  # a flipped copy of another case
+    nib.save(
+        nifti(np.asarray(arr)[::-1].copy(), aff), bad / "case_0.nii.gz"
+    )  # a flipped copy of another case
     r = run(eval_cli, ["froc", "--gt-dir", str(gt), "--pred-dir", str(bad), "--out", str(tmp_path)])
     assert r.exit_code == 1 and "case_0.nii.gz: not on the grid of case case_0" in r.output
 
 
 def test_patient_when_the_target_is_not_reached(tmp_path: Path, dataset) -> None:
     gt, probs_dir, _, _ = dataset
-    r = CliRunner().invoke(eval_cli, ["patient", "--gt-dir", str(gt), "--pred-dir", str(probs_dir), "--probs", "--thetas", "0.6,0.9",
-                                      "--select-on", "before", "--bootstrap", "100", "--out", str(tmp_path), "--json"])
+    r = CliRunner().invoke(
+        eval_cli,
+        [
+            "patient",
+            "--gt-dir",
+            str(gt),
+            "--pred-dir",
+            str(probs_dir),
+            "--probs",
+            "--thetas",
+            "0.6,0.9",
+            "--select-on",
+            "before",
+            "--bootstrap",
+            "100",
+            "--out",
+            str(tmp_path),
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output.strip().splitlines()[-1])
     assert out["reached"] is False and out["theta_star"] is None

@@ -12,7 +12,7 @@ PDAC, CYST, PNET = 3, 4, 5
 
 
 def box(a: np.ndarray, lo: tuple[int, int, int], hi: tuple[int, int, int], value: int) -> None:
-    a[lo[0]:hi[0], lo[1]:hi[1], lo[2]:hi[2]] = value
+    a[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]] = value
 
 
 def scan_two_lesions() -> tuple[np.ndarray, np.ndarray]:

@@ -39,49 +39,148 @@ def _ok(cli, args: list[str]) -> str:
 @pytest.mark.slow
 def test_real_data_recipe_end_to_end(tmp_path: Path) -> None:
     cfg = tmp_path / "tiny.yaml"
-    cfg.write_text(yaml.safe_dump({
-        "model": tiny_config("decoder").to_dict(),
-        "data": {"spacing": [5.0, 5.0, 5.0], "clip": [-1000.0, 1000.0], "mean": 50.0, "std": 200.0, "val_phantoms": 1, "val_patches": 2},
-        "train": {"epochs": 1, "iters_per_epoch": 2, "batch_size": 2, "lr": 0.003},
-    }))
+    cfg.write_text(
+        yaml.safe_dump(
+            {
+                "model": tiny_config("decoder").to_dict(),
+                "data": {
+                    "spacing": [5.0, 5.0, 5.0],
+                    "clip": [-1000.0, 1000.0],
+                    "mean": 50.0,
+                    "std": 200.0,
+                    "val_phantoms": 1,
+                    "val_patches": 2,
+                },
+                "train": {"epochs": 1, "iters_per_epoch": 2, "batch_size": 2, "lr": 0.003},
+            }
+        )
+    )
     # 1. pre-train on the AbdomenAtlas layout with a class set of its own (organ + lesion union)
     table = tmp_path / "atlas_table.yaml"
-    table.write_text(yaml.safe_dump({"target": ["background", "pancreas", "lesion"],
-                                     "source": {"pancreas": "pancreas", "pancreatic_lesion": "lesion"}}))
+    table.write_text(
+        yaml.safe_dump(
+            {
+                "target": ["background", "pancreas", "lesion"],
+                "source": {"pancreas": "pancreas", "pancreatic_lesion": "lesion"},
+            }
+        )
+    )
     for i in range(2):
         write_atlas_case(_phantom(40 + i), tmp_path / "atlas" / f"case_{i}")
-    _ok(train_cli, ["pretrain", "--config", str(cfg), "--data", str(tmp_path / "atlas"), "--label-table", str(table),
-                    "--out", str(tmp_path / "pre"), "--no-progress"])
+    _ok(
+        train_cli,
+        [
+            "pretrain",
+            "--config",
+            str(cfg),
+            "--data",
+            str(tmp_path / "atlas"),
+            "--label-table",
+            str(table),
+            "--out",
+            str(tmp_path / "pre"),
+            "--no-progress",
+        ],
+    )
     # 2. convert MSD Task07 (fine-tuning) and PANORAMA (calibration) to the 6-class map
     for i in range(3):
         ph = _phantom(50 + i)
         write_msd_case(tmp_path / "Task07_Pancreas", f"pancreas_{i:03d}", ph.ct, ph.labels, ph.affine)
         ph = _phantom(60 + i, n_lesions=1 + i % 2)
         write_panorama_case(tmp_path / "panorama", f"10000{i}_00001", ph.ct, ph.labels, ph.affine)
-    msd = json.loads(_ok(convert_cli, ["msd", str(tmp_path / "Task07_Pancreas"), "--out", str(tmp_path / "data" / "msd"), "--json"]))
+    msd = json.loads(
+        _ok(
+            convert_cli,
+            ["msd", str(tmp_path / "Task07_Pancreas"), "--out", str(tmp_path / "data" / "msd"), "--json"],
+        )
+    )
     assert len(msd["cases"]) == 3
     _ok(convert_cli, ["panorama", str(tmp_path / "panorama"), "--out", str(tmp_path / "data" / "calib")])
     # 3. fine-tune on the converted MSD cases from the pre-trained weights (new 6-class head)
-    _ok(train_cli, ["finetune", "--config", str(cfg), "--data", str(tmp_path / "data" / "msd"), "--init", str(tmp_path / "pre" / "last.pt"),
-                    "--out", str(tmp_path / "ft"), "--no-progress"])
+    _ok(
+        train_cli,
+        [
+            "finetune",
+            "--config",
+            str(cfg),
+            "--data",
+            str(tmp_path / "data" / "msd"),
+            "--init",
+            str(tmp_path / "pre" / "last.pt"),
+            "--out",
+            str(tmp_path / "ft"),
+            "--no-progress",
+        ],
+    )
     # 4. calibrate the threshold on the converted PANORAMA cases (a 1-epoch model: select on the candidates)
-    out = _ok(calibrate_cli, ["threshold", "--gt-dir", str(tmp_path / "data" / "calib"), "--checkpoint", str(tmp_path / "ft" / "last.pt"),
-                              "--thetas", THETAS, "--select-on", "before", "--out", str(tmp_path / "calibrated.pt"), "--json"])
+    out = _ok(
+        calibrate_cli,
+        [
+            "threshold",
+            "--gt-dir",
+            str(tmp_path / "data" / "calib"),
+            "--checkpoint",
+            str(tmp_path / "ft" / "last.pt"),
+            "--thetas",
+            THETAS,
+            "--select-on",
+            "before",
+            "--out",
+            str(tmp_path / "calibrated.pt"),
+            "--json",
+        ],
+    )
     theta = json.loads(out.strip().splitlines()[-1])["theta"]
     assert load_checkpoint(tmp_path / "calibrated.pt").meta["theta"] == theta
     # 5. calibrate the rules on the fine-tuning labels
-    _ok(calibrate_cli, ["rules", "--gt-dir", str(tmp_path / "data" / "msd"), "--min-lesions", "2", "--out", str(tmp_path / "site_rules.yaml")])
+    _ok(
+        calibrate_cli,
+        [
+            "rules",
+            "--gt-dir",
+            str(tmp_path / "data" / "msd"),
+            "--min-lesions",
+            "2",
+            "--out",
+            str(tmp_path / "site_rules.yaml"),
+        ],
+    )
     rules = load_rules(tmp_path / "site_rules.yaml")
     assert rules.hu_window["pdac"] != (-206.0, 185.0)  # learned from the three MSD lesions
     # 6. evaluate on held-out cases with the calibrated model and rules
     for i in range(2):
         write_atlas_case(_phantom(70 + i, n_lesions=i), tmp_path / "test" / f"case_{i}")
-    out = _ok(eval_cli, ["froc", "--gt-dir", str(tmp_path / "test"), "--checkpoint", str(tmp_path / "calibrated.pt"),
-                         "--rules", str(tmp_path / "site_rules.yaml"), "--thetas", THETAS, "--out", str(tmp_path / "eval"), "--json"])
+    out = _ok(
+        eval_cli,
+        [
+            "froc",
+            "--gt-dir",
+            str(tmp_path / "test"),
+            "--checkpoint",
+            str(tmp_path / "calibrated.pt"),
+            "--rules",
+            str(tmp_path / "site_rules.yaml"),
+            "--thetas",
+            THETAS,
+            "--out",
+            str(tmp_path / "eval"),
+            "--json",
+        ],
+    )
     froc = json.loads((tmp_path / "eval" / "froc.json").read_text())
     assert froc["froc"]["scans"] == 2 and froc["froc"]["before"][0]["pooled"]["lesions"] == 1
     # 7. export: the repository carries the calibrated threshold, which the server reports
-    _ok(export_cli, ["repository", "--flavor", "python-onnxruntime", "--checkpoint", str(tmp_path / "calibrated.pt"),
-                     "--out", str(tmp_path / "repo")])
+    _ok(
+        export_cli,
+        [
+            "repository",
+            "--flavor",
+            "python-onnxruntime",
+            "--checkpoint",
+            str(tmp_path / "calibrated.pt"),
+            "--out",
+            str(tmp_path / "repo"),
+        ],
+    )
     configs = "\n".join(p.read_text() for p in (tmp_path / "repo").rglob("config.pbtxt"))
     assert '"theta"' in configs and repr(float(theta)) in configs

@@ -8,7 +8,12 @@ from eanno_training.evaluation import HitRule, froc, froc_score, sweep_case, wil
 from eanno_training.evaluation.stats import bootstrap_f1
 
 # Newcombe (1998), Stat Med 17:857, Table I, method 3 (Wilson score, no continuity correction).
-NEWCOMBE = [((81, 263), (0.2553, 0.3662)), ((15, 148), (0.0624, 0.1605)), ((0, 20), (0.0, 0.1611)), ((1, 29), (0.0061, 0.1718))]
+NEWCOMBE = [
+    ((81, 263), (0.2553, 0.3662)),
+    ((15, 148), (0.0624, 0.1605)),
+    ((0, 20), (0.0, 0.1611)),
+    ((1, 29), (0.0061, 0.1718)),
+]
 
 
 @pytest.mark.parametrize(("kn", "expected"), NEWCOMBE)

@@ -36,13 +36,33 @@ def test_evaluate_json_on_two_tiny_phantoms(tiny_model, tmp_path: Path) -> None:
     model, cfg, meta = tiny_model
     meta = {**meta, "theta": 0.2}
     ck = save_checkpoint(tmp_path / "tiny.pt", model, cfg, meta)
-    r = CliRunner().invoke(main, ["evaluate", "--checkpoint", str(ck), "--phantoms", "2", "--seed", "5",
-                                  "--shape", "48", "40", "24", "--json"])
+    r = CliRunner().invoke(
+        main,
+        [
+            "evaluate",
+            "--checkpoint",
+            str(ck),
+            "--phantoms",
+            "2",
+            "--seed",
+            "5",
+            "--shape",
+            "48",
+            "40",
+            "24",
+            "--json",
+        ],
+    )
     assert r.exit_code == 0, r.output
     out = json.loads(r.output)
     assert out["scans"] == 2 and out["theta"] == 0.2
     assert 0.0 <= out["pancreas_dice"] <= 1.0
-    assert set(out["lesion_sensitivity"]) == {"pancreatic_pdac", "pancreatic_cyst", "pancreatic_pnet", "pooled"}
+    assert set(out["lesion_sensitivity"]) == {
+        "pancreatic_pdac",
+        "pancreatic_cyst",
+        "pancreatic_pnet",
+        "pooled",
+    }
     for v in list(out["lesion_sensitivity"].values()) + list(out["lesion_sensitivity_before"].values()):
         assert v is None or 0.0 <= v <= 1.0
     assert out["fp_per_scan"]["after"] <= out["fp_per_scan"]["before"]

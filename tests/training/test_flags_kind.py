@@ -50,6 +50,8 @@ def test_a_real_ct_does_not_look_like_a_phantom_on_either_grid(real_ct) -> None:
     assert peak_share(ct, spacing) < LIMIT
     coarse = prepare(Case("real", ct, None, affine), (2.5, 2.5, 2.5))
     assert peak_share(coarse.image, coarse.spacing) < LIMIT
+
+
 @pytest.mark.slow
 def test_shipped_model_flags_real_scans_and_not_phantoms(shipped, real_ct) -> None:
     predictor, meta = shipped

@@ -56,7 +56,9 @@ def test_monai_backbones_share_the_interface(arch: str) -> None:
         cfg = cfg.replace(patch_size=(64, 64, 64))
     model = build_model(cfg)
     x, y = _batch(cfg, b=1)
-    if arch != "swinunetr":  # Swin's backward at 64^3 costs ~15 s on 2 cores; its forward checks the interface
+    if (
+        arch != "swinunetr"
+    ):  # Swin's backward at 64^3 costs ~15 s on 2 cores; its forward checks the interface
         loss = segmentation_loss(model.forward_train(x), y[:1], cfg.num_classes)
         loss.backward()
         assert all(p.grad is not None for p in model.parameters() if p.requires_grad)

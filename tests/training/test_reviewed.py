@@ -21,9 +21,19 @@ SPACING = (5.0, 5.0, 5.0)
 
 
 def _status(case: Path, status: str) -> None:
-    (case / "review.json").write_text(json.dumps({"format": "eanno-review-status/1", "case": case.name,
-                                                  "status": status, "reviewer": "alice", "comment": "",
-                                                  "time": "2026-11-27T12:00:00+00:00", "history": []}))
+    (case / "review.json").write_text(
+        json.dumps(
+            {
+                "format": "eanno-review-status/1",
+                "case": case.name,
+                "status": status,
+                "reviewer": "alice",
+                "comment": "",
+                "time": "2026-11-27T12:00:00+00:00",
+                "history": [],
+            }
+        )
+    )
 
 
 def _save(path: Path, data: np.ndarray, affine: np.ndarray) -> None:
@@ -39,8 +49,14 @@ def reviewed(tmp_path_factory) -> Path:
     The CT is found through report.json's input path for c1 and as CASE/ct.nii.gz for the others.
     """
     root = tmp_path_factory.mktemp("reviewed")
-    for i, (name, status, revised) in enumerate([("c1", "approved", True), ("c2", "approved", False),
-                                                 ("c3", "needs_changes", True), ("c4", "approved", True)]):
+    for i, (name, status, revised) in enumerate(
+        [
+            ("c1", "approved", True),
+            ("c2", "approved", False),
+            ("c3", "needs_changes", True),
+            ("c4", "approved", True),
+        ]
+    ):
         ph = generate_phantom(10 + i, shape=(24, 24, 12), spacing=SPACING, n_lesions=1)
         case = root / name
         case.mkdir()
@@ -66,16 +82,25 @@ def base(tmp_path_factory) -> Path:
 
 
 def _run_config(path: Path) -> Path:
-    path.write_text(yaml.safe_dump({"model": tiny_config("decoder").to_dict(),
-                                    "data": {"spacing": [2.0, 2.0, 2.0], "val_phantoms": 0, "val_patches": 2},
-                                    "train": {"epochs": 1, "iters_per_epoch": 1, "batch_size": 2}}))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": tiny_config("decoder").to_dict(),
+                "data": {"spacing": [2.0, 2.0, 2.0], "val_phantoms": 0, "val_patches": 2},
+                "train": {"epochs": 1, "iters_per_epoch": 1, "batch_size": 2},
+            }
+        )
+    )
     return path
 
 
 def test_approved_cases_and_their_truth(reviewed: Path) -> None:
     cases = reviewed_cases(reviewed)
     assert [(c.name, c.truth.name, c.corrected) for c in cases] == [
-        ("c1", "revised.nii.gz", True), ("c2", "labels.nii.gz", False), ("c4", "revised.nii.gz", True)]
+        ("c1", "revised.nii.gz", True),
+        ("c2", "labels.nii.gz", False),
+        ("c4", "revised.nii.gz", True),
+    ]
     assert cases[0].ct == reviewed / "c1_source.nii.gz"
     ct, labels, spacing = read_case(cases[0])
     truth = np.asarray(nib.as_closest_canonical(nib.load(str(reviewed / "c1" / "revised.nii.gz"))).dataobj)
@@ -85,9 +110,27 @@ def test_approved_cases_and_their_truth(reviewed: Path) -> None:
 
 def _finetune(reviewed: Path, base: Path, out: Path, lr: str) -> dict:
     out.parent.mkdir(parents=True)
-    res = CliRunner().invoke(main, ["finetune", "--from-reviewed", str(reviewed), "--init", str(base),
-                                    "--config", str(_run_config(out.parent / "tiny.yaml")), "--out", str(out),
-                                    "--lr", lr, "--device", "cpu", "--no-progress", "--threads", "1"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "finetune",
+            "--from-reviewed",
+            str(reviewed),
+            "--init",
+            str(base),
+            "--config",
+            str(_run_config(out.parent / "tiny.yaml")),
+            "--out",
+            str(out),
+            "--lr",
+            lr,
+            "--device",
+            "cpu",
+            "--no-progress",
+            "--threads",
+            "1",
+        ],
+    )
     assert res.exit_code == 0, res.output
     return json.loads(res.output.strip().splitlines()[-1])
 
@@ -118,19 +161,41 @@ def test_whole_model_starts_from_the_base_and_learns(reviewed: Path, base: Path,
     from eanno_training.evaluation.cli import main as eval_main
 
     for ck in (base, tmp_path / "moved" / "run" / "best.pt"):
-        res = CliRunner().invoke(eval_main, ["froc", "--gt-dir", str(held.parent), "--checkpoint", str(ck),
-                                             "--out", str(tmp_path / "eval" / ck.stem), "--json"])
+        res = CliRunner().invoke(
+            eval_main,
+            [
+                "froc",
+                "--gt-dir",
+                str(held.parent),
+                "--checkpoint",
+                str(ck),
+                "--out",
+                str(tmp_path / "eval" / ck.stem),
+                "--json",
+            ],
+        )
         assert res.exit_code == 0, res.output
         figures = json.loads(res.output.strip().splitlines()[-1])
         assert figures["cases"].endswith("(1 cases)") and {"before", "after"} <= set(figures)
 
 
 def test_usage_errors(reviewed: Path, tmp_path: Path) -> None:
-    res = CliRunner().invoke(main, ["finetune", "--from-reviewed", str(reviewed), "--phantoms", "2",
-                                    "--out", str(tmp_path / "r")])
+    res = CliRunner().invoke(
+        main, ["finetune", "--from-reviewed", str(reviewed), "--phantoms", "2", "--out", str(tmp_path / "r")]
+    )
     assert res.exit_code == 2 and "leave out --data and --phantoms" in res.output
     (tmp_path / "none" / "x").mkdir(parents=True)
     _status(tmp_path / "none" / "x", "needs_changes")
-    res = CliRunner().invoke(main, ["finetune", "--from-reviewed", str(tmp_path / "none"), "--out", str(tmp_path / "r"),
-                                    "--device", "cpu"])
+    res = CliRunner().invoke(
+        main,
+        [
+            "finetune",
+            "--from-reviewed",
+            str(tmp_path / "none"),
+            "--out",
+            str(tmp_path / "r"),
+            "--device",
+            "cpu",
+        ],
+    )
     assert res.exit_code == 1 and "no approved case folders" in res.output

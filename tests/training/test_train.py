@@ -27,11 +27,22 @@ SPACING = (5.0, 5.0, 5.0)
 def _tiny_run_config(path: Path, epochs: int = 1, iters: int = 2, val: int = 1) -> Path:
     """A run config YAML for a tiny model on 5 mm phantoms."""
     model = tiny_config("decoder").to_dict()
-    path.write_text(yaml.safe_dump({
-        "model": model,
-        "data": {"spacing": list(SPACING), "clip": [-1000.0, 1000.0], "mean": 50.0, "std": 200.0, "val_phantoms": val, "val_patches": 2},
-        "train": {"epochs": epochs, "iters_per_epoch": iters, "batch_size": 2, "lr": 0.003},
-    }))
+    path.write_text(
+        yaml.safe_dump(
+            {
+                "model": model,
+                "data": {
+                    "spacing": list(SPACING),
+                    "clip": [-1000.0, 1000.0],
+                    "mean": 50.0,
+                    "std": 200.0,
+                    "val_phantoms": val,
+                    "val_patches": 2,
+                },
+                "train": {"epochs": epochs, "iters_per_epoch": iters, "batch_size": 2, "lr": 0.003},
+            }
+        )
+    )
     return path
 
 
@@ -45,7 +56,9 @@ def test_two_epochs_on_tiny_phantoms_lower_the_loss(tiny_volumes, tmp_path: Path
     torch.manual_seed(0)
     cfg = tiny_config("decoder")
     intensity = {"clip": [-1000.0, 1000.0], "mean": 50.0, "std": 200.0}
-    ds = PatchDataset(tiny_volumes, cfg.patch_size, intensity=intensity, samples_per_epoch=8, seed=0, augment=None)
+    ds = PatchDataset(
+        tiny_volumes, cfg.patch_size, intensity=intensity, samples_per_epoch=8, seed=0, augment=None
+    )
     fixed = [ds[i] for i in range(4)]
     x, y = torch.stack([a["image"] for a in fixed]), torch.stack([a["label"] for a in fixed])
     model = build_model(cfg)
@@ -57,8 +70,15 @@ def test_two_epochs_on_tiny_phantoms_lower_the_loss(tiny_volumes, tmp_path: Path
 
     before = loss_now()
     tcfg = TrainConfig(epochs=2, batch_size=2, lr=3e-3, progress=False)
-    meta = {"classes": ["c"] * 6, "spacing": list(SPACING), "patch_size": list(cfg.patch_size),
-            "intensity": {"clip": [-1000, 1000], "mean": 50.0, "std": 200.0}, "theta": 0.003, "step": 0.5, "train": {}}
+    meta = {
+        "classes": ["c"] * 6,
+        "spacing": list(SPACING),
+        "patch_size": list(cfg.patch_size),
+        "intensity": {"clip": [-1000, 1000], "mean": 50.0, "std": 200.0},
+        "theta": 0.003,
+        "step": 0.5,
+        "train": {},
+    }
     history = train(model, cfg, ds, ds, tcfg, meta, tmp_path, DistInfo())
     after = loss_now()
     assert len(history) == 2 and all(len(h["val_dice"]) == 6 for h in history)
@@ -66,11 +86,22 @@ def test_two_epochs_on_tiny_phantoms_lower_the_loss(tiny_volumes, tmp_path: Path
     # resume continues from the saved epoch and optimizer state, for more epochs than the first run had:
     # the extra epoch must train (the first run's schedule ended at LR 0)
     saved = load_checkpoint(tmp_path / "last.pt").state_dict
-    more = train(build_model(cfg), cfg, ds, None, TrainConfig(epochs=3, batch_size=2, progress=False), meta, tmp_path,
-                 DistInfo(), resume=tmp_path / "last.pt")
+    more = train(
+        build_model(cfg),
+        cfg,
+        ds,
+        None,
+        TrainConfig(epochs=3, batch_size=2, progress=False),
+        meta,
+        tmp_path,
+        DistInfo(),
+        resume=tmp_path / "last.pt",
+    )
     assert [h["epoch"] for h in more] == [0, 1, 2]
     resumed = load_checkpoint(tmp_path / "last.pt").state_dict
-    assert any(not torch.equal(saved[k], resumed[k]) for k in saved), "the resumed epoch did not change the weights"
+    assert any(not torch.equal(saved[k], resumed[k]) for k in saved), (
+        "the resumed epoch did not change the weights"
+    )
 
 
 def test_finetune_head_swap_keeps_encoder_weights() -> None:
@@ -91,20 +122,62 @@ def test_finetune_head_swap_keeps_encoder_weights() -> None:
 def test_cli_pretrain_then_finetune(tmp_path: Path) -> None:
     cfg = _tiny_run_config(tmp_path / "tiny.yaml", val=1)
     table = tmp_path / "table.yaml"
-    table.write_text(yaml.safe_dump({"target": ["background", "pancreas", "lesion"],
-                                     "source": {"pancreas": "pancreas", "pancreatic_duct": "pancreas", "pancreatic_pdac": "lesion",
-                                                "pancreatic_cyst": "lesion", "pancreatic_pnet": "lesion"}}))
+    table.write_text(
+        yaml.safe_dump(
+            {
+                "target": ["background", "pancreas", "lesion"],
+                "source": {
+                    "pancreas": "pancreas",
+                    "pancreatic_duct": "pancreas",
+                    "pancreatic_pdac": "lesion",
+                    "pancreatic_cyst": "lesion",
+                    "pancreatic_pnet": "lesion",
+                },
+            }
+        )
+    )
     data = tmp_path / "atlas"
     for i in range(3):  # AbdomenAtlas-layout cases on disk, read back through the label table
-        write_atlas_case(generate_phantom(20 + i, shape=(48, 40, 24), spacing=(4.0, 4.0, 5.0), n_lesions=1), data / f"case_{i}")
+        write_atlas_case(
+            generate_phantom(20 + i, shape=(48, 40, 24), spacing=(4.0, 4.0, 5.0), n_lesions=1),
+            data / f"case_{i}",
+        )
     runner = CliRunner()
-    r = runner.invoke(main, ["pretrain", "--config", str(cfg), "--data", str(data), "--label-table", str(table),
-                             "--out", str(tmp_path / "pre"), "--no-progress"])
+    r = runner.invoke(
+        main,
+        [
+            "pretrain",
+            "--config",
+            str(cfg),
+            "--data",
+            str(data),
+            "--label-table",
+            str(table),
+            "--out",
+            str(tmp_path / "pre"),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     pre = load_checkpoint(tmp_path / "pre" / "last.pt")
     assert pre.meta["classes"] == ["background", "pancreas", "lesion"] and pre.config.num_classes == 3
-    r = runner.invoke(main, ["finetune", "--config", str(cfg), "--phantoms", "1", "--init", str(tmp_path / "pre" / "last.pt"),
-                             "--out", str(tmp_path / "ft"), "--export", str(tmp_path / "ship.pt"), "--no-progress"])
+    r = runner.invoke(
+        main,
+        [
+            "finetune",
+            "--config",
+            str(cfg),
+            "--phantoms",
+            "1",
+            "--init",
+            str(tmp_path / "pre" / "last.pt"),
+            "--out",
+            str(tmp_path / "ft"),
+            "--export",
+            str(tmp_path / "ship.pt"),
+            "--no-progress",
+        ],
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.output.strip().splitlines()[-1])["epochs"] == 1
     ship = load_checkpoint(tmp_path / "ship.pt")
@@ -114,7 +187,9 @@ def test_cli_pretrain_then_finetune(tmp_path: Path) -> None:
     assert r.exit_code == 2 and "--data DIR or --phantoms N" in r.output
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: {width: 3}\n")
-    r = runner.invoke(main, ["finetune", "--config", str(bad), "--phantoms", "1", "--out", str(tmp_path / "x")])
+    r = runner.invoke(
+        main, ["finetune", "--config", str(bad), "--phantoms", "1", "--out", str(tmp_path / "x")]
+    )
     assert r.exit_code == 1 and "bad.yaml" in r.output and "width" in r.output
 
 
@@ -123,9 +198,26 @@ def test_cli_pretrain_then_finetune(tmp_path: Path) -> None:
 def test_ddp_gloo_two_processes(tmp_path: Path) -> None:
     cfg = _tiny_run_config(tmp_path / "tiny.yaml", val=1)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
-           "-m", "eanno_training", "finetune", "--config", str(cfg), "--phantoms", "1", "--device", "cpu",
-           "--out", str(tmp_path / "ddp"), "--no-progress"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "eanno_training",
+        "finetune",
+        "--config",
+        str(cfg),
+        "--phantoms",
+        "1",
+        "--device",
+        "cpu",
+        "--out",
+        str(tmp_path / "ddp"),
+        "--no-progress",
+    ]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=220, env=env)
     assert proc.returncode == 0, proc.stderr[-3000:]
     ck = load_checkpoint(tmp_path / "ddp" / "last.pt")

@@ -73,15 +73,26 @@ def main() -> None:
     n_patches = int(np.prod([len(tile_starts(n, p, pred.step)) for n, p in zip(padded, patch, strict=True)]))
     network_s = n_patches / pps[2]
     result = {
-        "model": source, "patch": list(patch), "model_spacing": meta["spacing"], "threads": torch.get_num_threads(),
-        "cpu": platform.processor() or platform.machine(), "patches_per_s_b1": round(pps[1], 2),
-        "patches_per_s_b2": round(pps[2], 2), "phantom_shape": args.shape, "phantom_spacing": [0.8, 0.8, 1.0],
-        "model_grid": list(grid), "patches": n_patches, "window_seconds": round(window_s, 2),
-        "network_only_seconds": round(network_s, 2), "window_over_network": round(window_s / network_s, 2),
+        "model": source,
+        "patch": list(patch),
+        "model_spacing": meta["spacing"],
+        "threads": torch.get_num_threads(),
+        "cpu": platform.processor() or platform.machine(),
+        "patches_per_s_b1": round(pps[1], 2),
+        "patches_per_s_b2": round(pps[2], 2),
+        "phantom_shape": args.shape,
+        "phantom_spacing": [0.8, 0.8, 1.0],
+        "model_grid": list(grid),
+        "patches": n_patches,
+        "window_seconds": round(window_s, 2),
+        "network_only_seconds": round(network_s, 2),
+        "window_over_network": round(window_s / network_s, 2),
     }
     print(f"{args.shape} phantom at 0.8 x 0.8 x 1.0 mm -> model grid {grid}, {n_patches} patches")
-    print(f"sliding window {window_s:.2f} s; the network alone on those patches {network_s:.2f} s "
-          f"(ratio {result['window_over_network']})")
+    print(
+        f"sliding window {window_s:.2f} s; the network alone on those patches {network_s:.2f} s "
+        f"(ratio {result['window_over_network']})"
+    )
     print(json.dumps(result))
 
 

@@ -43,7 +43,11 @@ def main() -> None:
         for name in args.dtypes.split(","):
             for b in (int(v) for v in args.batches.split(",")):
                 x = torch.randn(b, 1, *cfg.patch_size, device=dev)
-                ctx = torch.autocast("cuda", dtype=dtypes[name]) if dtypes[name] else torch.autocast("cuda", enabled=False)
+                ctx = (
+                    torch.autocast("cuda", dtype=dtypes[name])
+                    if dtypes[name]
+                    else torch.autocast("cuda", enabled=False)
+                )
                 try:
                     with torch.inference_mode(), ctx:
                         for _ in range(2):
@@ -58,15 +62,36 @@ def main() -> None:
                 except torch.OutOfMemoryError:
                     pps, mem = float("nan"), float("nan")
                 torch.cuda.reset_peak_memory_stats()
-                row = {"variant": variant, "params": params, "dtype": name, "batch": b, "patches_per_s": round(pps, 2), "peak_gib": round(mem, 2)}
+                row = {
+                    "variant": variant,
+                    "params": params,
+                    "dtype": name,
+                    "batch": b,
+                    "patches_per_s": round(pps, 2),
+                    "peak_gib": round(mem, 2),
+                }
                 rows.append(row)
-                print(f"{variant:8s} {params / 1e6:6.1f} M  {name}  batch {b}: {pps:8.2f} patches/s  peak {mem:.1f} GiB", flush=True)
+                print(
+                    f"{variant:8s} {params / 1e6:6.1f} M  {name}  batch {b}: {pps:8.2f} patches/s  peak {mem:.1f} GiB",
+                    flush=True,
+                )
         del model
         torch.cuda.empty_cache()
     base = {r["variant"]: r["patches_per_s"] for r in rows if r["dtype"] == "fp32" and r["batch"] == 1}
     for r in rows:
-        r["vs_fp32_b1"] = round(r["patches_per_s"] / base[r["variant"]], 2) if base.get(r["variant"]) else None
-    print(json.dumps({"device": torch.cuda.get_device_name(), "patch": args.patch, "torch": torch.__version__, "rows": rows}))
+        r["vs_fp32_b1"] = (
+            round(r["patches_per_s"] / base[r["variant"]], 2) if base.get(r["variant"]) else None
+        )
+    print(
+        json.dumps(
+            {
+                "device": torch.cuda.get_device_name(),
+                "patch": args.patch,
+                "torch": torch.__version__,
+                "rows": rows,
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -16,11 +16,15 @@ def case_folders(root: Path) -> list[Path]:
     """Sub-folders holding a ct.nii.gz, sorted by name."""
     cases = sorted(p for p in Path(root).iterdir() if (p / "ct.nii.gz").is_file())
     if not cases:
-        raise DataError(f"{root}: no case folders with a ct.nii.gz (AbdomenAtlas layout: CASE/ct.nii.gz + CASE/segmentations/)")
+        raise DataError(
+            f"{root}: no case folders with a ct.nii.gz (AbdomenAtlas layout: CASE/ct.nii.gz + CASE/segmentations/)"
+        )
     return cases
 
 
-def atlas_split(cfg: RunConfig, root: Path, label_table: str | None, val_fraction: float = 0.1) -> tuple[Volumes, Volumes]:
+def atlas_split(
+    cfg: RunConfig, root: Path, label_table: str | None, val_fraction: float = 0.1
+) -> tuple[Volumes, Volumes]:
     """Every labelled case on the model grid; the last val_fraction of the sorted cases validate."""
     d = cfg.data
     vols: Volumes = []

@@ -46,15 +46,25 @@ def shipped_checkpoint_path() -> Path:
 
 
 def make_meta(
-    classes: list[str], spacing: tuple[float, float, float] | list[float], patch_size: tuple[int, ...] | list[int],
-    mean: float, std: float, theta: float = DEFAULT_THETA, step: float = DEFAULT_STEP, clip: tuple[float, float] = DEFAULT_CLIP,
+    classes: list[str],
+    spacing: tuple[float, float, float] | list[float],
+    patch_size: tuple[int, ...] | list[int],
+    mean: float,
+    std: float,
+    theta: float = DEFAULT_THETA,
+    step: float = DEFAULT_STEP,
+    clip: tuple[float, float] = DEFAULT_CLIP,
     train: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """A META dict in the contract's shape (JSON-able)."""
     return {
-        "classes": list(classes), "spacing": [float(s) for s in spacing], "patch_size": [int(p) for p in patch_size],
+        "classes": list(classes),
+        "spacing": [float(s) for s in spacing],
+        "patch_size": [int(p) for p in patch_size],
         "intensity": {"clip": [float(clip[0]), float(clip[1])], "mean": float(mean), "std": float(std)},
-        "theta": float(theta), "step": float(step), "train": dict(train or {}),
+        "theta": float(theta),
+        "step": float(step),
+        "train": dict(train or {}),
     }
 
 
@@ -75,15 +85,21 @@ def validate_meta(meta: Any, where: str) -> dict[str, Any]:
 
 
 def save_checkpoint(
-    path: str | Path, model: nn.Module, config: ModelConfig, meta: dict[str, Any], resume: dict[str, Any] | None = None
+    path: str | Path,
+    model: nn.Module,
+    config: ModelConfig,
+    meta: dict[str, Any],
+    resume: dict[str, Any] | None = None,
 ) -> Path:
     """Write atomically (temporary name in the same folder, then rename); `resume` adds optimizer state etc."""
     path = Path(path)
     validate_meta(meta, str(path))
     module = model.module if hasattr(model, "module") else model  # unwrap DDP
     payload: dict[str, Any] = {
-        "format": FORMAT, "model": {"arch": config.arch, **config.to_dict()},
-        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()}, "meta": meta,
+        "format": FORMAT,
+        "model": {"arch": config.arch, **config.to_dict()},
+        "state_dict": {k: v.detach().cpu() for k, v in module.state_dict().items()},
+        "meta": meta,
     }
     if resume:
         payload["resume"] = resume
@@ -100,7 +116,9 @@ def save_checkpoint(
     return path
 
 
-def load_checkpoint(path: str | os.PathLike[str] | None = None, map_location: str | torch.device = "cpu") -> Checkpoint:
+def load_checkpoint(
+    path: str | os.PathLike[str] | None = None, map_location: str | torch.device = "cpu"
+) -> Checkpoint:
     """Read a checkpoint (None -> the shipped model); every problem is a CheckpointError naming the file."""
     path = Path(path) if path is not None else shipped_checkpoint_path()
     if not path.is_file():
@@ -119,4 +137,6 @@ def load_checkpoint(path: str | os.PathLike[str] | None = None, map_location: st
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad model config ({e})") from e
     meta = validate_meta(payload.get("meta"), str(path))
-    return Checkpoint(config=config, state_dict=payload["state_dict"], meta=meta, resume=payload.get("resume", {}))
+    return Checkpoint(
+        config=config, state_dict=payload["state_dict"], meta=meta, resume=payload.get("resume", {})
+    )

@@ -32,7 +32,9 @@ def dice(pred: np.ndarray, truth: np.ndarray) -> float:
     return 1.0 if s == 0 else 2.0 * int(np.logical_and(pred, truth).sum()) / s
 
 
-def match_lesions(pred: np.ndarray, truth: np.ndarray, connectivity: int = 26) -> tuple[dict[int, int], dict[int, int], int, dict[int, int]]:
+def match_lesions(
+    pred: np.ndarray, truth: np.ndarray, connectivity: int = 26
+) -> tuple[dict[int, int], dict[int, int], int, dict[int, int]]:
     """GT lesions per class, how many a predicted lesion component overlaps, unmatched predictions, and
     detected lesions of the right class.
 
@@ -43,7 +45,9 @@ def match_lesions(pred: np.ndarray, truth: np.ndarray, connectivity: int = 26) -
     return dict(m.gt), dict(m.hit), m.n_fp, dict(m.right)
 
 
-def score_case(ct: np.ndarray, truth: np.ndarray, probs: np.ndarray, affine: np.ndarray, theta: float) -> CaseScore:
+def score_case(
+    ct: np.ndarray, truth: np.ndarray, probs: np.ndarray, affine: np.ndarray, theta: float
+) -> CaseScore:
     """Post-process one scan's probabilities and count its hits and false positives."""
     res = refine(ct, probs=probs, theta=theta, affine=affine)
     after = np.asarray(res.labels)
@@ -95,7 +99,9 @@ def summarise(scores: Iterable[CaseScore], theta: float) -> dict[str, Any]:
     }
 
 
-def canonical(ct: np.ndarray, labels: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def canonical(
+    ct: np.ndarray, labels: np.ndarray, affine: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Both arrays in nibabel's closest canonical (RAS+) order, with the canonical affine."""
     import nibabel as nib
 
@@ -122,8 +128,15 @@ def _phantom_probs(ck: Any, n: int, seed: int, shape: Any, device: str | None, p
 
 
 def evaluate_phantoms(
-    checkpoint: Any, n: int, seed: int, *, theta: float | None = None, shape: Any = None, device: str | None = None,
-    progress: bool = False, sweep: Sequence[float] = (),
+    checkpoint: Any,
+    n: int,
+    seed: int,
+    *,
+    theta: float | None = None,
+    shape: Any = None,
+    device: str | None = None,
+    progress: bool = False,
+    sweep: Sequence[float] = (),
 ) -> dict[str, Any]:
     """Generate n held-out phantoms from `seed`, predict with the checkpoint, post-process and score.
 

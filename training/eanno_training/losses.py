@@ -19,7 +19,9 @@ def soft_dice_loss(probs: torch.Tensor, onehot: torch.Tensor, eps: float = 1e-5)
     return 1 - dice[present].mean() if present.any() else probs.sum() * 0
 
 
-def semantic_loss(probs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
+def semantic_loss(
+    probs: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """Cross-entropy on probabilities (log of the normalised map) + soft Dice."""
     k = probs.shape[1]
     onehot = F.one_hot(target.long(), k).permute(0, 4, 1, 2, 3).float()
@@ -49,11 +51,17 @@ def sample_points(target: torch.Tensor, n_points: int) -> torch.Tensor:
     fg = torch.nonzero(flat > 0).flatten()
     if fg.numel() == 0:
         return torch.randint(flat.numel(), (n_points,), device=flat.device)
-    return torch.cat([uniform, fg[torch.randint(fg.numel(), (n_points - n_points // 2,), device=flat.device)]])
+    return torch.cat(
+        [uniform, fg[torch.randint(fg.numel(), (n_points - n_points // 2,), device=flat.device)]]
+    )
 
 
 def mask_classification_loss(
-    cls: torch.Tensor, masks: torch.Tensor, target: torch.Tensor, num_classes: int, no_object_weight: float = 0.1,
+    cls: torch.Tensor,
+    masks: torch.Tensor,
+    target: torch.Tensor,
+    num_classes: int,
+    no_object_weight: float = 0.1,
     n_points: int = 12544,
 ) -> torch.Tensor:
     """Mask2Former set loss: Hungarian match queries to the classes present, then CE + BCE + Dice.

@@ -29,8 +29,14 @@ class Predictor:
     """Sliding-window prediction with one network and its META; returns probs on the input grid."""
 
     def __init__(
-        self, model: nn.Module, meta: dict[str, Any], *, step: float | None = None, batch_size: int = 2,
-        device: str | torch.device | None = None, fp16: bool | None = None,
+        self,
+        model: nn.Module,
+        meta: dict[str, Any],
+        *,
+        step: float | None = None,
+        batch_size: int = 2,
+        device: str | torch.device | None = None,
+        fp16: bool | None = None,
     ) -> None:
         self.device = torch.device(device) if device is not None else next(model.parameters()).device
         self.model = model.to(self.device).eval()
@@ -58,7 +64,11 @@ class Predictor:
 
     def forward_patches(self, patches: torch.Tensor) -> torch.Tensor:
         """The network on a batch (B, 1, *patch) -> float32 probs (B, K, *patch)."""
-        ctx = torch.autocast("cuda", dtype=torch.float16) if self.fp16 and self.device.type == "cuda" else nullcontext()
+        ctx = (
+            torch.autocast("cuda", dtype=torch.float16)
+            if self.fp16 and self.device.type == "cuda"
+            else nullcontext()
+        )
         with torch.inference_mode(), ctx:
             return self.model(patches).float()
 
@@ -87,7 +97,9 @@ class Predictor:
                 wsum[a : a + p0, b : b + p1, c : c + p2] += self.weight
         assert acc is not None
         out = acc / wsum
-        return out[:, before[0] : before[0] + n[0], before[1] : before[1] + n[1], before[2] : before[2] + n[2]]
+        return out[
+            :, before[0] : before[0] + n[0], before[1] : before[1] + n[1], before[2] : before[2] + n[2]
+        ]
 
     def predict(self, volume: np.ndarray, spacing: Sequence[float]) -> np.ndarray:
         """Steps 1-8: HU volume (canonical order) + its spacing -> float32 probs (K, *volume.shape)."""

@@ -56,7 +56,9 @@ def _ct_path(case: Path) -> Path:
         raise DataError(f"{case}: no ct.nii.gz and no input path in {report} ({e})") from e
     path = Path(source) if Path(source).is_absolute() else case / source
     if not (path.is_file() and path.name.endswith((".nii", ".nii.gz"))):
-        raise DataError(f"{case}: the CT {path} (from {report}) is not a NIfTI file here; put it at {case}/ct.nii.gz")
+        raise DataError(
+            f"{case}: the CT {path} (from {report}) is not a NIfTI file here; put it at {case}/ct.nii.gz"
+        )
     return path
 
 
@@ -77,7 +79,9 @@ def reviewed_cases(root: Path) -> list[ReviewedCase]:
         revised = next((case / n for n in REVISED_NAMES if (case / n).is_file()), None)
         truth = revised or case / MODEL_LABELS
         if not truth.is_file():
-            raise DataError(f"{case}: approved but holds neither {' nor '.join(REVISED_NAMES)} nor {MODEL_LABELS}")
+            raise DataError(
+                f"{case}: approved but holds neither {' nor '.join(REVISED_NAMES)} nor {MODEL_LABELS}"
+            )
         cases.append(ReviewedCase(case.name, _ct_path(case), truth, revised is not None))
     if not cases:
         raise DataError(f"{root}: no approved case folders (CASE/{STATUS_FILE} with status 'approved')")
@@ -101,7 +105,7 @@ def split(cases: list[ReviewedCase], held_out: float) -> tuple[list[ReviewedCase
     """The last `held_out` fraction of the sorted cases validate (at least one when there are 3 or more)."""
     n_val = int(round(len(cases) * held_out))
     n_val = max(n_val, 1) if len(cases) >= 3 and held_out > 0 else n_val
-    return cases[: len(cases) - n_val], cases[len(cases) - n_val:]
+    return cases[: len(cases) - n_val], cases[len(cases) - n_val :]
 
 
 def write_held_out(cases: list[ReviewedCase], dest: Path) -> Path:
@@ -119,8 +123,15 @@ def write_held_out(cases: list[ReviewedCase], dest: Path) -> Path:
     return dest
 
 
-def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Path, info: DistInfo,
-                      provenance: dict[str, Any], held_out: float = 0.2) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+def finetune_reviewed(
+    root: Path,
+    base: Path | None,
+    cfg: RunConfig,
+    out_dir: Path,
+    info: DistInfo,
+    provenance: dict[str, Any],
+    held_out: float = 0.2,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Continue training the base checkpoint (None: the shipped model) on the approved cases.
 
     The whole network, class head included, starts from the base, and the base's grid and intensity
@@ -129,7 +140,9 @@ def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Pa
     """
     train_cases, val_cases = split(reviewed_cases(root), held_out)  # the cheap checks first
     if not train_cases:
-        raise DataError(f"{root}: every approved case is held out; approve more cases or lower the held-out share")
+        raise DataError(
+            f"{root}: every approved case is held out; approve more cases or lower the held-out share"
+        )
     ck = load_checkpoint(base)
     meta = ck.meta
     spacing, clip = meta["spacing"], tuple(meta["intensity"]["clip"])
@@ -147,17 +160,38 @@ def finetune_reviewed(root: Path, base: Path | None, cfg: RunConfig, out_dir: Pa
     model = build_model(ck.config)
     model.load_state_dict(ck.state_dict)
     intensity = {"clip": list(clip), "mean": mean, "std": std}
-    train_ds, val_ds = patch_datasets(cfg, volumes(train_cases), volumes(val_cases), intensity, info.world_size,
-                                      patch=ck.config.patch_size)
-    used = {"root": str(root), "base": str(base) if base else "shipped",
-            "train": [c.name for c in train_cases], "held_out": [c.name for c in val_cases],
-            "corrected": [c.name for c in train_cases + val_cases if c.corrected]}
-    record = {**provenance, "reviewed": used, "base_train": meta.get("train", {}), "phantom_only": False,
-              "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")}
-    new_meta = make_meta(meta["classes"], spacing, ck.config.patch_size, mean, std, theta=meta["theta"],
-                         step=meta.get("step", DEFAULT_STEP), clip=clip, train=record)
+    train_ds, val_ds = patch_datasets(
+        cfg, volumes(train_cases), volumes(val_cases), intensity, info.world_size, patch=ck.config.patch_size
+    )
+    used = {
+        "root": str(root),
+        "base": str(base) if base else "shipped",
+        "train": [c.name for c in train_cases],
+        "held_out": [c.name for c in val_cases],
+        "corrected": [c.name for c in train_cases + val_cases if c.corrected],
+    }
+    record = {
+        **provenance,
+        "reviewed": used,
+        "base_train": meta.get("train", {}),
+        "phantom_only": False,
+        "date": dt.datetime.now(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    }
+    new_meta = make_meta(
+        meta["classes"],
+        spacing,
+        ck.config.patch_size,
+        mean,
+        std,
+        theta=meta["theta"],
+        step=meta.get("step", DEFAULT_STEP),
+        clip=clip,
+        train=record,
+    )
     if val_cases and info.is_main:
         used["held_out_dir"] = str(write_held_out(val_cases, Path(out_dir) / "held_out"))
-    log.info("fine-tuning %s on %d reviewed case(s), %d held out", used["base"], len(train_cases), len(val_cases))
+    log.info(
+        "fine-tuning %s on %d reviewed case(s), %d held out", used["base"], len(train_cases), len(val_cases)
+    )
     history = train(model, ck.config, train_ds, val_ds, cfg.train, new_meta, out_dir, info)
     return history, used

@@ -62,7 +62,11 @@ def _section(cls: type, d: dict[str, Any], where: str) -> Any:
 
 def load_run_config(path: str | Path | None = None) -> RunConfig:
     """Read a run config YAML (None or a packaged name such as "small_phantom")."""
-    p = packaged_config("small_phantom" if path is None else str(path)) if path is None or not str(path).endswith((".yaml", ".yml")) else Path(path)
+    p = (
+        packaged_config("small_phantom" if path is None else str(path))
+        if path is None or not str(path).endswith((".yaml", ".yml"))
+        else Path(path)
+    )
     if not p.is_file():
         raise SettingsError(f"{p}: config file not found")
     try:
@@ -77,9 +81,12 @@ def load_run_config(path: str | Path | None = None) -> RunConfig:
     try:
         model = ModelConfig.from_dict(dict(raw.get("model", {})))
         return RunConfig(
-            model=model, data=_section(DataConfig, dict(raw.get("data", {})), f"{p} [data]"),
-            train=_section(TrainConfig, train_d, f"{p} [train]"), iters_per_epoch=iters,
-            theta=float(raw.get("theta", DEFAULT_THETA)), step=float(raw.get("step", DEFAULT_STEP)),
+            model=model,
+            data=_section(DataConfig, dict(raw.get("data", {})), f"{p} [data]"),
+            train=_section(TrainConfig, train_d, f"{p} [train]"),
+            iters_per_epoch=iters,
+            theta=float(raw.get("theta", DEFAULT_THETA)),
+            step=float(raw.get("step", DEFAULT_STEP)),
         )
     except (TypeError, ValueError) as e:
         raise SettingsError(f"{p}: {e}") from e

@@ -85,16 +85,27 @@ def validate(model: nn.Module, loader: DataLoader, k: int, info: DistInfo) -> li
     counts = all_reduce_sum(counts, info)
     model.train()
     denom = counts[1] + counts[2]
-    return [None if d == 0 else float(2 * i / d) for i, d in zip(counts[0].tolist(), denom.tolist(), strict=True)]
+    return [
+        None if d == 0 else float(2 * i / d) for i, d in zip(counts[0].tolist(), denom.tolist(), strict=True)
+    ]
 
 
 def _loader(ds: Dataset, tcfg: TrainConfig, info: DistInfo, shuffle: bool) -> DataLoader:
-    sampler = DistributedSampler(ds, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=tcfg.seed) if info.enabled else None
+    sampler = (
+        DistributedSampler(ds, num_replicas=info.world_size, rank=info.rank, shuffle=shuffle, seed=tcfg.seed)
+        if info.enabled
+        else None
+    )
     g = torch.Generator()
     g.manual_seed(tcfg.seed)
     return DataLoader(
-        ds, batch_size=tcfg.batch_size, shuffle=shuffle and sampler is None, sampler=sampler,
-        num_workers=tcfg.num_workers, generator=g, drop_last=False,
+        ds,
+        batch_size=tcfg.batch_size,
+        shuffle=shuffle and sampler is None,
+        sampler=sampler,
+        num_workers=tcfg.num_workers,
+        generator=g,
+        drop_last=False,
     )
 
 
@@ -110,8 +121,15 @@ class _TrainForward(nn.Module):
 
 
 def train(
-    model: nn.Module, mcfg: ModelConfig, train_ds: Dataset, val_ds: Dataset | None, tcfg: TrainConfig,
-    meta: dict[str, Any], out_dir: Path, info: DistInfo, resume: Path | None = None,
+    model: nn.Module,
+    mcfg: ModelConfig,
+    train_ds: Dataset,
+    val_ds: Dataset | None,
+    tcfg: TrainConfig,
+    meta: dict[str, Any],
+    out_dir: Path,
+    info: DistInfo,
+    resume: Path | None = None,
 ) -> list[dict[str, Any]]:
     """Train; writes out_dir/last.pt every epoch (with resume state) and best.pt; -> per-epoch history."""
     out_dir = Path(out_dir)
@@ -120,9 +138,12 @@ def train(
     runner: nn.Module = _TrainForward(model)
     if info.enabled:
         runner = nn.parallel.DistributedDataParallel(
-            runner, device_ids=[info.device.index] if info.device.type == "cuda" else None, find_unused_parameters=True
+            runner,
+            device_ids=[info.device.index] if info.device.type == "cuda" else None,
+            find_unused_parameters=True,
         )
     opt = torch.optim.AdamW(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+
     def poly(epoch: int) -> float:
         return max(0.0, 1 - epoch / max(1, tcfg.epochs)) ** 0.9
 
@@ -153,7 +174,12 @@ def train(
         if hasattr(train_ds, "set_epoch"):
             train_ds.set_epoch(epoch)  # fresh random patches each epoch, repeatable from the seed
         t0, total, n = time.time(), 0.0, 0
-        bar = tqdm(train_loader, desc=f"epoch {epoch + 1}/{tcfg.epochs}", disable=not (tcfg.progress and info.is_main), leave=False)
+        bar = tqdm(
+            train_loader,
+            desc=f"epoch {epoch + 1}/{tcfg.epochs}",
+            disable=not (tcfg.progress and info.is_main),
+            leave=False,
+        )
         for batch in bar:  # eanno_training.data.PatchDataset items
             image, label = batch["image"].to(info.device), batch["label"].to(info.device)
             with torch.autocast("cuda", dtype=torch.float16, enabled=use_amp):
@@ -170,7 +196,11 @@ def train(
             bar.set_postfix(loss=f"{total / n:.4f}")
         sched.step()
         loss_sum = all_reduce_sum(torch.tensor([total, n], dtype=torch.float64, device=info.device), info)
-        record: dict[str, Any] = {"epoch": epoch, "loss": float(loss_sum[0] / max(1, loss_sum[1])), "seconds": round(time.time() - t0, 2)}
+        record: dict[str, Any] = {
+            "epoch": epoch,
+            "loss": float(loss_sum[0] / max(1, loss_sum[1])),
+            "seconds": round(time.time() - t0, 2),
+        }
         if val_loader is not None:
             dice = validate(model, val_loader, mcfg.num_classes, info)
             record["val_dice"] = dice
@@ -180,8 +210,12 @@ def train(
         if info.is_main:
             log.info("epoch %d: %s", epoch + 1, record)
             resume_state = {
-                "epoch": epoch, "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                "scaler": scaler.state_dict() if use_amp else {}, "history": history, "best": best,
+                "epoch": epoch,
+                "optimizer": opt.state_dict(),
+                "scheduler": sched.state_dict(),
+                "scaler": scaler.state_dict() if use_amp else {},
+                "history": history,
+                "best": best,
                 "train_config": asdict(tcfg),
             }
             save_checkpoint(out_dir / "last.pt", model, mcfg, meta, resume=resume_state)

@@ -26,8 +26,12 @@ class TritonPythonModel:
         # none busy-waits, or it would steal the CPU the window and post-processing need.
         instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1
         threads = int(params.get("ort_threads", "0")) or max(1, usable_cores() // instances)
-        self.session, self.providers = open_session(path, threads=threads, spinning=params.get("ort_spinning") == "1")
-        pb_utils.Logger.log_info(f"eanno_segmenter: ONNX Runtime providers {self.providers}, {threads} threads, for {path}")
+        self.session, self.providers = open_session(
+            path, threads=threads, spinning=params.get("ort_spinning") == "1"
+        )
+        pb_utils.Logger.log_info(
+            f"eanno_segmenter: ONNX Runtime providers {self.providers}, {threads} threads, for {path}"
+        )
         out = pb_utils.get_output_config_by_name(config, "probs")
         self.out_dtype = pb_utils.triton_string_to_numpy(out["data_type"])
         self.out_dims = [int(d) for d in out["dims"]]
@@ -35,10 +39,15 @@ class TritonPythonModel:
     def execute(self, requests):
         images = [pb_utils.get_input_tensor_by_name(r, "image").as_numpy() for r in requests]
         try:
-            probs = self.session.run(["probs"], {"image": np.concatenate(images).astype(np.float32, copy=False)})[0]
+            probs = self.session.run(
+                ["probs"], {"image": np.concatenate(images).astype(np.float32, copy=False)}
+            )[0]
         except Exception as e:  # the whole batch failed in the runtime: every request gets the error
             log.exception("eanno_segmenter failed")
-            return [pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_segmenter: {e}")) for _ in requests]
+            return [
+                pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_segmenter: {e}"))
+                for _ in requests
+            ]
         responses, i = [], 0
         for image in images:
             part = probs[i : i + len(image)].astype(self.out_dtype, copy=False)

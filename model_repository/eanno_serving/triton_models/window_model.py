@@ -39,16 +39,21 @@ class TritonPythonModel:
         self.theta = float(params["theta"])
         self.rules = load_rules(None)
         # Shared by every instance of this model (separate processes) through flock'ed slot files.
-        self.admission = Admission(int(params.get("admission_slots", "2")), default_folder(args["model_repository"]),
-                                   int(params.get("admission_unit_voxels", str(512 * 512 * 300))),
-                                   float(params.get("admission_reserve_mb", "0")))
+        self.admission = Admission(
+            int(params.get("admission_slots", "2")),
+            default_folder(args["model_repository"]),
+            int(params.get("admission_unit_voxels", str(512 * 512 * 300))),
+            float(params.get("admission_reserve_mb", "0")),
+        )
 
     async def _infer(self, batch):
         # A TensorRT (or ONNX Runtime backend, KIND_AUTO) segmenter on a GPU answers in GPU memory, where
         # as_numpy() raises; the window stitches on the CPU, so ask Triton for the reply in CPU memory (one
         # device-to-host copy per batch, which stitching needs anyway; model_repository/README.md).
         request = pb_utils.InferenceRequest(
-            model_name=self.segmenter, requested_output_names=["probs"], inputs=[pb_utils.Tensor("image", batch)],
+            model_name=self.segmenter,
+            requested_output_names=["probs"],
+            inputs=[pb_utils.Tensor("image", batch)],
             preferred_memory=pb_utils.PreferredMemory(pb_utils.TRITONSERVER_MEMORY_CPU, 0),
         )
         response = await request.async_exec()
@@ -78,9 +83,15 @@ class TritonPythonModel:
             pending.add(asyncio.ensure_future(one(starts, batch)))
         await asyncio.gather(*pending)
         # Region first: the box where the pancreas can be, probabilities resampled inside it only.
-        return handoff(sw, volume, self.probs_dtype, parse_threshold(_optional(request, "threshold"), self.theta),
-                       request_rules(self.rules, _optional(request, "rules")),
-                       parse_affine(_optional(request, "affine"), spacing), self.meta)
+        return handoff(
+            sw,
+            volume,
+            self.probs_dtype,
+            parse_threshold(_optional(request, "threshold"), self.theta),
+            request_rules(self.rules, _optional(request, "rules")),
+            parse_affine(_optional(request, "affine"), spacing),
+            self.meta,
+        )
 
     async def execute(self, requests):
         responses = []
@@ -94,17 +105,32 @@ class TritonPythonModel:
                 # Before any large allocation: room for this request, or a retryable refusal.
                 with self.admission.admit(volume.size):
                     h = await self._window(volume, spacing, request)
-                responses.append(pb_utils.InferenceResponse(output_tensors=[
-                    pb_utils.Tensor("coarse", h.coarse), pb_utils.Tensor("volume_box", h.volume),
-                    pb_utils.Tensor("box", h.box), pb_utils.Tensor("removed_outside", h.blocks),
-                    pb_utils.Tensor("region", h.region_bytes())]))
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        output_tensors=[
+                            pb_utils.Tensor("coarse", h.coarse),
+                            pb_utils.Tensor("volume_box", h.volume),
+                            pb_utils.Tensor("box", h.box),
+                            pb_utils.Tensor("removed_outside", h.blocks),
+                            pb_utils.Tensor("region", h.region_bytes()),
+                        ]
+                    )
+                )
             except Busy as e:  # over capacity: UNAVAILABLE, which the client retries with back-off
                 log.warning("eanno_window: %s", e)
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.UNAVAILABLE)))
-            except RequestError as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
-                responses.append(pb_utils.InferenceResponse(
-                    error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)))
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError(str(e), pb_utils.TritonError.UNAVAILABLE)
+                    )
+                )
+            except (
+                RequestError
+            ) as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
+                responses.append(
+                    pb_utils.InferenceResponse(
+                        error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)
+                    )
+                )
             except Exception as e:  # one bad request must not fail the others
                 log.exception("eanno_window failed")
                 responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_window: {e}")))

@@ -33,22 +33,51 @@ def main(verbose: bool) -> None:
                sensitivity) into the checkpoint's META, which the served model and the server report.
     rules:     learn the post-processing limits (lesion-to-pancreas volume ratio, HU windows) from
                labelled cases and write a rules file with its provenance."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 @main.command()
 @case_options_with_seed(CALIBRATION_SEED, "calibration phantoms; never a held-out test seed")
 @matching_options
-@click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Checkpoint to calibrate (default: the shipped model).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True,
-              help="Calibrated checkpoint to write (may equal --checkpoint to update it in place).")
-@click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ...")
-@click.option("--report", type=click.Path(dir_okay=False, path_type=Path), help="Also write the sweep (JSON) here.")
-@click.option("--or-best", is_flag=True, help="When no theta reaches --target, write the most sensitive one (recorded as not reached) instead of failing.")
+@click.option(
+    "--checkpoint",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Checkpoint to calibrate (default: the shipped model).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Calibrated checkpoint to write (may equal --checkpoint to update it in place).",
+)
+@click.option(
+    "--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ..."
+)
+@click.option(
+    "--report", type=click.Path(dir_okay=False, path_type=Path), help="Also write the sweep (JSON) here."
+)
+@click.option(
+    "--or-best",
+    is_flag=True,
+    help="When no theta reaches --target, write the most sensitive one (recorded as not reached) instead of failing.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
-def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: Rules, target: float, select_on: str,
-              checkpoint: Path | None, out: Path, device: str, report: Path | None, or_best: bool, as_json: bool) -> None:
+def threshold(
+    source: Source,
+    rule: HitRule,
+    thetas: tuple[float, ...],
+    rules: Rules,
+    target: float,
+    select_on: str,
+    checkpoint: Path | None,
+    out: Path,
+    device: str,
+    report: Path | None,
+    or_best: bool,
+    as_json: bool,
+) -> None:
     """Pick theta* on a calibration set and write it into the checkpoint META ("theta").
 
     Exits 1 without writing when no swept theta reaches the target sensitivity (unless --or-best).
@@ -65,8 +94,16 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
     try:
         probs_fn = predictor_probs(checkpoint, device=device)
         with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
-            ev = sweep_thetas(source.cases(), probs_fn, thetas, target=target, rules=rules, rule=rule,
-                              select_on=select_on, progress=lambda _: bar.update(1))
+            ev = sweep_thetas(
+                source.cases(),
+                probs_fn,
+                thetas,
+                target=target,
+                rules=rules,
+                rule=rule,
+                select_on=select_on,
+                progress=lambda _: bar.update(1),
+            )
     except (CheckpointError, CaseError, ValueError, RuntimeError) as e:
         raise click.ClickException(str(e)) from e
     if report is not None:
@@ -79,16 +116,20 @@ def threshold(source: Source, rule: HitRule, thetas: tuple[float, ...], rules: R
     if as_json:
         click.echo(json.dumps({"checkpoint": str(out), **provenance}))
     else:
-        click.echo(f"theta* = {provenance['theta']:.4g}: sensitivity {provenance['sensitivity']:.3f} ({select_on} post-processing), "
-                   f"FP per scan {provenance['fp_per_scan']['before']:.2f} before / {provenance['fp_per_scan']['after']:.2f} after; "
-                   f"written to {out}")
+        click.echo(
+            f"theta* = {provenance['theta']:.4g}: sensitivity {provenance['sensitivity']:.3f} ({select_on} post-processing), "
+            f"FP per scan {provenance['fp_per_scan']['before']:.2f} before / {provenance['fp_per_scan']['after']:.2f} after; "
+            f"written to {out}"
+        )
 
 
 def _percentiles(text: str) -> tuple[float, float]:
     try:
         lo, hi = (float(v) for v in text.split(","))
     except ValueError as e:
-        raise click.BadParameter(f"expected LO,HI such as 0.5,99.5, got {text!r}", param_hint="--percentiles") from e
+        raise click.BadParameter(
+            f"expected LO,HI such as 0.5,99.5, got {text!r}", param_hint="--percentiles"
+        ) from e
     if not 0 <= lo < hi <= 100:
         raise click.BadParameter(f"need 0 <= LO < HI <= 100, got {text!r}", param_hint="--percentiles")
     return lo, hi
@@ -96,21 +137,63 @@ def _percentiles(text: str) -> tuple[float, float]:
 
 @main.command()
 @case_options
-@click.option("--percentiles", default="0.5,99.5", show_default=True,
-              help="LO,HI: the HU window spans these percentiles of lesion mean HU; the volume ratio limit is HI.")
-@click.option("--ratio-factor", type=click.FloatRange(0, min_open=True), default=1.2, show_default=True,
-              help="Multiply the HI percentile of the volume ratio by this (headroom for unseen lesions).")
-@click.option("--ratio-method", type=click.Choice(["lognormal", "empirical"]), default="lognormal", show_default=True,
-              help="Upper ratio percentile from a log-normal fit (extrapolates the heavy tail) or the sample.")
-@click.option("--hu-margin", type=click.FloatRange(0), default=10.0, show_default=True, help="Widen each HU window by this many HU per side.")
-@click.option("--min-lesions", type=click.IntRange(1), default=5, show_default=True,
-              help="A class with fewer lesions keeps the base limits.")
-@click.option("--base", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-              help="Rules file to start from (default: the packaged rules).")
-@click.option("--out", type=click.Path(dir_okay=False, path_type=Path), required=True, help="Rules file (YAML) to write.")
+@click.option(
+    "--percentiles",
+    default="0.5,99.5",
+    show_default=True,
+    help="LO,HI: the HU window spans these percentiles of lesion mean HU; the volume ratio limit is HI.",
+)
+@click.option(
+    "--ratio-factor",
+    type=click.FloatRange(0, min_open=True),
+    default=1.2,
+    show_default=True,
+    help="Multiply the HI percentile of the volume ratio by this (headroom for unseen lesions).",
+)
+@click.option(
+    "--ratio-method",
+    type=click.Choice(["lognormal", "empirical"]),
+    default="lognormal",
+    show_default=True,
+    help="Upper ratio percentile from a log-normal fit (extrapolates the heavy tail) or the sample.",
+)
+@click.option(
+    "--hu-margin",
+    type=click.FloatRange(0),
+    default=10.0,
+    show_default=True,
+    help="Widen each HU window by this many HU per side.",
+)
+@click.option(
+    "--min-lesions",
+    type=click.IntRange(1),
+    default=5,
+    show_default=True,
+    help="A class with fewer lesions keeps the base limits.",
+)
+@click.option(
+    "--base",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    help="Rules file to start from (default: the packaged rules).",
+)
+@click.option(
+    "--out",
+    type=click.Path(dir_okay=False, path_type=Path),
+    required=True,
+    help="Rules file (YAML) to write.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print limits and provenance as one JSON object.")
-def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: float, hu_margin: float, min_lesions: int, base: Path | None,
-          out: Path, as_json: bool) -> None:
+def rules(
+    source: Source,
+    percentiles: str,
+    ratio_method: str,
+    ratio_factor: float,
+    hu_margin: float,
+    min_lesions: int,
+    base: Path | None,
+    out: Path,
+    as_json: bool,
+) -> None:
     """Learn volume-ratio limits and HU windows per lesion class, and the organ limits behind the report's
     flags (pancreas volume, pieces, position against the spine), from labelled cases.
 
@@ -132,10 +215,18 @@ def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: flo
         for case in source.cases():  # one read of each case for both sets of limits
             stats += lesion_stats(case, hu_clip=base_rules.hu_clip, connectivity=base_rules.connectivity)
             organs.append(organ_stat(case, base_rules.organ.piece_min_ml))
-        overrides, provenance = calibrate_rules(stats, percentiles=pct, ratio_factor=ratio_factor, hu_margin=hu_margin,
-                                                min_lesions=min_lesions, base=base_rules, ratio_method=ratio_method)
-        organ_overrides, provenance["organ"] = calibrate_organ([o for o in organs if o is not None], percentiles=pct,
-                                                               base=base_rules)
+        overrides, provenance = calibrate_rules(
+            stats,
+            percentiles=pct,
+            ratio_factor=ratio_factor,
+            hu_margin=hu_margin,
+            min_lesions=min_lesions,
+            base=base_rules,
+            ratio_method=ratio_method,
+        )
+        organ_overrides, provenance["organ"] = calibrate_organ(
+            [o for o in organs if o is not None], percentiles=pct, base=base_rules
+        )
         overrides.update(organ_overrides)
     except (CaseError, RulesError, ValueError) as e:
         raise click.ClickException(str(e)) from e
@@ -143,7 +234,11 @@ def rules(source: Source, percentiles: str, ratio_method: str, ratio_factor: flo
     write_atomic(out, text)
     load_rules(out)  # what was written must load
     if as_json:
-        click.echo(json.dumps({"rules": str(out), **overrides, "provenance": provenance, "lesions": stats_table(stats)}))
+        click.echo(
+            json.dumps(
+                {"rules": str(out), **overrides, "provenance": provenance, "lesions": stats_table(stats)}
+            )
+        )
     else:
         click.echo(text)
 

@@ -34,7 +34,9 @@ class LesionStat:
     mean_hu: float  # mean clipped HU over the component, as rule 4 measures it
 
 
-def lesion_stats(case: Case, *, hu_clip: tuple[float, float] = DEFAULT_CLIP, connectivity: int = 26) -> list[LesionStat]:
+def lesion_stats(
+    case: Case, *, hu_clip: tuple[float, float] = DEFAULT_CLIP, connectivity: int = 26
+) -> list[LesionStat]:
     """Every lesion component of a labelled case with the two quantities the rules limit."""
     ids, classes = components(case.truth, connectivity)
     if not classes:
@@ -72,8 +74,13 @@ def organ_stat(case: Case, piece_min_ml: float) -> OrganStat | None:
 
 
 def calibrate_organ(
-    stats: Iterable[OrganStat], *, percentiles: tuple[float, float] = (0.5, 99.5), volume_factor: float = 1.5,
-    position_margin_mm: float = 25.0, min_cases: int = 5, base: Rules | None = None,
+    stats: Iterable[OrganStat],
+    *,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    volume_factor: float = 1.5,
+    position_margin_mm: float = 25.0,
+    min_cases: int = 5,
+    base: Rules | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(organ overrides, provenance): volume = [P_lo / factor, P_hi x factor]; positions = [P_lo - margin,
     P_hi + margin] mm; max_pieces = the most pieces a labelled organ has, plus one (a stray fragment).
@@ -83,25 +90,45 @@ def calibrate_organ(
     organ = base.organ.to_dict()
     info: dict[str, Any] = {"cases": len(stats)}
     if len(stats) < min_cases:
-        return {}, {**info, "learned": False, "reason": f"fewer than {min_cases} labelled pancreases: base limits kept"}
+        return {}, {
+            **info,
+            "learned": False,
+            "reason": f"fewer than {min_cases} labelled pancreases: base limits kept",
+        }
     lo_p, hi_p = percentiles
     v = np.array([s.volume_ml for s in stats])
-    organ["pancreas_ml"] = [round(float(np.percentile(v, lo_p) / volume_factor), 1), round(float(np.percentile(v, hi_p) * volume_factor), 1)]
+    organ["pancreas_ml"] = [
+        round(float(np.percentile(v, lo_p) / volume_factor), 1),
+        round(float(np.percentile(v, hi_p) * volume_factor), 1),
+    ]
     organ["max_pieces"] = int(max(s.pieces for s in stats)) + 1
     for key in ("anterior_of_spine_mm", "left_of_spine_mm"):
         x = np.array([getattr(s, key) for s in stats if getattr(s, key) is not None])
         if x.size >= min_cases:
-            organ[key] = [round(float(np.percentile(x, lo_p) - position_margin_mm)), round(float(np.percentile(x, hi_p) + position_margin_mm))]
-    info.update(learned=True, volume_ml={"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())},
-                volume_factor=volume_factor, position_margin_mm=position_margin_mm)
+            organ[key] = [
+                round(float(np.percentile(x, lo_p) - position_margin_mm)),
+                round(float(np.percentile(x, hi_p) + position_margin_mm)),
+            ]
+    info.update(
+        learned=True,
+        volume_ml={"min": float(v.min()), "median": float(np.median(v)), "max": float(v.max())},
+        volume_factor=volume_factor,
+        position_margin_mm=position_margin_mm,
+    )
     overrides = {"organ": organ}
     Rules.from_dict(overrides, base=base, source="calibrated organ limits")
     return overrides, info
 
 
 def calibrate_rules(
-    stats: Iterable[LesionStat], *, percentiles: tuple[float, float] = (0.5, 99.5), ratio_factor: float = 1.2,
-    hu_margin: float = 10.0, min_lesions: int = 5, base: Rules | None = None, ratio_method: str = "lognormal",
+    stats: Iterable[LesionStat],
+    *,
+    percentiles: tuple[float, float] = (0.5, 99.5),
+    ratio_factor: float = 1.2,
+    hu_margin: float = 10.0,
+    min_lesions: int = 5,
+    base: Rules | None = None,
+    ratio_method: str = "lognormal",
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """(rules overrides, provenance): ratio limit = upper percentile x factor; HU window = percentiles -/+ margin.
 
@@ -129,9 +156,15 @@ def calibrate_rules(
             r = np.array([x.ratio for x in s])
             h = np.array([x.mean_hu for x in s])
             ratio_limit[key] = round(float(_upper(r, hi_p, ratio_method) * ratio_factor), 2)
-            hu_window[key] = [round(float(np.percentile(h, lo_p) - hu_margin), 1), round(float(np.percentile(h, hi_p) + hu_margin), 1)]
-            entry.update(learned=True, ratio={"min": float(r.min()), "median": float(np.median(r)), "max": float(r.max())},
-                         mean_hu={"min": float(h.min()), "median": float(np.median(h)), "max": float(h.max())})
+            hu_window[key] = [
+                round(float(np.percentile(h, lo_p) - hu_margin), 1),
+                round(float(np.percentile(h, hi_p) + hu_margin), 1),
+            ]
+            entry.update(
+                learned=True,
+                ratio={"min": float(r.min()), "median": float(np.median(r)), "max": float(r.max())},
+                mean_hu={"min": float(h.min()), "median": float(np.median(h)), "max": float(h.max())},
+            )
         else:
             entry.update(learned=False, reason=f"fewer than {min_lesions} lesions: base limits kept")
         per_class[key] = entry
@@ -139,8 +172,14 @@ def calibrate_rules(
     Rules.from_dict(overrides, base=base, source="calibrated rules")  # validate before anyone writes it
     provenance = {
         "created": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "cases": len({x.case for x in stats}), "lesions": len(stats), "percentiles": [lo_p, hi_p],
-        "ratio_method": ratio_method, "ratio_factor": ratio_factor, "hu_margin": hu_margin, "min_lesions": min_lesions, "per_class": per_class,
+        "cases": len({x.case for x in stats}),
+        "lesions": len(stats),
+        "percentiles": [lo_p, hi_p],
+        "ratio_method": ratio_method,
+        "ratio_factor": ratio_factor,
+        "hu_margin": hu_margin,
+        "min_lesions": min_lesions,
+        "per_class": per_class,
     }
     return overrides, provenance
 
@@ -166,10 +205,16 @@ def rules_yaml(overrides: dict[str, Any], provenance: dict[str, Any], *, source:
         f"hu_window = [P{provenance['percentiles'][0]:g} - {provenance['hu_margin']:g}, P{provenance['percentiles'][1]:g} + {provenance['hu_margin']:g}] HU",
     ]
     for key, e in provenance["per_class"].items():
-        head.append(f"# {key}: {e['lesions']} lesions in {e['cases']} cases" + ("" if e["learned"] else f" ({e['reason']})"))
+        head.append(
+            f"# {key}: {e['lesions']} lesions in {e['cases']} cases"
+            + ("" if e["learned"] else f" ({e['reason']})")
+        )
     if "organ" in provenance:
         o = provenance["organ"]
-        head.append(f"# organ (flags): {o['cases']} labelled pancreases" + ("" if o.get("learned") else f" ({o['reason']})"))
+        head.append(
+            f"# organ (flags): {o['cases']} labelled pancreases"
+            + ("" if o.get("learned") else f" ({o['reason']})")
+        )
     head.append("# provenance: " + json.dumps({**provenance, "source": source}, separators=(",", ":")))
     # the body is JSON, which is also YAML: load_rules reads the file, and `grep -v '^#' FILE` is the JSON
     # object that `eanno-client annotate --rules` sends with each request

@@ -26,13 +26,28 @@ class ThresholdError(EannoError, ValueError):
 
 
 def sweep_thetas(
-    cases: Iterable[Case], probs_fn: ProbsFn, thetas: Sequence[float], *, target: float = 0.99,
-    rules: Rules | None = None, rule: HitRule | None = None, select_on: str = "after",
+    cases: Iterable[Case],
+    probs_fn: ProbsFn,
+    thetas: Sequence[float],
+    *,
+    target: float = 0.99,
+    rules: Rules | None = None,
+    rule: HitRule | None = None,
+    select_on: str = "after",
     progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """The calibration sweep: every case post-processed at every theta, theta* picked (DESIGN.md)."""
-    return evaluate_cases(cases, probs_fn, thetas, rule=rule or HitRule(), rules=rules or Rules.defaults(),
-                          target=target, select_on=select_on, progress=progress, n_boot=200)
+    return evaluate_cases(
+        cases,
+        probs_fn,
+        thetas,
+        rule=rule or HitRule(),
+        rules=rules or Rules.defaults(),
+        target=target,
+        select_on=select_on,
+        progress=progress,
+        n_boot=200,
+    )
 
 
 def chosen_theta(ev: Evaluation, rules: Rules | None = None, or_best: bool = False) -> dict[str, Any]:
@@ -45,23 +60,40 @@ def chosen_theta(ev: Evaluation, rules: Rules | None = None, or_best: bool = Fal
     star = ev.star
     if not star["reached"]:
         if not or_best or star["best_theta"] is None:
-            raise ThresholdError(f"no swept theta reaches sensitivity {star['target']:g} "
-                                 f"(best {star['best_sensitivity']} at theta {star['best_theta']}); nothing written")
+            raise ThresholdError(
+                f"no swept theta reaches sensitivity {star['target']:g} "
+                f"(best {star['best_sensitivity']} at theta {star['best_theta']}); nothing written"
+            )
         i = ev.froc.thetas.index(star["best_theta"])
-        star = {**star, "theta": star["best_theta"], "before": ev.froc.points["before"][i]["pooled"],
-                "after": ev.froc.points["after"][i]["pooled"]}
+        star = {
+            **star,
+            "theta": star["best_theta"],
+            "before": ev.froc.points["before"][i]["pooled"],
+            "after": ev.froc.points["after"][i]["pooled"],
+        }
     pts = ev.froc.points
-    sweep = [{"theta": t, "sensitivity": pts["after"][i]["pooled"]["sensitivity"],
-              "fp_per_scan": pts["after"][i]["pooled"]["fp_per_scan"],
-              "sensitivity_before": pts["before"][i]["pooled"]["sensitivity"],
-              "fp_per_scan_before": pts["before"][i]["pooled"]["fp_per_scan"]}
-             for i, t in enumerate(ev.froc.thetas)]
+    sweep = [
+        {
+            "theta": t,
+            "sensitivity": pts["after"][i]["pooled"]["sensitivity"],
+            "fp_per_scan": pts["after"][i]["pooled"]["fp_per_scan"],
+            "sensitivity_before": pts["before"][i]["pooled"]["sensitivity"],
+            "fp_per_scan_before": pts["before"][i]["pooled"]["fp_per_scan"],
+        }
+        for i, t in enumerate(ev.froc.thetas)
+    ]
     stage = star["stage"]
-    return {"theta": star["theta"], "target": star["target"], "reached": bool(ev.star["reached"]), "stage": stage,
-            "hit_rule": ev.rule.describe(),
-            "sensitivity": star[stage]["sensitivity"],
-            "fp_per_scan": {"before": star["before"]["fp_per_scan"], "after": star["after"]["fp_per_scan"]},
-            "rules": (rules or Rules.defaults()).to_dict(), "sweep": sweep}
+    return {
+        "theta": star["theta"],
+        "target": star["target"],
+        "reached": bool(ev.star["reached"]),
+        "stage": stage,
+        "hit_rule": ev.rule.describe(),
+        "sensitivity": star[stage]["sensitivity"],
+        "fp_per_scan": {"before": star["before"]["fp_per_scan"], "after": star["after"]["fp_per_scan"]},
+        "rules": (rules or Rules.defaults()).to_dict(),
+        "sweep": sweep,
+    }
 
 
 def write_theta(src: str | Path | None, dst: str | Path, theta: float, provenance: dict[str, Any]) -> Path:

@@ -14,10 +14,24 @@ from .tables import TUMOUR_CLASSES, table_for
 @click.command(cls=ErrorCommand, context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("fmt", type=click.Choice(["msd", "panorama"]), metavar="FORMAT")
 @click.argument("root", type=click.Path(file_okay=False, exists=True, path_type=Path))
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for the case folders.")
-@click.option("--tumour-class", type=click.Choice(sorted(TUMOUR_CLASSES)), default="pdac", show_default=True,
-              help="MSD only: the lesion class of MSD's label 2 ('cancer', not subtyped).")
-@click.option("--table", type=click.Path(dir_okay=False, exists=True), help="A label table (YAML/JSON) replacing the built-in mapping.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for the case folders.",
+)
+@click.option(
+    "--tumour-class",
+    type=click.Choice(sorted(TUMOUR_CLASSES)),
+    default="pdac",
+    show_default=True,
+    help="MSD only: the lesion class of MSD's label 2 ('cancer', not subtyped).",
+)
+@click.option(
+    "--table",
+    type=click.Path(dir_okay=False, exists=True),
+    help="A label table (YAML/JSON) replacing the built-in mapping.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the written case folders as JSON.")
 def main(fmt: str, root: Path, out: Path, tumour_class: str, table: str | None, as_json: bool) -> None:
     """Convert FORMAT (msd = MSD Task07 Pancreas, panorama = PANORAMA) under ROOT to the 6-class map.

@@ -74,7 +74,9 @@ def convert_case(image: Path, label: Path, table: LabelTable, out: Path) -> Path
     except Exception as e:  # nibabel raises several types for a bad file
         raise ConvertError(f"{image} / {label}: not readable NIfTI ({e})") from e
     if img.shape != lab.shape or not np.allclose(img.affine, lab.affine, atol=1e-3):
-        raise ConvertError(f"{label}: not on the grid of {image} (shape {lab.shape} vs {img.shape}, or another affine)")
+        raise ConvertError(
+            f"{label}: not on the grid of {image} (shape {lab.shape} vs {img.shape}, or another affine)"
+        )
     raw = np.asanyarray(lab.dataobj)
     if not np.all(np.mod(raw, 1) == 0):
         raise ConvertError(f"{label}: label values must be integers")
@@ -98,8 +100,13 @@ def convert_case(image: Path, label: Path, table: LabelTable, out: Path) -> Path
     return out
 
 
-def convert_dataset(root: str | Path, fmt: str, out: str | Path, table: LabelTable,
-                    progress: Callable[[str], None] | None = None) -> list[Path]:
+def convert_dataset(
+    root: str | Path,
+    fmt: str,
+    out: str | Path,
+    table: LabelTable,
+    progress: Callable[[str], None] | None = None,
+) -> list[Path]:
     """Convert every labelled case of root; returns the written case folders."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -22,7 +22,9 @@ from eanno_contracts.labels import LESION_KEYS
 from ..data.labels import CLASS_NAMES, LabelTable, load_label_table
 
 MSD_TASK07 = MappingProxyType({"target": list(CLASS_NAMES), "source": {0: 0, 1: 1, 2: 3}})
-PANORAMA = MappingProxyType({"target": list(CLASS_NAMES), "source": {0: 0, 1: 3, 2: 0, 3: 0, 4: 1, 5: 2, 6: 0}})
+PANORAMA = MappingProxyType(
+    {"target": list(CLASS_NAMES), "source": {0: 0, 1: 3, 2: 0, 3: 0, 4: 1, 5: 2, 6: 0}}
+)
 FORMATS = ("msd", "panorama")
 TUMOUR_CLASSES = {key: c for c, key in LESION_KEYS.items()}  # MSD --tumour-class name -> label id
 
@@ -34,7 +36,9 @@ def table_for(fmt: str, *, tumour_class: str = "pdac", table: str | None = None)
     if fmt == "msd":
         if tumour_class not in TUMOUR_CLASSES:
             raise ValueError(f"tumour class must be one of {', '.join(TUMOUR_CLASSES)}, got {tumour_class!r}")
-        return LabelTable.from_dict({"target": list(CLASS_NAMES), "source": {0: 0, 1: 1, 2: TUMOUR_CLASSES[tumour_class]}})
+        return LabelTable.from_dict(
+            {"target": list(CLASS_NAMES), "source": {0: 0, 1: 1, 2: TUMOUR_CLASSES[tumour_class]}}
+        )
     if fmt == "panorama":
         return LabelTable.from_dict(dict(PANORAMA))
     raise ValueError(f"format must be one of {', '.join(FORMATS)}, got {fmt!r}")

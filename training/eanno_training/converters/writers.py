@@ -12,7 +12,9 @@ from eanno_contracts.labels import DUCT, LESION_CLASSES, PANCREAS
 from ..phantoms.writer import nifti
 
 
-def write_msd_case(root: str | Path, name: str, ct: np.ndarray, labels: np.ndarray, affine: np.ndarray) -> None:
+def write_msd_case(
+    root: str | Path, name: str, ct: np.ndarray, labels: np.ndarray, affine: np.ndarray
+) -> None:
     """root/imagesTr/<name>.nii.gz + root/labelsTr/<name>.nii.gz: 1 pancreas (organ with duct), 2 any lesion."""
     root = Path(root)
     lab = np.where(np.isin(labels, LESION_CLASSES), 2, np.where(labels > 0, 1, 0)).astype(np.uint8)
@@ -34,8 +36,16 @@ def panorama_labels(labels: np.ndarray, vessels: np.ndarray | None = None) -> np
     return lab
 
 
-def write_panorama_case(root: str | Path, name: str, ct: np.ndarray, labels: np.ndarray, affine: np.ndarray,
-                        *, vessels: np.ndarray | None = None, manual: bool = True) -> Path:
+def write_panorama_case(
+    root: str | Path,
+    name: str,
+    ct: np.ndarray,
+    labels: np.ndarray,
+    affine: np.ndarray,
+    *,
+    vessels: np.ndarray | None = None,
+    manual: bool = True,
+) -> Path:
     """root/batch_1/<name>_0000.nii.gz + root/panorama_labels/{manual,automatic}_labels/<name>.nii.gz."""
     root = Path(root)
     (root / "batch_1").mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,22 @@ from .patient import patient_stats, table_markdown
 from .stats import bootstrap_f1, f1_score, wilson
 
 __all__ = [
-    "DEFAULT_THETAS", "LESION_CLASSES", "CaseMatch", "CaseSweep", "Froc", "HitRule", "bootstrap_f1", "components",
-    "f1_score", "froc", "froc_score", "labels_case", "match_case", "patient_stats", "stages_from_refine", "sweep_case",
-    "table_markdown", "wilson",
+    "DEFAULT_THETAS",
+    "LESION_CLASSES",
+    "CaseMatch",
+    "CaseSweep",
+    "Froc",
+    "HitRule",
+    "bootstrap_f1",
+    "components",
+    "f1_score",
+    "froc",
+    "froc_score",
+    "labels_case",
+    "match_case",
+    "patient_stats",
+    "stages_from_refine",
+    "sweep_case",
+    "table_markdown",
+    "wilson",
 ]

@@ -60,7 +60,9 @@ def _check_labels(arr: np.ndarray, path: Path) -> np.ndarray:
         if not np.all(np.mod(arr, 1) == 0):
             raise CaseError(f"{path}: label map holds non-integer values")
     if arr.size and (arr.min() < 0 or arr.max() >= len(CLASS_NAMES)):
-        raise CaseError(f"{path}: labels must be 0..{len(CLASS_NAMES) - 1}, found {int(arr.min())}..{int(arr.max())}")
+        raise CaseError(
+            f"{path}: labels must be 0..{len(CLASS_NAMES) - 1}, found {int(arr.min())}..{int(arr.max())}"
+        )
     return arr.astype(np.uint8)
 
 
@@ -93,7 +95,9 @@ def atlas_case_dirs(root: str | Path) -> list[Path]:
         raise CaseError(f"{root}: not a folder")
     dirs = sorted(p for p in root.iterdir() if p.is_dir() and (p / "ct.nii.gz").is_file())
     if not dirs:
-        raise CaseError(f"{root}: no case folders with ct.nii.gz (AbdomenAtlas layout: CASE/ct.nii.gz + CASE/combined_labels.nii.gz or CASE/segmentations/)")
+        raise CaseError(
+            f"{root}: no case folders with ct.nii.gz (AbdomenAtlas layout: CASE/ct.nii.gz + CASE/combined_labels.nii.gz or CASE/segmentations/)"
+        )
     return dirs
 
 
@@ -111,7 +115,9 @@ def read_label_prediction(path: Path, case: Case) -> np.ndarray:
     arr, aff = canonical(_load(path))
     arr = _check_labels(np.asarray(arr), path)
     if arr.shape != case.truth.shape or not np.allclose(aff, case.affine, atol=1e-3):
-        raise CaseError(f"{path}: not on the grid of case {case.name} (shape {arr.shape} vs {case.truth.shape}, or another affine)")
+        raise CaseError(
+            f"{path}: not on the grid of case {case.name} (shape {arr.shape} vs {case.truth.shape}, or another affine)"
+        )
     return arr
 
 
@@ -121,9 +127,13 @@ def read_probs(path: Path, case: Case) -> np.ndarray:
         data = np.load(path)
         probs = data["probs"] if isinstance(data, np.lib.npyio.NpzFile) else data
     except (OSError, ValueError, KeyError) as e:
-        raise CaseError(f"{path}: cannot read probabilities ({e}); expected .npy or .npz with key 'probs'") from e
+        raise CaseError(
+            f"{path}: cannot read probabilities ({e}); expected .npy or .npz with key 'probs'"
+        ) from e
     if probs.shape != (len(CLASS_NAMES), *case.truth.shape):
-        raise CaseError(f"{path}: probabilities have shape {probs.shape}, expected {(len(CLASS_NAMES), *case.truth.shape)} (canonical grid of {case.name})")
+        raise CaseError(
+            f"{path}: probabilities have shape {probs.shape}, expected {(len(CLASS_NAMES), *case.truth.shape)} (canonical grid of {case.name})"
+        )
     return np.asarray(probs, np.float32)
 
 

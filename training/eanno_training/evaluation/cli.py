@@ -15,7 +15,9 @@ from eanno_contracts.errors import MissingDependency
 
 from .sources import Source, case_options, matching_options, probs_from_dir
 
-if TYPE_CHECKING:  # nibabel, the checkpoint (torch) and eanno_postproc load where a command runs (fast --help)
+if (
+    TYPE_CHECKING
+):  # nibabel, the checkpoint (torch) and eanno_postproc load where a command runs (fast --help)
     from eanno_postproc import Rules
 
     from .matching import HitRule
@@ -33,19 +35,33 @@ def main(verbose: bool) -> None:
 
     Predictions come from probability files (--pred-dir with --probs), label maps (--pred-dir), or a
     checkpoint run here with the sliding-window predictor (--checkpoint, or --shipped)."""
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s"
+    )
 
 
 def prediction_options(f: Any) -> Any:
     """--pred-dir [--probs] | --checkpoint | --shipped."""
-    f = click.option("--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ...")(f)
+    f = click.option(
+        "--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ..."
+    )(f)
     f = click.option("--shipped", is_flag=True, help="Run the shipped phantom model on the cases.")(f)
-    f = click.option("--checkpoint", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                     help="Run this checkpoint (eanno-checkpoint/1) on the cases.")(f)
-    f = click.option("--probs", is_flag=True, help="--pred-dir holds probabilities <case>.npz ('probs') or <case>.npy, "
-                     "shape (6, *canonical grid); otherwise label maps <case>.nii.gz.")(f)
-    f = click.option("--pred-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-                     help="Predictions named after the case folders.")(f)
+    f = click.option(
+        "--checkpoint",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Run this checkpoint (eanno-checkpoint/1) on the cases.",
+    )(f)
+    f = click.option(
+        "--probs",
+        is_flag=True,
+        help="--pred-dir holds probabilities <case>.npz ('probs') or <case>.npy, "
+        "shape (6, *canonical grid); otherwise label maps <case>.nii.gz.",
+    )(f)
+    f = click.option(
+        "--pred-dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Predictions named after the case folders.",
+    )(f)
     return f
 
 
@@ -66,7 +82,9 @@ def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipp
         raise click.ClickException(str(e)) from e
 
 
-def _label_evaluation(source: Source, pred_dir: Path, rule: HitRule, rules: Rules, n_boot: int, seed: int) -> Evaluation:
+def _label_evaluation(
+    source: Source, pred_dir: Path, rule: HitRule, rules: Rules, n_boot: int, seed: int
+) -> Evaluation:
     """Label maps: one FROC point; before = after (no candidates to put back)."""
     from .cases import find_prediction, read_label_prediction
     from .froc import froc as pool_froc
@@ -84,9 +102,22 @@ def _label_evaluation(source: Source, pred_dir: Path, rule: HitRule, rules: Rule
     return Evaluation(result, star, {"before": pat, "after": pat}, None, rule, sweeps)
 
 
-def _run(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str, rule: HitRule,
-         thetas: tuple[float, ...], rules: Rules, target: float, select_on: str, theta: float | None,
-         n_boot: int = 2000, seed: int = 0) -> Evaluation:
+def _run(
+    source: Source,
+    pred_dir: Path | None,
+    probs: bool,
+    checkpoint: Path | None,
+    shipped: bool,
+    device: str,
+    rule: HitRule,
+    thetas: tuple[float, ...],
+    rules: Rules,
+    target: float,
+    select_on: str,
+    theta: float | None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> Evaluation:
     from .cases import CaseError
     from .run import evaluate_cases
 
@@ -96,16 +127,32 @@ def _run(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | 
             assert pred_dir is not None
             return _label_evaluation(source, pred_dir, rule, rules, n_boot, seed)
         with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
-            return evaluate_cases(source.cases(), fn, thetas, rule=rule, rules=rules, target=target, select_on=select_on,
-                                  theta=theta, n_boot=n_boot, seed=seed, progress=lambda _: bar.update(1))
+            return evaluate_cases(
+                source.cases(),
+                fn,
+                thetas,
+                rule=rule,
+                rules=rules,
+                target=target,
+                select_on=select_on,
+                theta=theta,
+                n_boot=n_boot,
+                seed=seed,
+                progress=lambda _: bar.update(1),
+            )
     except (CaseError, ValueError) as e:
         raise click.ClickException(str(e)) from e
 
 
 def _summary(ev: Evaluation, source: Source) -> dict[str, Any]:
     star = ev.star
-    out: dict[str, Any] = {"cases": source.description, "hit_rule": ev.rule.describe(), "theta_star": star.get("theta"),
-                           "target": star.get("target"), "reached": star.get("reached")}
+    out: dict[str, Any] = {
+        "cases": source.description,
+        "hit_rule": ev.rule.describe(),
+        "theta_star": star.get("theta"),
+        "target": star.get("target"),
+        "reached": star.get("reached"),
+    }
     if ev.theta is not None or star.get("note"):
         i = ev.froc.thetas.index(ev.theta) if ev.theta is not None else 0
         for stage in ("before", "after"):
@@ -120,11 +167,28 @@ def _summary(ev: Evaluation, source: Source) -> dict[str, Any]:
 @case_options
 @prediction_options
 @matching_options
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for froc.json and froc.png.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for froc.json and froc.png.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
-def froc(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str, rule: HitRule,
-         thetas: tuple[float, ...], rules: Rules, target: float, select_on: str, out: Path, as_json: bool) -> None:
+def froc(
+    source: Source,
+    pred_dir: Path | None,
+    probs: bool,
+    checkpoint: Path | None,
+    shipped: bool,
+    device: str,
+    rule: HitRule,
+    thetas: tuple[float, ...],
+    rules: Rules,
+    target: float,
+    select_on: str,
+    out: Path,
+    as_json: bool,
+) -> None:
     """FROC per class and pooled, before and after post-processing, and theta*.
 
     \b
@@ -134,7 +198,9 @@ def froc(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | 
     """
     from .run import write_json
 
-    ev = _run(source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, None)
+    ev = _run(
+        source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, None
+    )
     write_json(out / "froc.json", ev.to_json())
     _plot(ev, out)
     summary = _summary(ev, source) | {"json": str(out / "froc.json"), "plot": str(out / "froc.png")}
@@ -151,7 +217,9 @@ def _plot(ev: Evaluation, out: Path) -> None:
 
         plot_froc(ev.froc, out / "froc.png", star=ev.star if ev.star.get("reached") else None)
     except ImportError as e:
-        raise MissingDependency(f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'") from e
+        raise MissingDependency(
+            f"the FROC plot needs matplotlib ({e}); install it with: pip install 'eanno-training[all]'"
+        ) from e
 
 
 def _describe(s: dict[str, Any]) -> str:
@@ -163,7 +231,9 @@ def _describe(s: dict[str, Any]) -> str:
     for stage in ("before", "after"):
         if stage in s:
             p = s[stage]
-            lines.append(f"{stage:>6} post-processing: sensitivity {p['sensitivity']}, FP per scan {p['fp_per_scan']}")
+            lines.append(
+                f"{stage:>6} post-processing: sensitivity {p['sensitivity']}, FP per scan {p['fp_per_scan']}"
+            )
     return "\n".join(lines)
 
 
@@ -171,17 +241,51 @@ def _describe(s: dict[str, Any]) -> str:
 @case_options
 @prediction_options
 @matching_options
-@click.option("--theta", type=click.FloatRange(0, 1, min_open=True),
-              help="Operating threshold (default: theta* of the sweep).")
-@click.option("--bootstrap", "n_boot", type=click.IntRange(100), default=2000, show_default=True, help="Bootstrap resamples for the F1 interval.")
+@click.option(
+    "--theta",
+    type=click.FloatRange(0, 1, min_open=True),
+    help="Operating threshold (default: theta* of the sweep).",
+)
+@click.option(
+    "--bootstrap",
+    "n_boot",
+    type=click.IntRange(100),
+    default=2000,
+    show_default=True,
+    help="Bootstrap resamples for the F1 interval.",
+)
 @click.option("--boot-seed", type=int, default=0, show_default=True, help="Seed of the bootstrap.")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True, help="Folder for table.md and patient.json.")
-@click.option("--model-card", type=click.Path(dir_okay=False, path_type=Path),
-              help="Also write the results into this markdown file between eanno-eval markers.")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="Folder for table.md and patient.json.",
+)
+@click.option(
+    "--model-card",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Also write the results into this markdown file between eanno-eval markers.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print the patient-level figures as one JSON object.")
-def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str, rule: HitRule,
-            thetas: tuple[float, ...], rules: Rules, target: float, select_on: str, theta: float | None, n_boot: int,
-            boot_seed: int, out: Path, model_card: Path | None, as_json: bool) -> None:
+def patient(
+    source: Source,
+    pred_dir: Path | None,
+    probs: bool,
+    checkpoint: Path | None,
+    shipped: bool,
+    device: str,
+    rule: HitRule,
+    thetas: tuple[float, ...],
+    rules: Rules,
+    target: float,
+    select_on: str,
+    theta: float | None,
+    n_boot: int,
+    boot_seed: int,
+    out: Path,
+    model_card: Path | None,
+    as_json: bool,
+) -> None:
     """Patient-level sensitivity, specificity, PPV, F1 with 95% CIs (Table 1 layout).
 
     A scan is positive when any lesion component survives. Also writes the FROC (froc.json, froc.png).
@@ -192,14 +296,32 @@ def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path
     """
     from .run import write_atomic, write_json
 
-    ev = _run(source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, theta, n_boot, boot_seed)
+    ev = _run(
+        source,
+        pred_dir,
+        probs,
+        checkpoint,
+        shipped,
+        device,
+        rule,
+        thetas,
+        rules,
+        target,
+        select_on,
+        theta,
+        n_boot,
+        boot_seed,
+    )
     if not ev.patient:
         raise click.ClickException("no lesion sensitivity could be computed (no ground-truth lesions?)")
     note = ""
     if theta is None and not ev.star.get("reached", True):
         note = f" (target sensitivity {target:g} not reached; at the most sensitive theta)"
-        click.echo(f"warning: target sensitivity {target:g} not reached by any swept theta; "
-                   f"reporting at theta {ev.theta} (sensitivity {ev.star.get('best_sensitivity')})", err=True)
+        click.echo(
+            f"warning: target sensitivity {target:g} not reached by any swept theta; "
+            f"reporting at theta {ev.theta} (sensitivity {ev.star.get('best_sensitivity')})",
+            err=True,
+        )
     table = ev.table(title=f"Patient-level results, {source.description}, hit rule {rule.describe()}{note}")
     write_atomic(out / "table.md", table)
     write_json(out / "patient.json", ev.to_json())
@@ -214,24 +336,36 @@ def patient(source: Source, pred_dir: Path | None, probs: bool, checkpoint: Path
 
 def card_section(ev: Evaluation, source: Source) -> str:
     """Markdown for the model card: theta*, the FROC at a few thetas, the patient table."""
-    lines = [CARD_BEGIN, "## Figures on held-out data (written by `eanno-eval patient`)", "",
-             f"Cases: {source.description}. Hit rule: {ev.rule.describe()}. "
-             f"theta* (target {ev.star.get('target')}, on the {ev.star.get('stage')} stage): "
-             f"{'not reached' if ev.star.get('theta') is None else format(ev.star['theta'], '.4g')}.", "",
-             "| theta | sensitivity before | FP/scan before | sensitivity after | FP/scan after |", "|---|---|---|---|---|"]
+    lines = [
+        CARD_BEGIN,
+        "## Figures on held-out data (written by `eanno-eval patient`)",
+        "",
+        f"Cases: {source.description}. Hit rule: {ev.rule.describe()}. "
+        f"theta* (target {ev.star.get('target')}, on the {ev.star.get('stage')} stage): "
+        f"{'not reached' if ev.star.get('theta') is None else format(ev.star['theta'], '.4g')}.",
+        "",
+        "| theta | sensitivity before | FP/scan before | sensitivity after | FP/scan after |",
+        "|---|---|---|---|---|",
+    ]
     for i, t in enumerate(ev.froc.thetas):
         if len(ev.froc.thetas) > 16 and i % 4 and t != ev.theta:  # long sweeps: every 4th row
             continue
         b, a = ev.froc.points["before"][i]["pooled"], ev.froc.points["after"][i]["pooled"]
         mark = " **(operating point)**" if t == ev.theta else ""
-        lines.append(f"| {t:.4g}{mark} | {_f(b['sensitivity'])} | {_f(b['fp_per_scan'])} | {_f(a['sensitivity'])} | {_f(a['fp_per_scan'])} |")
+        lines.append(
+            f"| {t:.4g}{mark} | {_f(b['sensitivity'])} | {_f(b['fp_per_scan'])} | {_f(a['sensitivity'])} | {_f(a['fp_per_scan'])} |"
+        )
     lines += _rule_shares(ev)
     lines += ["", ev.table(), CARD_END]
     return "\n".join(lines) + "\n"
 
 
-RULE_NAMES = {"removed_outside_pancreas": "outside the pancreas (removed)", "relabelled_volume_ratio": "volume ratio",
-              "relabelled_duct": "touching the duct", "relabelled_contrast": "contrast"}
+RULE_NAMES = {
+    "removed_outside_pancreas": "outside the pancreas (removed)",
+    "relabelled_volume_ratio": "volume ratio",
+    "relabelled_duct": "touching the duct",
+    "relabelled_contrast": "contrast",
+}
 
 
 def _rule_shares(ev: Evaluation) -> list[str]:
@@ -242,9 +376,14 @@ def _rule_shares(ev: Evaluation) -> list[str]:
     b, a = ev.froc.points["before"][i], ev.froc.points["after"][i]
     decisions = b.get("false_region_decisions") or {}
     gone = sum(v for k, v in decisions.items() if k != "kept")
-    lines = ["", f"False regions at the operating point (theta {ev.theta:.4g}): {_f(b['pooled']['fp_per_scan'])} per scan "
-             f"before post-processing, {_f(a['pooled']['fp_per_scan'])} after; of the {gone} the rules took away:", "",
-             "| rule | false regions | share |", "|---|---|---|"]
+    lines = [
+        "",
+        f"False regions at the operating point (theta {ev.theta:.4g}): {_f(b['pooled']['fp_per_scan'])} per scan "
+        f"before post-processing, {_f(a['pooled']['fp_per_scan'])} after; of the {gone} the rules took away:",
+        "",
+        "| rule | false regions | share |",
+        "|---|---|---|",
+    ]
     for key, name in RULE_NAMES.items():
         n = decisions.get(key, 0)
         lines.append(f"| {name} | {n} | {_f(n / gone) if gone else 'n/a'} |")
@@ -261,7 +400,11 @@ def write_card_section(path: Path, section: str) -> None:
 
     text = path.read_text(encoding="utf-8") if path.is_file() else ""
     pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END) + "\n?", re.S)
-    text = pattern.sub(lambda _: section, text) if pattern.search(text) else text.rstrip("\n") + ("\n\n" if text else "") + section
+    text = (
+        pattern.sub(lambda _: section, text)
+        if pattern.search(text)
+        else text.rstrip("\n") + ("\n\n" if text else "") + section
+    )
     write_atomic(path, text)
 
 

@@ -41,12 +41,21 @@ def stages_from_refine(labels: np.ndarray, removed: np.ndarray) -> tuple[np.ndar
 
 
 def sweep_case(
-    name: str, ct: np.ndarray, probs: np.ndarray, truth: np.ndarray, thetas: Sequence[float], *,
-    affine: np.ndarray | None = None, rules: Rules | None = None, rule: HitRule | None = None,
+    name: str,
+    ct: np.ndarray,
+    probs: np.ndarray,
+    truth: np.ndarray,
+    thetas: Sequence[float],
+    *,
+    affine: np.ndarray | None = None,
+    rules: Rules | None = None,
+    rule: HitRule | None = None,
 ) -> CaseSweep:
     """Threshold one scan's probabilities at every theta (eanno_postproc.refine) and match both stages."""
     if probs.shape[1:] != truth.shape or ct.shape != truth.shape:
-        raise ValueError(f"{name}: CT {ct.shape}, probabilities {probs.shape} and truth {truth.shape} disagree")
+        raise ValueError(
+            f"{name}: CT {ct.shape}, probabilities {probs.shape} and truth {truth.shape} disagree"
+        )
     conn = rules.connectivity if rules is not None else 26
     before, after = [], []
     for theta in thetas:
@@ -58,8 +67,9 @@ def sweep_case(
     return CaseSweep(name, tuple(float(t) for t in thetas), before, after)
 
 
-def false_region_decisions(before: np.ndarray, truth: np.ndarray, records: Sequence[dict[str, Any]],
-                           connectivity: int) -> dict[str, int]:
+def false_region_decisions(
+    before: np.ndarray, truth: np.ndarray, records: Sequence[dict[str, Any]], connectivity: int
+) -> dict[str, int]:
     """How post-processing decided the candidates that overlap no true lesion: {decision: count}.
 
     refine's records follow its components in raster order of their first voxel, as cc3d numbers the
@@ -77,7 +87,9 @@ def false_region_decisions(before: np.ndarray, truth: np.ndarray, records: Seque
     return out
 
 
-def labels_case(name: str, pred: np.ndarray, truth: np.ndarray, rule: HitRule | None = None, connectivity: int = 26) -> CaseSweep:
+def labels_case(
+    name: str, pred: np.ndarray, truth: np.ndarray, rule: HitRule | None = None, connectivity: int = 26
+) -> CaseSweep:
     """A scan given as a label map only: one point (theta unknown -> NaN), the same map in both stages."""
     m = match_case(pred, truth, rule, connectivity)
     return CaseSweep(name, (float("nan"),), [m], [m])
@@ -95,11 +107,23 @@ def point(matches: Sequence[CaseMatch]) -> dict[str, Any]:
         gt = sum(m.gt[c] for m in matches)
         hit = sum(m.hit[c] for m in matches)
         fp = sum(m.fp[c] for m in matches)
-        out[cname] = {"sensitivity": _ratio(hit, gt), "fp_per_scan": _ratio(fp, n), "lesions": gt, "detected": hit, "fp": fp}
+        out[cname] = {
+            "sensitivity": _ratio(hit, gt),
+            "fp_per_scan": _ratio(fp, n),
+            "lesions": gt,
+            "detected": hit,
+            "fp": fp,
+        }
     gt = sum(m.n_gt for m in matches)
     hit = sum(m.n_hit for m in matches)
     fp = sum(m.n_fp for m in matches)
-    out["pooled"] = {"sensitivity": _ratio(hit, gt), "fp_per_scan": _ratio(fp, n), "lesions": gt, "detected": hit, "fp": fp}
+    out["pooled"] = {
+        "sensitivity": _ratio(hit, gt),
+        "fp_per_scan": _ratio(fp, n),
+        "lesions": gt,
+        "detected": hit,
+        "fp": fp,
+    }
     decisions: dict[str, int] = {}
     for m in matches:
         for k, v in m.fp_decisions.items():
@@ -120,8 +144,12 @@ class Froc:
     def series(self, stage: str, key: str = "pooled") -> tuple[np.ndarray, np.ndarray]:
         """(fp_per_scan, sensitivity) arrays of one stage and class (None -> NaN)."""
         pts = self.points[stage]
-        fp = np.array([np.nan if p[key]["fp_per_scan"] is None else p[key]["fp_per_scan"] for p in pts], float)
-        se = np.array([np.nan if p[key]["sensitivity"] is None else p[key]["sensitivity"] for p in pts], float)
+        fp = np.array(
+            [np.nan if p[key]["fp_per_scan"] is None else p[key]["fp_per_scan"] for p in pts], float
+        )
+        se = np.array(
+            [np.nan if p[key]["sensitivity"] is None else p[key]["sensitivity"] for p in pts], float
+        )
         return fp, se
 
     def theta_star(self, target: float = 0.99, stage: str = "after") -> dict[str, Any]:
@@ -129,22 +157,40 @@ class Froc:
         if not 0.0 < target <= 1.0:
             raise ValueError(f"target sensitivity must be in (0, 1], got {target}")
         _, se = self.series(stage)
-        ok = [i for i, s in enumerate(se) if np.isfinite(s) and s >= target - 1e-12 and np.isfinite(self.thetas[i])]
+        ok = [
+            i
+            for i, s in enumerate(se)
+            if np.isfinite(s) and s >= target - 1e-12 and np.isfinite(self.thetas[i])
+        ]
         if not ok:
             best = None
             if np.isfinite(se).any():  # the largest theta among those with the best sensitivity
                 top = np.nanmax(se)
                 best = max((i for i in range(len(se)) if se[i] == top), key=lambda k: self.thetas[k])
-            return {"theta": None, "reached": False, "target": target, "stage": stage,
-                    "best_sensitivity": None if best is None else float(se[best]),
-                    "best_theta": None if best is None else self.thetas[best]}
+            return {
+                "theta": None,
+                "reached": False,
+                "target": target,
+                "stage": stage,
+                "best_sensitivity": None if best is None else float(se[best]),
+                "best_theta": None if best is None else self.thetas[best],
+            }
         i = max(ok, key=lambda k: self.thetas[k])
-        return {"theta": self.thetas[i], "reached": True, "target": target, "stage": stage, "index": i,
-                "before": self.points["before"][i]["pooled"], "after": self.points["after"][i]["pooled"]}
+        return {
+            "theta": self.thetas[i],
+            "reached": True,
+            "target": target,
+            "stage": stage,
+            "index": i,
+            "before": self.points["before"][i]["pooled"],
+            "after": self.points["after"][i]["pooled"],
+        }
 
     def to_json(self) -> dict[str, Any]:
         """JSON-able: thetas, scans, and per stage the list of points."""
-        thetas = [t if np.isfinite(t) else None for t in self.thetas]  # label maps have no theta: null, not NaN
+        thetas = [
+            t if np.isfinite(t) else None for t in self.thetas
+        ]  # label maps have no theta: null, not NaN
         return {"scans": self.scans, "thetas": thetas, **{s: self.points[s] for s in STAGES}}
 
 
@@ -163,7 +209,9 @@ def froc(sweeps: Iterable[CaseSweep]) -> Froc:
     return out
 
 
-def froc_score(result: Froc, stage: str = "after", fp_rates: Sequence[float] = (0.25, 0.5, 1, 2, 4, 8)) -> float | None:
+def froc_score(
+    result: Froc, stage: str = "after", fp_rates: Sequence[float] = (0.25, 0.5, 1, 2, 4, 8)
+) -> float | None:
     """Mean pooled sensitivity interpolated at the given FP-per-scan rates (the CAMELYON16 / MONAI score)."""
     fp, se = result.series(stage)
     ok = np.isfinite(fp) & np.isfinite(se)

@@ -103,7 +103,9 @@ def components(labels: np.ndarray, connectivity: int = 26) -> tuple[np.ndarray, 
     return ids, classes
 
 
-def match_case(pred: np.ndarray, truth: np.ndarray, rule: HitRule | None = None, connectivity: int = 26) -> CaseMatch:
+def match_case(
+    pred: np.ndarray, truth: np.ndarray, rule: HitRule | None = None, connectivity: int = 26
+) -> CaseMatch:
     """Count detected ground-truth lesions and false-positive predicted components of one scan.
 
     A ground-truth component is detected when at least one predicted component satisfies the hit rule
@@ -127,7 +129,10 @@ def match_case(pred: np.ndarray, truth: np.ndarray, rule: HitRule | None = None,
         # joint histogram of (gt id, pred id) over shared voxels: the intersections of every pair at once
         g, p = gt_ids[both].astype(np.int64), pr_ids[both].astype(np.int64)
         keys, counts = np.unique(g * (len(pr_cls) + 1) + p, return_counts=True)
-        pairs = {(int(k // (len(pr_cls) + 1)), int(k % (len(pr_cls) + 1))): int(n) for k, n in zip(keys, counts, strict=True)}
+        pairs = {
+            (int(k // (len(pr_cls) + 1)), int(k % (len(pr_cls) + 1))): int(n)
+            for k, n in zip(keys, counts, strict=True)
+        }
     if rule.kind == "iou" and pairs:
         gt_size = np.bincount(gt_ids.ravel(), minlength=len(gt_cls) + 1)
         pr_size = np.bincount(pr_ids.ravel(), minlength=len(pr_cls) + 1)

@@ -14,10 +14,18 @@ _ROWS = (("sensitivity", "Sensitivity"), ("specificity", "Specificity"), ("ppv",
 
 def _prop(k: int, n: int, confidence: float) -> dict[str, Any]:
     ci = wilson(k, n, confidence)
-    return {"value": None if n == 0 else k / n, "ci": None if ci is None else list(ci), "k": k, "n": n, "method": "wilson"}
+    return {
+        "value": None if n == 0 else k / n,
+        "ci": None if ci is None else list(ci),
+        "k": k,
+        "n": n,
+        "method": "wilson",
+    }
 
 
-def patient_stats(matches: Sequence[CaseMatch], *, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0) -> dict[str, Any]:
+def patient_stats(
+    matches: Sequence[CaseMatch], *, confidence: float = 0.95, n_boot: int = 2000, seed: int = 0
+) -> dict[str, Any]:
     """Sensitivity, specificity, PPV (Wilson CIs) and F1 (bootstrap CI) over scans, plus FP regions per scan."""
     truth = [m.n_gt > 0 for m in matches]
     pred = [m.n_pred > 0 for m in matches]
@@ -29,14 +37,22 @@ def patient_stats(matches: Sequence[CaseMatch], *, confidence: float = 0.95, n_b
     f1_ci = bootstrap_f1(truth, pred, n_boot=n_boot, seed=seed, confidence=confidence)
     n = len(matches)
     return {
-        "scans": n, "positive_scans": tp + fn, "negative_scans": fp + tn,
+        "scans": n,
+        "positive_scans": tp + fn,
+        "negative_scans": fp + tn,
         "confusion": {"tp": tp, "fp": fp, "fn": fn, "tn": tn},
         "sensitivity": _prop(tp, tp + fn, confidence),
         "specificity": _prop(tn, tn + fp, confidence),
         "ppv": _prop(tp, tp + fp, confidence),
-        "f1": {"value": f1, "ci": None if f1_ci is None else list(f1_ci), "method": f"bootstrap ({n_boot}, seed {seed})"},
+        "f1": {
+            "value": f1,
+            "ci": None if f1_ci is None else list(f1_ci),
+            "method": f"bootstrap ({n_boot}, seed {seed})",
+        },
         "fp_regions_per_scan": None if n == 0 else sum(m.n_fp for m in matches) / n,
-        "lesion_sensitivity": None if not sum(m.n_gt for m in matches) else sum(m.n_hit for m in matches) / sum(m.n_gt for m in matches),
+        "lesion_sensitivity": None
+        if not sum(m.n_gt for m in matches)
+        else sum(m.n_hit for m in matches) / sum(m.n_gt for m in matches),
         "confidence": confidence,
     }
 
@@ -61,12 +77,27 @@ def table_markdown(columns: dict[str, dict[str, Any]], *, title: str = "Patient-
     names = list(columns)
     first = columns[names[0]]
     conf = int(round(100 * first["confidence"]))
-    lines = [f"**{title}** ({first['scans']} scans: {first['positive_scans']} with lesions, "
-             f"{first['negative_scans']} without; {conf}% CI: Wilson, F1 bootstrap)", "",
-             "| Metric | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
+    lines = [
+        f"**{title}** ({first['scans']} scans: {first['positive_scans']} with lesions, "
+        f"{first['negative_scans']} without; {conf}% CI: Wilson, F1 bootstrap)",
+        "",
+        "| Metric | " + " | ".join(names) + " |",
+        "|---|" + "---|" * len(names),
+    ]
     for key, label in _ROWS:
         lines.append(f"| {label} | " + " | ".join(_cell(columns[c][key]) for c in names) + " |")
-    lines.append("| Lesion-level sensitivity | " + " | ".join(_fmt(columns[c]["lesion_sensitivity"]) for c in names) + " |")
-    lines.append("| FP regions per scan | " + " | ".join(_fmt(columns[c]["fp_regions_per_scan"], pct=False) for c in names) + " |")
-    lines += ["", f"Paper, after post-processing: about {PAPER_FP_PER_SCAN} FP regions per scan at 99% lesion sensitivity."]
+    lines.append(
+        "| Lesion-level sensitivity | "
+        + " | ".join(_fmt(columns[c]["lesion_sensitivity"]) for c in names)
+        + " |"
+    )
+    lines.append(
+        "| FP regions per scan | "
+        + " | ".join(_fmt(columns[c]["fp_regions_per_scan"], pct=False) for c in names)
+        + " |"
+    )
+    lines += [
+        "",
+        f"Paper, after post-processing: about {PAPER_FP_PER_SCAN} FP regions per scan at 99% lesion sensitivity.",
+    ]
     return "\n".join(lines) + "\n"

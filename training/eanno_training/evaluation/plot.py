@@ -13,7 +13,9 @@ from .froc import Froc
 from .matching import LESION_CLASSES
 
 
-def plot_froc(result: Froc, path: str | Path, *, star: dict[str, Any] | None = None, title: str = "FROC") -> Path:
+def plot_froc(
+    result: Froc, path: str | Path, *, star: dict[str, Any] | None = None, title: str = "FROC"
+) -> Path:
     """Write a FROC PNG (pooled curves plus thin per-class 'after' curves); atomic rename when complete."""
     import matplotlib
 

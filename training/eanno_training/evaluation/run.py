@@ -36,16 +36,26 @@ class Evaluation:
 
     def to_json(self) -> dict[str, Any]:
         """The JSON file's content."""
-        return {"hit_rule": self.rule.describe(), "theta_star": self.star, "theta": self.theta,
-                "froc_score": {s: froc_score(self.froc, s) for s in ("before", "after")},
-                "froc": self.froc.to_json(), "patient": self.patient,
-                "cases": [s.name for s in self.sweeps]}
+        return {
+            "hit_rule": self.rule.describe(),
+            "theta_star": self.star,
+            "theta": self.theta,
+            "froc_score": {s: froc_score(self.froc, s) for s in ("before", "after")},
+            "froc": self.froc.to_json(),
+            "patient": self.patient,
+            "cases": [s.name for s in self.sweeps],
+        }
 
     def table(self, title: str = "Patient-level results") -> str:
         """Markdown Table 1 with 'before' / 'after post-processing' columns."""
         t = "n/a" if self.theta is None else f"{self.theta:.4g}"
-        return table_markdown({f"before post-processing (theta {t})": self.patient["before"],
-                               f"after post-processing (theta {t})": self.patient["after"]}, title=title)
+        return table_markdown(
+            {
+                f"before post-processing (theta {t})": self.patient["before"],
+                f"after post-processing (theta {t})": self.patient["after"],
+            },
+            title=title,
+        )
 
 
 def predictor_probs(checkpoint: str | Path | None, *, device: str = "cpu", batch_size: int = 2) -> ProbsFn:
@@ -59,9 +69,18 @@ def predictor_probs(checkpoint: str | Path | None, *, device: str = "cpu", batch
 
 
 def evaluate_cases(
-    cases: Iterable[Case], probs_fn: ProbsFn, thetas: Sequence[float], *, rule: HitRule | None = None,
-    rules: Rules | None = None, target: float = 0.99, select_on: str = "after", theta: float | None = None,
-    n_boot: int = 2000, seed: int = 0, progress: Callable[[str], None] | None = None,
+    cases: Iterable[Case],
+    probs_fn: ProbsFn,
+    thetas: Sequence[float],
+    *,
+    rule: HitRule | None = None,
+    rules: Rules | None = None,
+    target: float = 0.99,
+    select_on: str = "after",
+    theta: float | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    progress: Callable[[str], None] | None = None,
 ) -> Evaluation:
     """Sweep every case; theta* from the pooled FROC; patient table at theta* (or at `theta` if given)."""
     rule = rule or HitRule()
@@ -69,14 +88,24 @@ def evaluate_cases(
     sweeps = []
     for case in cases:
         probs = probs_fn(case)
-        sweeps.append(sweep_case(case.name, case.ct, probs, case.truth, thetas, affine=case.affine, rules=rules, rule=rule))
+        sweeps.append(
+            sweep_case(
+                case.name, case.ct, probs, case.truth, thetas, affine=case.affine, rules=rules, rule=rule
+            )
+        )
         del probs
         if progress:
             progress(case.name)
     result = froc(sweeps)
     star = result.theta_star(target, select_on)
     # no theta given and the target not reached: report at the most sensitive theta, flagged in star
-    at = theta if theta is not None else star.get("theta", None) if star.get("reached") else star.get("best_theta")
+    at = (
+        theta
+        if theta is not None
+        else star.get("theta", None)
+        if star.get("reached")
+        else star.get("best_theta")
+    )
     patient: dict[str, dict[str, Any]] = {}
     if at is not None:
         i = result.thetas.index(at)

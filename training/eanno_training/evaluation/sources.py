@@ -26,19 +26,39 @@ class Source:
     count: int
 
 
-
-
-def case_options_with_seed(default_seed: int, what: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+def case_options_with_seed(
+    default_seed: int, what: str
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """--gt-dir DIR | --phantoms N [--seed S] [--phantom-spacing MM], phantoms seeded by default_seed."""
 
     def decorate(f: Callable[..., Any]) -> Callable[..., Any]:
-        @click.option("--gt-dir", type=click.Path(file_okay=False, path_type=Path),
-                      help="Labelled cases in the AbdomenAtlas layout: CASE/ct.nii.gz + CASE/segmentations/ (or CASE/combined_labels.nii.gz).")
+        @click.option(
+            "--gt-dir",
+            type=click.Path(file_okay=False, path_type=Path),
+            help="Labelled cases in the AbdomenAtlas layout: CASE/ct.nii.gz + CASE/segmentations/ (or CASE/combined_labels.nii.gz).",
+        )
         @click.option("--phantoms", type=click.IntRange(1), help="Instead of --gt-dir: generate N phantoms.")
-        @click.option("--seed", type=int, default=default_seed, show_default=True, help=f"Seed of the generated phantoms ({what}).")
-        @click.option("--phantom-spacing", type=float, help="Generate phantoms at this isotropic spacing (mm) instead of the drawn one (e.g. 2 for quick runs).")
+        @click.option(
+            "--seed",
+            type=int,
+            default=default_seed,
+            show_default=True,
+            help=f"Seed of the generated phantoms ({what}).",
+        )
+        @click.option(
+            "--phantom-spacing",
+            type=float,
+            help="Generate phantoms at this isotropic spacing (mm) instead of the drawn one (e.g. 2 for quick runs).",
+        )
         @functools.wraps(f)
-        def wrapper(*args: Any, gt_dir: Path | None, phantoms: int | None, seed: int, phantom_spacing: float | None, **kw: Any) -> Any:
+        def wrapper(
+            *args: Any,
+            gt_dir: Path | None,
+            phantoms: int | None,
+            seed: int,
+            phantom_spacing: float | None,
+            **kw: Any,
+        ) -> Any:
             return f(*args, source=make_source(gt_dir, phantoms, seed, phantom_spacing), **kw)
 
         return wrapper
@@ -72,18 +92,40 @@ def make_source(gt_dir: Path | None, phantoms: int | None, seed: int, spacing: f
 def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
     """--hit-rule, --class-aware, --target, --select-on, --thetas, --rules."""
 
-    @click.option("--hit-rule", default="overlap", show_default=True,
-                  help="When a prediction finds a lesion: 'overlap' (any shared voxel) or 'iou:T' (IoU >= T).")
+    @click.option(
+        "--hit-rule",
+        default="overlap",
+        show_default=True,
+        help="When a prediction finds a lesion: 'overlap' (any shared voxel) or 'iou:T' (IoU >= T).",
+    )
     @click.option("--class-aware", is_flag=True, help="A hit must also have the right lesion class.")
-    @click.option("--target", type=click.FloatRange(0, 1, min_open=True), default=0.99, show_default=True,
-                  help="Target pooled lesion sensitivity for theta*.")
-    @click.option("--select-on", type=click.Choice(["after", "before"]), default="after", show_default=True,
-                  help="Pick theta* on the sensitivity after (or before) post-processing.")
-    @click.option("--thetas", help="Comma-separated thresholds to sweep (default: 40 log-spaced from 1e-4 to 0.9).")
-    @click.option("--rules", "rules_path", type=click.Path(dir_okay=False, exists=True, path_type=Path),
-                  help="Post-processing rules file (default: the packaged rules).")
+    @click.option(
+        "--target",
+        type=click.FloatRange(0, 1, min_open=True),
+        default=0.99,
+        show_default=True,
+        help="Target pooled lesion sensitivity for theta*.",
+    )
+    @click.option(
+        "--select-on",
+        type=click.Choice(["after", "before"]),
+        default="after",
+        show_default=True,
+        help="Pick theta* on the sensitivity after (or before) post-processing.",
+    )
+    @click.option(
+        "--thetas", help="Comma-separated thresholds to sweep (default: 40 log-spaced from 1e-4 to 0.9)."
+    )
+    @click.option(
+        "--rules",
+        "rules_path",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Post-processing rules file (default: the packaged rules).",
+    )
     @functools.wraps(f)
-    def wrapper(*args: Any, hit_rule: str, class_aware: bool, thetas: str | None, rules_path: Path | None, **kw: Any) -> Any:
+    def wrapper(
+        *args: Any, hit_rule: str, class_aware: bool, thetas: str | None, rules_path: Path | None, **kw: Any
+    ) -> Any:
         from eanno_postproc import RulesError, load_rules
 
         from .froc import DEFAULT_THETAS
@@ -94,7 +136,9 @@ def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
         except ValueError as e:
             raise click.BadParameter(str(e), param_hint="--hit-rule") from e
         try:
-            grid = DEFAULT_THETAS if thetas is None else tuple(float(t) for t in thetas.split(",") if t.strip())
+            grid = (
+                DEFAULT_THETAS if thetas is None else tuple(float(t) for t in thetas.split(",") if t.strip())
+            )
         except ValueError as e:
             raise click.BadParameter(f"not a list of numbers: {thetas!r}", param_hint="--thetas") from e
         if not grid or any(not 0 < t <= 1 for t in grid):

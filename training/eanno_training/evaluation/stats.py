@@ -25,8 +25,14 @@ def f1_score(tp: int, fp: int, fn: int) -> float | None:
     return None if d == 0 else 2 * tp / d
 
 
-def bootstrap_f1(truth: Sequence[bool], pred: Sequence[bool], *, n_boot: int = 2000, seed: int = 0,
-                 confidence: float = 0.95) -> tuple[float, float] | None:
+def bootstrap_f1(
+    truth: Sequence[bool],
+    pred: Sequence[bool],
+    *,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> tuple[float, float] | None:
     """Percentile bootstrap interval of F1 over scans (resampled with replacement, seeded)."""
     t = np.asarray(truth, bool)
     p = np.asarray(pred, bool)

@@ -23,6 +23,12 @@ def count_parameters(model: nn.Module) -> int:
 
 
 __all__ = [
-    "ModelConfig", "TransUNet3D", "build_model", "count_parameters", "full_config", "semantic_probs",
-    "small_config", "tiny_config",
+    "ModelConfig",
+    "TransUNet3D",
+    "build_model",
+    "count_parameters",
+    "full_config",
+    "semantic_probs",
+    "small_config",
+    "tiny_config",
 ]

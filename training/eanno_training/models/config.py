@@ -47,7 +47,9 @@ class ModelConfig:
         if self.arch not in ARCHS:
             raise ValueError(f"model arch {self.arch!r} is unknown; choose one of {', '.join(ARCHS)}")
         if self.variant not in VARIANTS:
-            raise ValueError(f"model variant {self.variant!r} is unknown; choose one of {', '.join(VARIANTS)}")
+            raise ValueError(
+                f"model variant {self.variant!r} is unknown; choose one of {', '.join(VARIANTS)}"
+            )
         if len(self.patch_size) != 3 or any(int(p) < 1 for p in self.patch_size):
             raise ValueError(f"patch_size must be 3 positive integers, got {self.patch_size!r}")
         object.__setattr__(self, "patch_size", tuple(int(p) for p in self.patch_size))
@@ -93,19 +95,46 @@ def full_config(variant: Variant = "decoder", num_classes: int = 6) -> ModelConf
 def small_config(variant: Variant = "decoder", num_classes: int = 6) -> ModelConfig:
     """A CPU-sized TransUNet for the shipped phantom model and tests' speed budget."""
     return ModelConfig(
-        variant=variant, num_classes=num_classes, patch_size=(64, 64, 64),
-        base_features=8, max_features=64, n_pool=4,
-        vit_layers=2, vit_width=64, vit_heads=4, vit_mlp=128,
-        dec_width=64, dec_heads=4, dec_ffn=128, dec_queries=10, dec_layers=1, mask_dim=8,
+        variant=variant,
+        num_classes=num_classes,
+        patch_size=(64, 64, 64),
+        base_features=8,
+        max_features=64,
+        n_pool=4,
+        vit_layers=2,
+        vit_width=64,
+        vit_heads=4,
+        vit_mlp=128,
+        dec_width=64,
+        dec_heads=4,
+        dec_ffn=128,
+        dec_queries=10,
+        dec_layers=1,
+        mask_dim=8,
     )
 
 
 def tiny_config(variant: Variant = "decoder", num_classes: int = 6, arch: Arch = "transunet") -> ModelConfig:
     """A very small configuration for unit tests (32^3 patches)."""
     return ModelConfig(
-        arch=arch, variant=variant, num_classes=num_classes, patch_size=(32, 32, 32),
-        base_features=4, max_features=16, n_pool=4,
-        vit_layers=1, vit_width=16, vit_heads=2, vit_mlp=32,
-        dec_width=16, dec_heads=2, dec_ffn=32, dec_queries=6, dec_layers=1, mask_dim=4,
-        monai_channels=(4, 8, 16), feature_size=12, init_filters=8,
+        arch=arch,
+        variant=variant,
+        num_classes=num_classes,
+        patch_size=(32, 32, 32),
+        base_features=4,
+        max_features=16,
+        n_pool=4,
+        vit_layers=1,
+        vit_width=16,
+        vit_heads=2,
+        vit_mlp=32,
+        dec_width=16,
+        dec_heads=2,
+        dec_ffn=32,
+        dec_queries=6,
+        dec_layers=1,
+        mask_dim=4,
+        monai_channels=(4, 8, 16),
+        feature_size=12,
+        init_filters=8,
     )

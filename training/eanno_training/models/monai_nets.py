@@ -19,13 +19,22 @@ class MonaiSegmenter(nn.Module):
         if cfg.arch == "monai_unet":
             ch = cfg.monai_channels
             self.net: nn.Module = UNet(
-                spatial_dims=3, in_channels=cfg.in_channels, out_channels=k, channels=ch,
-                strides=tuple([2] * (len(ch) - 1)), num_res_units=2, norm="instance",
+                spatial_dims=3,
+                in_channels=cfg.in_channels,
+                out_channels=k,
+                channels=ch,
+                strides=tuple([2] * (len(ch) - 1)),
+                num_res_units=2,
+                norm="instance",
             )
         elif cfg.arch == "segresnet":
-            self.net = SegResNet(spatial_dims=3, in_channels=cfg.in_channels, out_channels=k, init_filters=cfg.init_filters)
+            self.net = SegResNet(
+                spatial_dims=3, in_channels=cfg.in_channels, out_channels=k, init_filters=cfg.init_filters
+            )
         elif cfg.arch == "swinunetr":
-            self.net = SwinUNETR(in_channels=cfg.in_channels, out_channels=k, feature_size=cfg.feature_size, spatial_dims=3)
+            self.net = SwinUNETR(
+                in_channels=cfg.in_channels, out_channels=k, feature_size=cfg.feature_size, spatial_dims=3
+            )
         else:
             raise ValueError(f"{cfg.arch!r} is not a MONAI architecture")
 

@@ -64,7 +64,9 @@ class MaskDecoder(nn.Module):
         )
         self.norm = nn.LayerNorm(c)
         self.class_head = nn.Linear(c, cfg.num_classes + 1)
-        self.mask_head = nn.Sequential(nn.Linear(c, c), nn.ReLU(), nn.Linear(c, c), nn.ReLU(), nn.Linear(c, cfg.mask_dim))
+        self.mask_head = nn.Sequential(
+            nn.Linear(c, c), nn.ReLU(), nn.Linear(c, c), nn.ReLU(), nn.Linear(c, cfg.mask_dim)
+        )
         self.mask_proj = nn.Conv3d(mask_width, cfg.mask_dim, 1)
 
     def _predict(
@@ -82,12 +84,15 @@ class MaskDecoder(nn.Module):
             block = block & ~empty
         return cls, masks, block
 
-    def forward(self, levels: list[torch.Tensor], mask_source: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+    def forward(
+        self, levels: list[torch.Tensor], mask_source: torch.Tensor
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Predictions after every layer (first one from the bare queries); the last is the output."""
         b = mask_source.shape[0]
         mask_feat = self.mask_proj(mask_source)
         mems = [
-            (proj(f).flatten(2).transpose(1, 2) + self.level_embed[i]) for i, (proj, f) in enumerate(zip(self.level_proj, levels, strict=True))
+            (proj(f).flatten(2).transpose(1, 2) + self.level_embed[i])
+            for i, (proj, f) in enumerate(zip(self.level_proj, levels, strict=True))
         ]
         shapes = [tuple(f.shape[2:]) for f in levels]
         q = self.query_feat.expand(b, -1, -1)

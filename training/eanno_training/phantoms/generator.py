@@ -125,8 +125,11 @@ def generate_phantom(
     centre = (lo + hi) / 2 + acq["jitter"]
     sp, n = acq["spacing"], acq["shape"]
     origin = centre - (n - 1) * sp / 2
-    grid = Grid((int(n[0]), int(n[1]), int(n[2])), (float(sp[0]), float(sp[1]), float(sp[2])),
-                (float(origin[0]), float(origin[1]), float(origin[2])))
+    grid = Grid(
+        (int(n[0]), int(n[1]), int(n[2])),
+        (float(sp[0]), float(sp[1]), float(sp[2])),
+        (float(origin[0]), float(origin[1]), float(origin[2])),
+    )
     tissue, boxes = rasterise(grid, body_ops + organs + bowel + plan.ops)
 
     lut = label_lut({les["tissue"]: les["label"] for les in plan.lesions})

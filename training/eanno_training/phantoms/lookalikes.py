@@ -65,7 +65,12 @@ def _inside(rng: np.random.Generator, organ: Blob, depth: tuple[float, float]) -
 
 
 def _record(kind: str, tissue: int, centre: np.ndarray, size: float) -> dict:
-    return {"kind": kind, "tissue": int(tissue), "centre_world": [float(c) for c in centre], "size_mm": 2 * size}
+    return {
+        "kind": kind,
+        "tissue": int(tissue),
+        "centre_world": [float(c) for c in centre],
+        "size_mm": 2 * size,
+    }
 
 
 Lookalike = tuple[list[Op], dict]  # the paint operations of one look-alike and its hard-negative record
@@ -104,18 +109,37 @@ def pancreatic_lookalikes(rng: np.random.Generator, pancreas: Pancreas, duct_r: 
         # from touching the head to a fat plane apart (the halo is the pancreas' fat rim)
         centre = point + _side(rng, tangent) * (r + size + u(rng, 0.0, 1.0) * pancreas.halo)
         radii = np.full(3, size) * rng.uniform(0.85, 1.15, 3)
-        ops: list[Op] = [Blob(T.DIVERTICULUM, centre, radii, rotation(rng, 90),
-                              over=frozenset({T.VISCERAL_FAT, T.BOWEL_WALL, T.BOWEL_FLUID}))]
+        ops: list[Op] = [
+            Blob(
+                T.DIVERTICULUM,
+                centre,
+                radii,
+                rotation(rng, 90),
+                over=frozenset({T.VISCERAL_FAT, T.BOWEL_WALL, T.BOWEL_FLUID}),
+            )
+        ]
         if rng.random() < 0.4:  # a gas cap on the anterior side (supine patient)
-            ops.append(Blob(T.BOWEL_GAS, centre, radii, over=frozenset({T.DIVERTICULUM}),
-                            cut=(1, centre[1] + size * 0.3)))
+            ops.append(
+                Blob(
+                    T.BOWEL_GAS,
+                    centre,
+                    radii,
+                    over=frozenset({T.DIVERTICULUM}),
+                    cut=(1, centre[1] + size * 0.3),
+                )
+            )
         out.append((ops, _record("duodenal_diverticulum", T.DIVERTICULUM, centre, size)))
     if rng.random() < PREVALENCE["duct_cyst"]:
         lo, hi = pancreas.duct_t
         point, r, tangent = pancreas.at(u(rng, lo + 0.05, hi - 0.05))
         size = min(u(rng, 2.5, 5.0), max(1.5, r - 2.5))
         centre = point + _side(rng, tangent) * (duct_r + size * 0.7)  # overlaps the duct: it opens into it
-        out.append(([Blob(T.DUCT, centre, np.full(3, size), over=PARENCHYMA)], _record("duct_cyst", T.DUCT, centre, size)))
+        out.append(
+            (
+                [Blob(T.DUCT, centre, np.full(3, size), over=PARENCHYMA)],
+                _record("duct_cyst", T.DUCT, centre, size),
+            )
+        )
     if rng.random() < PREVALENCE["calcification"]:
         for _ in range(int(rng.integers(1, 4))):
             point, r, tangent = pancreas.at(u(rng, 0.05, 0.95))

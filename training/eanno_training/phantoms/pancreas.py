@@ -91,7 +91,11 @@ def _segment(p: Pancreas, t0: float, t1: float) -> slice:
 
 
 def plan_pancreas(
-    rng: np.random.Generator, body: Body, p: Pancreas, hu: np.ndarray, n_lesions: int | None,
+    rng: np.random.Generator,
+    body: Body,
+    p: Pancreas,
+    hu: np.ndarray,
+    n_lesions: int | None,
     lookalike_rng: np.random.Generator | None = None,
 ) -> Plan:
     """Fat halo, peripancreatic vessels, parenchyma and duct, lesions, hard negatives, in painting order."""
@@ -310,4 +314,6 @@ def _plan_negatives(
 
 def _near_lesion(centre: np.ndarray, size: float, lesions: list[dict]) -> bool:
     """Whether a look-alike of radius `size` would come within 5 mm of a true lesion (and merge with it)."""
-    return any(np.linalg.norm(centre - les["centre"]) < les["diameter_mm"] / 2 + size + 5.0 for les in lesions)
+    return any(
+        np.linalg.norm(centre - les["centre"]) < les["diameter_mm"] / 2 + size + 5.0 for les in lesions
+    )
