@@ -122,7 +122,7 @@ def test_loadtest_options_as_perf_analyzer_spells_them():
 
 def test_loadtest_csv_and_capacity_from_records():
     from eanno_client.loadstats import Record, capacity, summarise
-    from eanno_client.loadtest_cli import csv_text
+    from eanno_client.loadtest_text import csv_text
 
     fast = [Record(i * 1.0, i * 1.0 + 1.0, 10, endpoint="a:1" if i % 2 else "b:1") for i in range(10)]
     slow = [Record(i * 0.5, i * 0.5 + 4.0, 10, endpoint="a:1") for i in range(10)]
