@@ -215,6 +215,9 @@ class LocalServer:
             )
             self.state = running
             self._forget()
+        if 0 in self.ports.values():  # 0: any free port, as the OS hands them out (tests, benchmarks)
+            picked = iter(free_ports(list(self.ports.values()).count(0)))
+            self.ports = {name: port or next(picked) for name, port in self.ports.items()}
         for name, port in self.ports.items():
             if not port_free(self.host, port):
                 raise PortInUseError(
