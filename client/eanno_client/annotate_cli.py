@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
+from eanno_contracts.errors import ExitCode
 
 from eanno_client.connection_cli import ConnectionArgs, connection_options, open_pool, ready_endpoints
 
@@ -117,11 +118,14 @@ def annotate(
     cases (or of AbdomenAtlas case folders holding ct.nii.gz), or a text file listing them one a line.
     nnU-Net inputs CASE_0000.nii.gz are case CASE (a _0001 file, a second channel, is refused).
     Before the first case, each server is checked (live, ready, the ensemble ready): nothing listening
-    fails in seconds with exit 1. With several --url, each case goes to the least busy ready server and a
-    case whose server stops answering is sent to another.
-    Exit code 1 when any case failed (the others are finished first; see OUT/failures.jsonl).
+    fails in seconds with exit 3 (a server that answers but is not ready: exit 1). With several --url,
+    each case goes to the least busy ready server and a case whose server stops answering is sent to another.
+
+    Exit codes: 0 all cases done or skipped; 4 some cases failed (the others are finished first; see
+    OUT/failures.jsonl); 5 a case needs a package of the [all] extra (pydicom, SimpleITK, highdicom,
+    matplotlib); 1 bad input before any case ran; 2 usage; 3 no server answers; 130 interrupted.
     """
-    from eanno_client.batch import BatchOptions, batch_summary, is_complete, run_batch
+    from eanno_client.batch import BatchOptions, batch_exit_code, batch_summary, is_complete, run_batch
     from eanno_client.cases import expand_inputs
     from eanno_client.outputs import OutputOptions
     from eanno_client.progress import batch_progress
@@ -168,7 +172,7 @@ def annotate(
                 "Run the same command with --continue to do the rest.",
                 err=True,
             )
-            sys.exit(130)
+            sys.exit(ExitCode.INTERRUPTED)
     summary = batch_summary(results, time.perf_counter() - start, out)
     if len(configs) > 1:
         summary["endpoints"] = conn.shares()
@@ -186,7 +190,7 @@ def annotate(
     if summary["failed"]:
         if not as_json:
             click.echo(f"failures logged in {summary['failure_log']}", err=True)
-        sys.exit(1)
+        sys.exit(batch_exit_code(results))
 
 
 def _line(r: CaseResult) -> str:

@@ -6,6 +6,7 @@ import logging
 import sys
 
 import click
+from eanno_contracts.cli import ErrorGroup
 
 from eanno_client.annotate_cli import annotate
 from eanno_client.loadtest_cli import loadtest
@@ -17,7 +18,7 @@ from eanno_client.versions import version_option
 log = logging.getLogger("eanno_client")
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
 @click.option("-v", "--verbose", count=True, help="More log output (-v info, -vv debug).")
 @click.option(
     "--url",

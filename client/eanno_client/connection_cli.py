@@ -143,27 +143,35 @@ def make_configs(
 
 
 def ready_endpoints(configs: list[ConnectionConfig]) -> list[ConnectionConfig]:
-    """The servers that are ready, checked at once (a few seconds at most); ClickException when none is."""
+    """The servers that are ready, checked at once (a few seconds at most).
+
+    When none is: ServerUnreachable (exit 3) when no server answered at all, else NotReadyError (exit 1).
+    """
     from concurrent.futures import ThreadPoolExecutor
 
-    from eanno_client.connection import ServerConnectionError
-    from eanno_client.readiness import check_ready
+    from eanno_client.connection import ServerConnectionError, ServerUnreachable
+    from eanno_client.readiness import NotReadyError, check_ready
 
-    def check(c: ConnectionConfig) -> str | None:
+    def check(c: ConnectionConfig) -> ServerConnectionError | None:
         try:
             check_ready(c)
         except ServerConnectionError as e:
-            return str(e)
+            return e
         return None
 
     with ThreadPoolExecutor(max_workers=len(configs)) as pool:
         problems = list(pool.map(check, configs))
     ready = [c for c, p in zip(configs, problems, strict=True) if p is None]
+    found = [p for p in problems if p is not None]
     if not ready:
-        raise click.ClickException("\n".join(p for p in problems if p))
-    for p in problems:
-        if p:
-            click.echo(f"warning: left out: {p}", err=True)
+        text = "\n".join(str(p) for p in found)
+        raise (
+            ServerUnreachable(text)
+            if all(isinstance(p, ServerUnreachable) for p in found)
+            else NotReadyError(text)
+        )
+    for p in found:
+        click.echo(f"warning: left out: {p}", err=True)
     return ready
 
 
@@ -198,25 +206,21 @@ def make_config(
 
 
 def open_connection(config: ConnectionConfig) -> Connection:
-    """A Connection, or a ClickException saying why it cannot be made."""
-    from eanno_client.connection import Connection, ServerConnectionError
+    """A Connection; ServerConnectionError (exit 1) saying why it cannot be made (certificates, key pairs)."""
+    from eanno_client.connection import Connection
 
-    try:
-        return Connection(config)
-    except ServerConnectionError as e:
-        raise click.ClickException(str(e)) from e
+    return Connection(config)
 
 
 def open_pool(configs: list[ConnectionConfig]) -> EndpointPool:
-    """An EndpointPool over the configs, or a ClickException saying why a connection cannot be made."""
-    from eanno_client.connection import ServerConnectionError
+    """An EndpointPool over the configs; ServerConnectionError (exit 1) saying why a connection cannot be made."""
     from eanno_client.endpoints import EndpointPool
 
     pool = EndpointPool(configs)
     try:
         for e in pool.endpoints:
             pool.connection(e)  # certificates and key pairs are checked here, before any case is read
-    except ServerConnectionError as e:
+    except BaseException:
         pool.close()
-        raise click.ClickException(str(e)) from e
+        raise
     return pool

@@ -6,8 +6,9 @@ import json
 from pathlib import Path
 
 import click
+from eanno_contracts.errors import ExitCode, MissingDependency
 
-from eanno_client.connection_cli import ConnectionArgs, connection_options
+from eanno_client.connection_cli import ConnectionArgs, connection_options, ready_endpoints
 from eanno_client.loadtest_text import (
     capacity_line,
     concurrencies,
@@ -147,10 +148,9 @@ def loadtest(
     eanno-client loadtest --concurrency-range 1:4:1 --p95 120 --csv load.csv
     eanno-client loadtest --request-rate 0.05,0.1,0.2 --duration 600 --p95 120
     eanno-client loadtest --url gpu1:8001 --url gpu2:8001 -c 2,4,8
-    Exit code 1 when any request failed.
+    Exit code 4 when any request failed, 3 when no server answers (each is checked first, as annotate does).
     """
     from eanno_client.atomic import write_text_atomic
-    from eanno_client.connection import ServerConnectionError
     from eanno_client.loadtest import (
         LoadOptions,
         Payload,
@@ -174,7 +174,7 @@ def loadtest(
         )
     except (InputError, ValueError) as e:
         raise click.UsageError(str(e)) from e
-    configs = connection.configs()
+    configs = ready_endpoints(connection.configs())  # nothing listening: exit 3 in seconds
     # Triton's metrics are one server's: with several endpoints only an explicit --metrics-url is read
     murl = (
         None
@@ -193,10 +193,7 @@ def loadtest(
         p95_target_s=p95_target,
     )
     with progress(not quiet, requests) as on_step:
-        try:
-            result = run_load(configs, payloads, options, murl, on_step)
-        except ServerConnectionError as e:
-            raise click.ClickException(str(e)) from e
+        result = run_load(configs, payloads, options, murl, on_step)  # ServerConnectionError: exit 1
     if csv_path is not None:
         write_text_atomic(csv_path, csv_text(result))
     text = json.dumps(result, indent=2)
@@ -218,10 +215,8 @@ def loadtest(
         try:
             plot_load(result, plot)
         except ImportError as e:
-            raise click.ClickException(
-                f"--plot needs matplotlib (pip install 'eanno-client[all]'): {e}"
-            ) from e
+            raise MissingDependency(f"--plot needs matplotlib (pip install 'eanno-client[all]'): {e}") from e
         if not quiet:
             click.echo(f"plot: {plot}")
     if any(s["errors"] for s in result["steps"]):
-        raise SystemExit(1)
+        raise SystemExit(ExitCode.PARTIAL)

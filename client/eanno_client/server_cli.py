@@ -17,7 +17,7 @@ def health(
     connection: ConnectionArgs,
     as_json: bool,
 ) -> None:
-    """Is the server live and ready; model versions; the operating threshold in use. Exit 1 if not ready."""
+    """Is the server live and ready; model versions; the operating threshold in use. Exit 1 if not ready, 3 if no server answers."""
     from eanno_client.connection import ServerConnectionError
     from eanno_client.readiness import explain_error
 
@@ -27,7 +27,7 @@ def health(
             try:
                 infos.append(conn.health())
             except ServerConnectionError as e:
-                raise click.ClickException(explain_error(config.url, e, config.tls)) from e
+                raise explain_error(config.url, e, config.tls) from e.__cause__
     if as_json:
         click.echo(json.dumps(infos[0] if len(infos) == 1 else infos, indent=2))
     for info in [] if as_json else infos:
@@ -61,7 +61,7 @@ def models(
         try:
             listed = conn.models()
         except ServerConnectionError as e:
-            raise click.ClickException(explain_error(config.url, e, config.tls)) from e
+            raise explain_error(config.url, e, config.tls) from e.__cause__
     if as_json:
         click.echo(json.dumps(listed, indent=2))
         return
