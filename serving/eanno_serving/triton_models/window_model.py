@@ -42,7 +42,7 @@ class TritonPythonModel:
     async def _infer(self, batch):
         # A TensorRT (or ONNX Runtime backend, KIND_AUTO) segmenter on a GPU answers in GPU memory, where
         # as_numpy() raises; the window stitches on the CPU, so ask Triton for the reply in CPU memory (one
-        # device-to-host copy per batch, which stitching needs anyway; model_repository/README.md).
+        # device-to-host copy per batch, which stitching needs anyway; serving/README.md).
         request = pb_utils.InferenceRequest(
             model_name=self.segmenter,
             requested_output_names=["probs"],
