@@ -1,7 +1,7 @@
 """`make soak SOAK_ARGS="--burst 8"`: N full-size requests at once against a server with bounded admission.
 
 The window model admits `--admission-slots` full-size equivalents at once across `--window-instances`
-processes (model_repository/README.md, "Admission"); what exceeds that is refused "server busy"
+processes (serving/README.md, "Admission"); what exceeds that is refused "server busy"
 (UNAVAILABLE) and each client backs off (jittered) and retries. Checks: every request answered, the answers
 equal (one volume sent N times), the server alive after, the refusals in the server log equal to the
 clients' retries, no shared-memory region left after stop. Samples the server's RSS and /dev/shm.
@@ -25,7 +25,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def full_size_phantom(shape: tuple[int, int, int]) -> np.ndarray:
     """bench_serving's deterministic abdomen-like phantom (the one every memory figure is measured on)."""
-    sys.path.insert(0, str(REPO_ROOT / "model_repository" / "benchmarks"))
+    sys.path.insert(0, str(REPO_ROOT / "serving" / "benchmarks"))
     from bench_serving import phantom  # noqa: PLC0415
 
     return phantom(shape)

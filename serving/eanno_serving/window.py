@@ -161,7 +161,7 @@ def resample_linear(
     input rows it needs (axes 1 and 2 first, then axis 0) and written straight into `out`: the
     temporaries stay a few MB (cache-sized, no full-size float32 copies, no separate float16 pass) and the
     slabs run on all cores (numpy releases the GIL). SlidingWindow.result is 5x faster than with three
-    whole-volume passes (model_repository/benchmarks/bench_window_result.py).
+    whole-volume passes (serving/benchmarks/bench_window_result.py).
     """
     x = np.asarray(x)
     shape = tuple(int(n) for n in shape)
