@@ -13,6 +13,7 @@ import logging
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import time
 import urllib.error
@@ -189,10 +190,15 @@ class LocalServer:
         }
 
     def ready(self) -> bool:
-        """Whether /v2/health/ready answers 200."""
+        """Whether /v2/health/ready answers 200 and the metrics endpoint accepts connections."""
         try:
             with urllib.request.urlopen(f"{self.urls['http']}/v2/health/ready", timeout=2) as r:
-                return r.status == 200
+                if r.status != 200:
+                    return False
+            # tritonserver opens its metrics port after HTTP and gRPC: a loaded machine showed a
+            # "ready" server refusing /metrics, which the load test and the client's metrics read.
+            with socket.create_connection((self.host, self.ports["metrics"]), timeout=2):
+                return True
         except (urllib.error.URLError, OSError):
             return False
 
