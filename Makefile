@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
-PACKAGES := contracts postproc training model_repository export client
+PACKAGES := contracts postproc training serving export client
 PYPROJECTS := $(foreach p,$(PACKAGES),$(p)/pyproject.toml)
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
@@ -64,7 +64,7 @@ eval: setup  ## evaluate the shipped model on held-out phantoms; writes build/ev
 	$(BIN)/eanno-eval patient $(EVAL_ARGS) --model-card training/MODEL_CARD.md
 
 bench-serving: setup  ## the local Triton server against the in-process predictor
-	$(BIN)/python model_repository/benchmarks/bench_serving.py
+	$(BIN)/python serving/benchmarks/bench_serving.py
 
 bench-client: setup  ## the client's own time and a pipelined batch
 	$(BIN)/python client/benchmarks/bench_client.py

@@ -13,7 +13,7 @@ PACKAGES = {
     "postproc": "eanno_postproc",
     "training": "eanno_training",
     "export": "eanno_export",
-    "model_repository": "eanno_serving",
+    "serving": "eanno_serving",
     "client": "eanno_client",
 }
 # What each of our distributions may import of ours (DESIGN.md, "Architecture"): every one the contracts

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from eanno_contracts.errors import ExitCode
+
 from eanno_client.atomic import write_text_atomic
 from eanno_client.cases import Case
 from eanno_client.connection import Connection, ServerConnectionError
@@ -58,6 +60,9 @@ class CaseResult:
     endpoint: str = ""  # the server that answered (with several --url)
     attempts: int | None = None  # a failed request: how many times it was sent (1: not retried)
     retries: int = 0  # a done case: how many times its request was sent again (server busy or unavailable)
+    exit_code: int | None = (
+        None  # a failed case: its error's code (1 bad input, 5 a missing optional package)
+    )
 
 
 def output_of(case: Case, options: BatchOptions) -> str:
@@ -192,6 +197,7 @@ def run_batch(
                             "failed",
                             error=error_text(e),
                             attempts=getattr(e, "attempts", None),
+                            exit_code=int(getattr(e, "exit_code", ExitCode.BAD_INPUT)),
                         )
                         failures.append(result)
                         write_failure_log(options.out, failures)
@@ -203,6 +209,17 @@ def run_batch(
             raise
     write_failure_log(options.out, failures)
     return [results[i] for i in sorted(results)]
+
+
+def batch_exit_code(results: list[CaseResult]) -> ExitCode:
+    """0 when no case failed; 5 when a case failed on a missing optional package (install it, then
+    --continue); else 4: the batch finished, some cases failed (each in OUT/failures.jsonl)."""
+    failed = [r for r in results if r.status == "failed"]
+    if not failed:
+        return ExitCode.OK
+    if any(r.exit_code == ExitCode.MISSING_DEPENDENCY for r in failed):
+        return ExitCode.MISSING_DEPENDENCY
+    return ExitCode.PARTIAL
 
 
 def batch_summary(results: list[CaseResult], seconds: float, out: Path) -> dict[str, Any]:

@@ -15,7 +15,7 @@ from typing import Any, TypeVar
 import numpy as np
 from eanno_contracts.admission import is_busy
 from eanno_contracts.answer import AnswerError, box_shape, full_size, unpack
-from eanno_contracts.errors import EannoError
+from eanno_contracts.errors import EannoError, ExitCode
 
 from eanno_client.urls import DEFAULT_URL
 
@@ -44,6 +44,12 @@ class ServerConnectionError(EannoError, RuntimeError):
         super().__init__(message)
         # requests sent before giving up (1: not retried); None where no request was sent
         self.attempts = attempts
+
+
+class ServerUnreachable(ServerConnectionError):
+    """No gRPC server of ours answers at the address: refused, no answer, TLS, another port, DNS (exit 3)."""
+
+    exit_code = ExitCode.UNREACHABLE
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from eanno_client.sanity import check_request_size, checked_hu
-from eanno_client.volume import InputError, Volume
+from eanno_client.volume import InputError, MissingExtra, Volume
 
 log = logging.getLogger(__name__)
 LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
@@ -28,7 +28,7 @@ def _pydicom() -> Any:
     try:
         import pydicom
     except ImportError as e:
-        raise InputError("reading DICOM needs pydicom (pip install 'eanno-client[all]')") from e
+        raise MissingExtra("reading DICOM needs pydicom (pip install 'eanno-client[all]')") from e
     return pydicom
 
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from eanno_client.atomic import write_atomic
 from eanno_client.classes import CLASS_NAMES
-from eanno_client.volume import InputError, Volume
+from eanno_client.volume import InputError, MissingExtra, Volume
 
 # (category, type) SNOMED CT concepts per class id, from pydicom's code dictionary.
 CODES = {
@@ -52,7 +52,7 @@ def write_dicom_seg(path: Path, volume: Volume, labels: np.ndarray) -> Path:
         import highdicom as hd
         from pydicom.sr.codedict import codes
     except ImportError as e:
-        raise InputError("DICOM-SEG output needs highdicom (pip install 'eanno-client[all]')") from e
+        raise MissingExtra("DICOM-SEG output needs highdicom (pip install 'eanno-client[all]')") from e
     if volume.kind != "dicom" or len(volume.datasets) != labels.shape[2]:
         raise InputError(f"{volume.source}: DICOM-SEG needs the DICOM series the labels were computed on")
     algorithm = hd.AlgorithmIdentificationSequence(

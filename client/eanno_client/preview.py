@@ -10,6 +10,7 @@ import numpy as np
 from eanno_client.atomic import write_atomic
 from eanno_client.classes import CLASS_NAMES, COLOURS, LESION_IDS
 from eanno_client.orientation import nonzero_box
+from eanno_client.volume import MissingExtra
 
 MAX_PANELS = 6
 WINDOW = (-160, 240)  # abdominal soft-tissue window (HU)
@@ -52,8 +53,13 @@ def write_preview(
     """Save the preview PNG of canonical-order ct/labels to `path` (matplotlib, no display needed);
     the report's flags, if any, go under the title in red (a reviewer sees the distrust first)."""
     # The object API (no pyplot): no global figure state, so batch threads can draw at the same time.
-    from matplotlib.figure import Figure
-    from matplotlib.lines import Line2D
+    try:
+        from matplotlib.figure import Figure
+        from matplotlib.lines import Line2D
+    except ImportError as e:
+        raise MissingExtra(
+            f"the preview needs matplotlib (pip install 'eanno-client[all]', or --no-preview): {e}"
+        ) from e
 
     panels = lesion_slices(labels, centroids)
     fig = Figure(figsize=(4 * len(panels), 4.4 + 0.25 * len(flags)))

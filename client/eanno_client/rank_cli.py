@@ -48,14 +48,9 @@ def write_ranking(out: Path, ranking: list[dict[str, Any]], settings: RankSettin
 def ranked(
     out: Path, cases: list[str] | None, include_reviewed: bool = False, settings: RankSettings | None = None
 ) -> list[dict[str, Any]]:
-    """Rank the cases' reports and write OUT/ranking.json; ClickException on bad input."""
-    from eanno_client.volume import InputError
-
+    """Rank the cases' reports and write OUT/ranking.json; InputError (exit 1) on a report it cannot read."""
     settings = settings or RankSettings()
-    try:
-        ranking = rank_cases(load_reports(out, cases, include_reviewed), settings)
-    except InputError as e:
-        raise click.ClickException(str(e)) from e
+    ranking = rank_cases(load_reports(out, cases, include_reviewed), settings)
     write_ranking(out, ranking, settings)
     return ranking
 

@@ -10,7 +10,7 @@ import numpy as np
 
 from eanno_client.fastio import load_nifti
 from eanno_client.sanity import check_request_size, check_shape, checked_hu
-from eanno_client.volume import InputError, Volume
+from eanno_client.volume import InputError, MissingExtra, Volume
 
 log = logging.getLogger(__name__)
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
@@ -88,7 +88,9 @@ def read_itk(path: Path) -> Volume:
     try:
         import SimpleITK as sitk
     except ImportError as e:
-        raise InputError(f"{path}: reading MHA/NRRD needs SimpleITK (pip install 'eanno-client[all]')") from e
+        raise MissingExtra(
+            f"{path}: reading MHA/NRRD needs SimpleITK (pip install 'eanno-client[all]')"
+        ) from e
     try:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(path))

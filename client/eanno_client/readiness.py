@@ -14,6 +14,7 @@ from eanno_client.connection import (
     Connection,
     ConnectionConfig,
     ServerConnectionError,
+    ServerUnreachable,
 )
 
 log = logging.getLogger(__name__)
@@ -36,22 +37,34 @@ class Ready:
 
 def explain(url: str, status: str, message: str, tls: bool = False) -> str:
     """A gRPC failure in plain words: what is wrong at `url` and what to try (`tls`: certificates were given)."""
+    return _explain(url, status, message, tls)[0]
+
+
+def explained(url: str, status: str, message: str, tls: bool = False) -> ServerConnectionError:
+    """A gRPC failure as the error to raise: ServerUnreachable (exit 3) when no gRPC server of ours answers
+    (refused, no answer, TLS, another port, DNS), NotReadyError (exit 1) when the server answers and refuses."""
+    text, unreachable = _explain(url, status, message, tls)
+    return ServerUnreachable(text) if unreachable else NotReadyError(text)
+
+
+def _explain(url: str, status: str, message: str, tls: bool) -> tuple[str, bool]:
+    """What is wrong at `url` and what to try, and whether it means no gRPC server of ours answers there."""
     low = message.lower()
     if "certificate_verify_failed" in low or "certificate verify failed" in low:
         return (
             f"{url}: the server's certificate is not signed by the --root-cert given (CERTIFICATE_VERIFY_FAILED): "
             "give the CA certificate that signed the server's"
-        )
+        ), True
     if "ssl" in low or "handshake" in low or "tls" in low or "certificate" in low:
         return (
             f"{url}: the TLS handshake failed: check --root-cert, and --client-cert/--client-key if the server "
             "requires a client certificate"
-        )
+        ), True
     if "http/2" in low or "settings frame" in low:  # an HTTP/1 server answered the gRPC preface
         return (
             f"{url} answers, but not with gRPC (is it Triton's HTTP port 8000 or metrics port 8002? gRPC is "
             f"8001 by default): try --url with the gRPC port"
-        )
+        ), True
     # accepted, then hung up: a TLS server met in plain text, or an HTTP port. gRPC reports only its last
     # attempt: for `localhost` that may be [::1] refusing while 127.0.0.1 accepted, so ask TCP itself.
     if "socket closed" in low or ("refused" in low and accepts_tcp(url)):
@@ -60,33 +73,33 @@ def explain(url: str, status: str, message: str, tls: bool = False) -> str:
             return (
                 f"{url} is {http}, not gRPC (it answered over HTTP/1): give Triton's gRPC port "
                 "(8001 by default; `eanno-server status` prints it)"
-            )
+            ), True
         if tls:
             return (
                 f"{url} closed the connection during the TLS handshake: does it require a client certificate "
                 "(--client-cert and --client-key)?"
-            )
+            ), True
         return (
             f"{url} answers, but closed the gRPC connection: is it a TLS server (give --root-cert PEM) or "
             "Triton's HTTP port 8000 / metrics port 8002 (gRPC is 8001 by default)?"
-        )
+        ), True
     if any(w in low for w in ("dns", "domain name", "resolv", "lookup", "name or service not known")):
         host = url.rsplit(":", 1)[0]
-        return f"cannot find the host {host!r} of {url} (DNS): check the name, or give its IP address"
+        return f"cannot find the host {host!r} of {url} (DNS): check the name, or give its IP address", True
     if RESTRICTED in low:  # Triton answers UNAVAILABLE here too, but the server is up and refuses
-        return f"{url}: {message.strip()}: pass that header with --header 'NAME: VALUE'"
+        return f"{url}: {message.strip()}: pass that header with --header 'NAME: VALUE'", False
     if "DEADLINE" in status:
         return (
             f"no answer from {url} within {PROBE_TIMEOUT_S:g} s: check the host and port, a firewall, "
             f"or whether the server is still starting (eanno-client health --url {url})"
-        )
+        ), True
     if "UNAVAILABLE" in status:
         return (
             f"nothing answers at {url} (connection refused): is the server running? Start it "
             f"(eanno-server start, or docker compose up in docker/), check the host and the gRPC port "
             f"(8001 by default), then try eanno-client health --url {url}"
-        )
-    return f"{url}: {status} {message.strip()}"
+        ), True
+    return f"{url}: {status} {message.strip()}", False
 
 
 def accepts_tcp(url: str, timeout_s: float = 1.0) -> bool:
@@ -128,25 +141,23 @@ def http_kind(url: str, timeout_s: float = 1.0) -> str | None:
     return "an HTTP server"
 
 
-def explain_error(url: str, error: ServerConnectionError, tls: bool = False) -> str:
-    """A ServerConnectionError from a gRPC failure in plain words (its own text when it is not one)."""
+def explain_error(url: str, error: ServerConnectionError, tls: bool = False) -> ServerConnectionError:
+    """A ServerConnectionError from a gRPC failure in plain words, unreachable or not (itself when not one)."""
     cause = error.__cause__
     status, message = getattr(cause, "status", None), getattr(cause, "message", None)
     if callable(status) and callable(message):
-        return explain(url, str(status()), str(message() or ""), tls)
-    return str(error)
+        return explained(url, str(status()), str(message() or ""), tls)
+    return error
 
 
 def _probe(conn: Connection, what: str, fn: Any) -> Any:
-    """fn() once, no retries; NotReadyError in plain words on any gRPC failure."""
+    """fn() once, no retries; ServerUnreachable or NotReadyError in plain words on any gRPC failure."""
     from tritonclient.utils import InferenceServerException
 
     try:
         return fn()
     except InferenceServerException as e:
-        raise NotReadyError(
-            explain(conn.config.url, str(e.status()), e.message() or what, conn.config.tls)
-        ) from e
+        raise explained(conn.config.url, str(e.status()), e.message() or what, conn.config.tls) from e
 
 
 def _model_states(conn: Connection, opts: dict[str, Any]) -> list[dict[str, Any]]:

@@ -76,7 +76,6 @@ def review(
     candidate the radiologist restored (read from removed.nii.gz), false positive kept, boundary.
     """
     from eanno_client.review_io import batch_summary, find_pairs, format_table, review_pair
-    from eanno_client.volume import InputError
 
     settings = ReviewSettings(
         tolerance_mm=tolerance_mm,
@@ -84,11 +83,9 @@ def review(
         reshape_below=reshape_below,
         connectivity=int(connectivity),
     )
-    try:
-        pairs = find_pairs(model_labels, revised_labels, removed)
-        results = [review_pair(p, settings) for p in pairs]
-    except InputError as e:
-        raise click.ClickException(str(e)) from e
+    # an InputError here is exit 1 with its message (eanno-client's ErrorGroup)
+    pairs = find_pairs(model_labels, revised_labels, removed)
+    results = [review_pair(p, settings) for p in pairs]
     summary = batch_summary(results)
     if as_json:
         click.echo(json.dumps({"cases": results, "summary": summary}, indent=2))
@@ -140,13 +137,12 @@ def status() -> None:
 def status_set(case: Path, state: str | None, comment: str, reviewer: str, as_json: bool) -> None:
     """Record CASE's review decision in CASE/review.json (written atomically)."""
     from eanno_client.review_status import set_status
-    from eanno_client.volume import InputError
 
     if state is None:
         raise click.UsageError("give --approved or --needs-changes")
     try:
         record = set_status(case, state, reviewer, comment)
-    except (InputError, ValueError) as e:
+    except ValueError as e:  # InputError, and set_status's plain ValueError for a state it does not know
         raise click.ClickException(str(e)) from e
     if as_json:
         click.echo(json.dumps(record, indent=2))
@@ -160,10 +156,6 @@ def status_set(case: Path, state: str | None, comment: str, reviewer: str, as_js
 def status_show(folder: Path, as_json: bool) -> None:
     """The team's progress over the case folders in FOLDER."""
     from eanno_client.review_status import format_progress, progress
-    from eanno_client.volume import InputError
 
-    try:
-        p = progress(folder)
-    except InputError as e:
-        raise click.ClickException(str(e)) from e
+    p = progress(folder)  # InputError: exit 1 (eanno-client's ErrorGroup)
     click.echo(json.dumps(p, indent=2) if as_json else format_progress(p))

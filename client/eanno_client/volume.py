@@ -7,11 +7,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from eanno_contracts.errors import EannoError
+from eanno_contracts.errors import EannoError, MissingDependency
 
 
 class InputError(EannoError, ValueError):
     """An input the client cannot read; the message names the file and the problem."""
+
+
+class MissingExtra(MissingDependency, InputError):
+    """A reader or writer needs a package of the client's `all` extra that is not installed (exit 5)."""
 
 
 @dataclass

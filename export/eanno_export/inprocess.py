@@ -1,6 +1,6 @@
 """The in-process baseline of the serving benchmark: the torch predictor + refine on a volume file.
 
-It lives in export (which may import training and postproc) so model_repository/benchmarks, which may
+It lives in export (which may import training and postproc) so serving/benchmarks, which may
 not, can run it as a subprocess: `python -m eanno_export.inprocess VOLUME.npy --spacing sx sy sz --out LABELS.npy`.
 Prints one JSON line per timed run with the seconds spent (model load, imports and warm-up excluded).
 With --rounds-from-stdin it runs one timed round per line read from standard input, so a benchmark

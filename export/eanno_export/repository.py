@@ -70,7 +70,7 @@ def build_repository(
 
     rules: a site's post-processing rules file (YAML or JSON), validated here and carried by the repository;
     the post-processing model loads it and every report names it (source and hash).
-    capacity: ServingSpec's window_instances / admission_* knobs (model_repository/README.md, "Admission").
+    capacity: ServingSpec's window_instances / admission_* knobs (serving/README.md, "Admission").
     """
     out = Path(out)
     ckpt = Path(checkpoint) if checkpoint is not None else shipped_checkpoint_path()

@@ -241,7 +241,7 @@ def test_vector_mha_is_refused_in_plain_words(tmp_path) -> None:
 def test_too_thin_for_the_model_is_refused(tmp_path, shape, words) -> None:
     path = save_nifti(tmp_path / "thin.nii.gz", ct_like(shape=shape), AFFINE)
     r = run([path, "--out", tmp_path / "out"])
-    assert r.exit_code == 1
+    assert r.exit_code == 4
     error = json.loads(r.stdout)["cases"][0]["error"]
     assert words in error and "give the whole series" in error, error
 
@@ -289,7 +289,7 @@ def test_batch_goes_on_and_writes_nothing_for_bad_cases(tmp_path) -> None:
     paths["mri_like"], paths["pet_like"] = mri_like(cases), pet_like(cases)
     out = tmp_path / "out"
     r = run([cases, "--out", out])
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 4, r.output
     summary = json.loads(r.stdout)
     assert summary["failed"] == len(paths) and summary["done"] == 0
     errors = {c["case"]: c["error"] for c in summary["cases"]}
@@ -304,7 +304,7 @@ def test_batch_goes_on_and_writes_nothing_for_bad_cases(tmp_path) -> None:
 def test_not_ct_is_refused_unless_forced(tmp_path) -> None:
     path = mri_like(tmp_path)
     r = run([path, "--out", tmp_path / "out"])
-    assert r.exit_code == 1
+    assert r.exit_code == 4
     assert "refusing to annotate (use --force" in json.loads(r.stdout)["cases"][0]["error"]
     r = run([path, "--out", tmp_path / "out", "--force"])
     error = json.loads(r.stdout)["cases"][0]["error"]

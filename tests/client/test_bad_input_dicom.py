@@ -160,7 +160,7 @@ def test_batch_of_bad_series_writes_nothing(tmp_path) -> None:
             "--json",
         ],
     )
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 4, r.output
     summary = json.loads(r.stdout)
     assert summary["failed"] == len(BAD)
     for case in summary["cases"]:

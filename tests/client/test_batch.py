@@ -81,7 +81,7 @@ def test_continue_failure_log_and_exit_code(tmp_path):
         f"127.0.0.1:{closed_port()}",
     ]
     result = CliRunner().invoke(main, [*args, "--no-check"])  # each case meets the closed port on its own
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 4, result.output
     summary = json.loads(result.stdout)
     status = {c["case"]: c["status"] for c in summary["cases"]}
     assert status == {"broken": "failed", "done": "skipped", "unreachable": "failed"}
@@ -106,4 +106,4 @@ def test_user_errors_exit_2_without_traceback(tmp_path):
     r = CliRunner().invoke(main, ["annotate", str(tmp_path), "--out", str(tmp_path / "o"), "--header", "bad"])
     assert r.exit_code == 2 and "Name: value" in r.output
     r = CliRunner().invoke(main, ["health", "--url", f"127.0.0.1:{closed_port()}", "--retries", "0"])
-    assert r.exit_code == 1 and "is the server running" in r.output
+    assert r.exit_code == 3 and "is the server running" in r.output

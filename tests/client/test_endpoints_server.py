@@ -59,12 +59,12 @@ def test_ready_server_version_and_http_port_hint(server, tmp_path):
     hu, affine, _ = lesion_phantom("RAS")
     path = save_nifti(tmp_path / "ct.nii.gz", hu, affine)
     r = CliRunner().invoke(main, ["annotate", str(path), "--out", str(tmp_path / "o"), "--url", http])
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 3, r.output
     assert "taking http://HOST:PORT as the gRPC address" in r.output
     assert "is Triton's HTTP port, not gRPC" in r.output and "8001" in r.output, r.output
     metrics = server.urls["metrics"].split("//")[1].split("/")[0]
     r = CliRunner().invoke(main, ["annotate", str(path), "--out", str(tmp_path / "o"), "--url", metrics])
-    assert r.exit_code == 1 and "is Triton's metrics port, not gRPC" in r.output, r.output
+    assert r.exit_code == 3 and "is Triton's metrics port, not gRPC" in r.output, r.output
 
 
 def test_flat_layout_with_nnunet_names_on_a_real_server(server, tmp_path):

@@ -87,7 +87,7 @@ def test_volume_over_the_server_limit_is_refused_with_a_clear_error(url, tmp_pat
             "--no-preview",
         ],
     )
-    assert r.exit_code == 1
+    assert r.exit_code == 4
     cases = {c["case"]: c for c in json.loads(r.stdout)["cases"]}
     assert cases["ok"]["status"] == "done", "the batch must go on past the refused case"
     assert f"volume too large: [80, 80, 60] = 384000 voxels > limit {MAX_VOXELS}" in cases["big"]["error"]
@@ -160,7 +160,7 @@ def test_timeout_is_honoured(server, url, tmp_path) -> None:
         )
     finally:
         os.kill(server.state.pid, signal.SIGCONT)
-    assert r.returncode == 1, (r.returncode, r.stderr)
+    assert r.returncode == 4, (r.returncode, r.stderr)
     case = json.loads(r.stdout)["cases"][0]
     assert "DEADLINE_EXCEEDED" in case["error"] and "--timeout 0.5 s" in case["error"], case
     assert case["attempts"] == 1, case  # --retries 3 was allowed: a deadline is not retried
@@ -174,7 +174,14 @@ def test_timeout_is_honoured(server, url, tmp_path) -> None:
 
 
 def test_sigint_leaves_no_partial_files_and_a_clean_message(url, tmp_path) -> None:
-    cases = write_cases(tmp_path / "cases")
+    # Three rounds of the six orientations: on a loaded machine the watcher below may see the first
+    # report late, and six small cases could all be done before the signal lands (seen once: exit 0).
+    cases = tmp_path / "cases"
+    cases.mkdir()
+    for i, c in enumerate(CODES * 3):
+        hu, affine, _ = lesion_phantom(c)
+        save_nifti(cases / f"{c}{i}.nii.gz", hu, affine)
+    n = len(CODES) * 3
     out = tmp_path / "out"
     proc = subprocess.Popen(
         client_cmd("annotate", cases, "--out", out, "--url", url, "-j", "1"),
@@ -192,12 +199,10 @@ def test_sigint_leaves_no_partial_files_and_a_clean_message(url, tmp_path) -> No
     assert "interrupted" in stderr and "--continue" in stderr and "Traceback" not in stderr, stderr
     assert partial_files(out) == []
     done = check_outputs_whole(out)
-    assert 1 <= done < len(CODES), "the interrupt came too late to test anything"
+    assert 1 <= done < n, "the interrupt came too late to test anything"
     r = run_client("annotate", cases, "--out", out, "--url", url, "--continue", "--json")
     summary = json.loads(r.stdout)
-    assert (
-        r.returncode == 0 and summary["done"] + summary["skipped"] == len(CODES) and summary["skipped"] >= 1
-    )
+    assert r.returncode == 0 and summary["done"] + summary["skipped"] == n and summary["skipped"] >= 1
 
 
 # -- patient identifiers -------------------------------------------------------------------------------
@@ -311,7 +316,7 @@ def test_server_killed_mid_batch_then_continue_after_restart(repository, tmp_pat
         stdout, stderr = proc.communicate(timeout=120)
     finally:
         srv.stop()
-    assert proc.returncode == 1, stderr
+    assert proc.returncode == 4, stderr
     summary = json.loads(stdout)
     failed = [c for c in summary["cases"] if c["status"] == "failed"]
     assert summary["done"] >= 1 and failed, summary

@@ -154,5 +154,5 @@ def test_unreachable_server_is_a_clear_error():
             "--no-metrics",
         ],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 3
     assert "127.0.0.1:1" in result.output and "Traceback" not in result.output

@@ -114,7 +114,7 @@ def test_bad_client_rules_are_refused_with_the_servers_reason(server, case, tmp_
             str(bad),
         ],
     )
-    assert result.exit_code == 1
+    assert result.exit_code == 4
     error = json.loads(result.stdout)["cases"][0]["error"]
     assert "INVALID_ARGUMENT" in error and "unknown key 'conectivity'" in error, error
     unreadable = CliRunner().invoke(

@@ -170,7 +170,7 @@ def test_tls_refusals_are_clear(tls, case, tmp_path) -> None:
         ],
     }[case]
     r = invoke("health", "--url", url, "--retries", "0", "--timeout", "5", *args)
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 3, r.output
     words = {
         "plaintext": "is it a TLS server (give --root-cert PEM)",
         "no_client_cert": "does it require a client certificate (--client-cert and --client-key)?",
@@ -181,7 +181,7 @@ def test_tls_refusals_are_clear(tls, case, tmp_path) -> None:
     hu, affine, _ = lesion_phantom("RAS")
     src = save_nifti(tmp_path / "case.nii.gz", hu, affine)
     r = invoke("annotate", src, "--out", tmp_path / "out", "--url", url, *args)
-    assert r.exit_code == 1 and words in r.output and not (tmp_path / "out").exists(), r.output
+    assert r.exit_code == 3 and words in r.output and not (tmp_path / "out").exists(), r.output
 
 
 def test_health_over_tls(tls) -> None:

@@ -58,12 +58,12 @@ def closed_port() -> int:
 
 
 def test_nothing_listening_fails_at_once_naming_the_url(tmp_path):
-    """One readiness check before the batch: no per-case retries (0.5 + 1 + 2 + 4 s), exit 1, what to try."""
+    """One readiness check before the batch: no per-case retries (0.5 + 1 + 2 + 4 s), exit 3, what to try."""
     p = make_phantom("RAS", shape=(16, 16, 6))
     path = save_nifti(tmp_path / "ct.nii.gz", p.ct, p.affine)
     url = f"127.0.0.1:{closed_port()}"
     r = CliRunner().invoke(main, ["annotate", str(path), "--out", str(tmp_path / "out"), "--url", url])
-    assert r.exit_code == 1, r.output
+    assert r.exit_code == 3, r.output
     assert f"nothing answers at {url}" in r.output and "is the server running" in r.output
     assert "eanno-client health --url" in r.output and "retry" not in r.output
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
@@ -84,7 +84,7 @@ def test_several_urls_none_ready(tmp_path):
         main, ["annotate", str(path), "--out", str(tmp_path / "o")]
     )
     assert (
-        r.exit_code == 1 and f"nothing answers at {a}" in r.output and f"nothing answers at {b}" in r.output
+        r.exit_code == 3 and f"nothing answers at {a}" in r.output and f"nothing answers at {b}" in r.output
     )
 
 
@@ -122,7 +122,7 @@ def test_loadtest_options_as_perf_analyzer_spells_them():
 
 def test_loadtest_csv_and_capacity_from_records():
     from eanno_client.loadstats import Record, capacity, summarise
-    from eanno_client.loadtest_cli import csv_text
+    from eanno_client.loadtest_text import csv_text
 
     fast = [Record(i * 1.0, i * 1.0 + 1.0, 10, endpoint="a:1" if i % 2 else "b:1") for i in range(10)]
     slow = [Record(i * 0.5, i * 0.5 + 4.0, 10, endpoint="a:1") for i in range(10)]

@@ -105,7 +105,7 @@ def server_env(python310: Path) -> tuple[Path, float]:
     sources = [
         REPO / "requirements" / "constraints.txt",
         REPO / "docker" / "install-server-python.sh",
-        *(REPO / d for d in ("contracts", "postproc", "model_repository", "export")),
+        *(REPO / d for d in ("contracts", "postproc", "serving", "export")),
     ]
     return ensure_venv(venv, python310, ["bash", "docker/install-server-python.sh", "{python}", "."], sources)
 
@@ -132,10 +132,10 @@ def client_test_env(python: Path, version: str = "3.10") -> tuple[Path, float]:
     script = (
         'EANNO_CONTRACTS_BY_NAME=1 "$0" -m pip install -q --disable-pip-version-check '
         '-c requirements/constraints.txt pytest pytest-timeout hypothesis onnx "tritonclient[grpc,http]" '
-        '-e ./contracts -e ./postproc -e "./model_repository[all]" -e "./client[all]" '
+        '-e ./contracts -e ./postproc -e "./serving[all]" -e "./client[all]" '
         '&& "$0" -m pip install -q --disable-pip-version-check --no-deps -e ./training'
     )
-    packages = ("contracts", "postproc", "model_repository", "client", "training")
+    packages = ("contracts", "postproc", "serving", "client", "training")
     sources = [
         REPO / "requirements" / "constraints.txt",
         Path(__file__),  # this file holds the install command

@@ -9,8 +9,8 @@ import nibabel as nib
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from eanno_training.evaluation.card import CARD_BEGIN
 from eanno_training.evaluation.cases import canonical, read_atlas_case
-from eanno_training.evaluation.cli import CARD_BEGIN
 from eanno_training.evaluation.cli import main as eval_cli
 from eanno_training.phantoms import generate_phantom, phantom_seeds
 from eanno_training.phantoms.writer import nifti, write_atlas_case

@@ -223,3 +223,25 @@ def test_ddp_gloo_two_processes(tmp_path: Path) -> None:
     ck = load_checkpoint(tmp_path / "ddp" / "last.pt")
     assert ck.meta["train"]["world_size"] == 2
     assert len(ck.resume["history"]) == 1 and len(ck.resume["history"][0]["val_dice"]) == 6
+
+
+def test_class_weights_weigh_the_cross_entropy() -> None:
+    """A lesion weight above 1 raises the loss of a patch whose lesion voxels are predicted wrong."""
+    torch.manual_seed(0)
+    logits = torch.randn(1, 6, 4, 4, 4)
+    target = torch.zeros(1, 4, 4, 4, dtype=torch.long)
+    target[0, :2] = 3  # half the patch is PDAC, which the random logits mostly miss
+    plain = segmentation_loss({"logits": logits}, target, 6)
+    same = segmentation_loss({"logits": logits}, target, 6, torch.ones(6))
+    weighted = segmentation_loss({"logits": logits}, target, 6, torch.tensor([1.0, 1, 1, 3, 3, 3]))
+    assert torch.isclose(plain, same)
+    assert weighted > plain
+
+
+def test_class_weights_of_the_wrong_length_are_refused(tmp_path: Path) -> None:
+    """train() names the key when train.class_weights does not have one value per class."""
+    cfg = tiny_config("unet")
+    model = build_model(cfg)
+    tcfg = TrainConfig(epochs=1, progress=False, class_weights=(1.0, 2.0))
+    with pytest.raises(ValueError, match="class_weights has 2 values for 6 classes"):
+        train(model, cfg, [], None, tcfg, {}, tmp_path, DistInfo())

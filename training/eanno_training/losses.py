@@ -96,16 +96,18 @@ def mask_classification_loss(
     return total / b
 
 
-def segmentation_loss(out: dict[str, object], target: torch.Tensor, num_classes: int) -> torch.Tensor:
+def segmentation_loss(
+    out: dict[str, object], target: torch.Tensor, num_classes: int, class_weights: torch.Tensor | None = None
+) -> torch.Tensor:
     """The loss for a model's forward_train output and an integer label patch (B, D, H, W)."""
     if "logits" in out:
         logits = out["logits"]
         assert isinstance(logits, torch.Tensor)
-        return semantic_loss(torch.softmax(logits.float(), dim=1), target)
+        return semantic_loss(torch.softmax(logits.float(), dim=1), target, weight=class_weights)
     layers = out["layers"]
     assert isinstance(layers, list)
     # Matched set loss on every layer's prediction (deep supervision, as Mask2Former), plus a semantic
     # Dice + CE on the final class map: the output the product thresholds, and it speeds up convergence.
     loss = sum(mask_classification_loss(c, m, target, num_classes) for c, m in layers) / len(layers)
     cls, masks = layers[-1]
-    return loss + semantic_loss(semantic_probs(cls, masks), target)
+    return loss + semantic_loss(semantic_probs(cls, masks), target, weight=class_weights)

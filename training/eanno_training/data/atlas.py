@@ -37,10 +37,15 @@ class Case:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size in mm along the (canonical) array axes."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        return voxel_spacing(self.affine)
 
 
-def _load(path: Path) -> nib.Nifti1Image:
+def voxel_spacing(affine: np.ndarray) -> tuple[float, float, float]:
+    """Voxel size in mm along the array axes of an affine."""
+    return tuple(float(v) for v in np.linalg.norm(affine[:3, :3], axis=0))  # type: ignore[return-value]
+
+
+def load_nifti(path: Path) -> nib.Nifti1Image:
     """Open a NIfTI file with a clear error naming it."""
     if not path.is_file():
         raise DataError(f"{path}: file not found")
@@ -62,7 +67,7 @@ def canonical(data: np.ndarray, affine: np.ndarray) -> tuple[np.ndarray, np.ndar
 def read_volume(path: str | Path) -> tuple[np.ndarray, np.ndarray]:
     """A CT volume in canonical RAS order (int16 when stored as integers without scaling, else float32)."""
     path = Path(path)
-    img = nib.as_closest_canonical(_load(path))
+    img = nib.as_closest_canonical(load_nifti(path))
     data = np.asanyarray(img.dataobj)
     if not np.issubdtype(data.dtype, np.integer) or data.dtype.itemsize > 2:
         data = data.astype(np.float32)
@@ -98,7 +103,7 @@ def read_labels(
 ) -> np.ndarray:
     """A multilabel file converted by the table, in canonical order (checked against `like`=(shape, affine))."""
     path = Path(path)
-    img = _load(path)
+    img = load_nifti(path)
     if like is not None:
         _check_grid(path, img, *like)
     img = nib.as_closest_canonical(img)
@@ -125,7 +130,7 @@ def read_segmentations(folder: str | Path, table: LabelTable, like: tuple[tuple,
     for p, _name, tid in sorted(
         named, key=lambda x: (x[2] if x[2] is not None else -1, x[1] != LESION_UNION_NAME)
     ):
-        img = _load(p)
+        img = load_nifti(p)
         _check_grid(p, img, *like)
         mask = np.asanyarray(nib.as_closest_canonical(img).dataobj) > 0
         if out is None:
@@ -163,7 +168,7 @@ def read_atlas_case(
         raise DataError(f"{folder}: not a case folder")
     tbl = table if isinstance(table, LabelTable) else load_label_table(table)
     ct_path = folder / "ct.nii.gz"
-    raw = _load(ct_path)
+    raw = load_nifti(ct_path)
     like = (raw.shape, raw.affine)
     image, affine = read_volume(ct_path)
     seg_dir, combined = folder / "segmentations", folder / "combined_labels.nii.gz"
@@ -193,7 +198,7 @@ def read_case(
 ) -> Case:
     """A CT file and an optional multilabel file (any label set, mapped by the table) as a canonical Case."""
     ct = Path(ct)
-    raw = _load(ct)
+    raw = load_nifti(ct)
     image, affine = read_volume(ct)
     lab = None
     if labels is not None:

@@ -6,23 +6,19 @@ CONTRACTS.md, so probabilities from the predictor, label maps and ground truth s
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import nibabel as nib
 import numpy as np
-from eanno_contracts.errors import EannoError
 
+from ..data.atlas import DataError, load_nifti, voxel_spacing
 from ..data.labels import CLASS_NAMES
 
-log = logging.getLogger(__name__)
-NIFTI_SUFFIXES = (".nii.gz", ".nii")
-
-
-class CaseError(EannoError, ValueError):
-    """A case that cannot be read or does not fit its partner (missing file, wrong grid, bad labels)."""
+# One error for a case that cannot be read, whether training or evaluation reads it (the one reader,
+# eanno_training.data.atlas, raises it; evaluation adds prediction files that do not fit their case).
+CaseError = DataError
 
 
 @dataclass(frozen=True)
@@ -37,20 +33,13 @@ class Case:
     @property
     def spacing(self) -> tuple[float, float, float]:
         """Voxel size in mm along the (canonical) array axes."""
-        return tuple(float(v) for v in np.linalg.norm(self.affine[:3, :3], axis=0))  # type: ignore[return-value]
+        return voxel_spacing(self.affine)
 
 
 def canonical(img: nib.spatialimages.SpatialImage) -> tuple[np.ndarray, np.ndarray]:
     """(array, affine) of an image in its closest canonical orientation."""
     c = nib.as_closest_canonical(img)
     return np.asanyarray(c.dataobj), c.affine
-
-
-def _load(path: Path) -> nib.spatialimages.SpatialImage:
-    try:
-        return nib.load(str(path))
-    except Exception as e:  # nibabel raises several types for a truncated or foreign file
-        raise CaseError(f"{path}: not a readable NIfTI image ({e})") from e
 
 
 def _check_labels(arr: np.ndarray, path: Path) -> np.ndarray:
@@ -73,16 +62,12 @@ def read_atlas_case(folder: str | Path) -> Case:
     same map it is trained on: segmentations/ (the whole-organ pancreas with duct and lesions painted
     over it in label order) when present, else combined_labels.nii.gz.
     """
-    from ..data.atlas import DataError
     from ..data.atlas import read_atlas_case as read_training_case
 
     folder = Path(folder)
     if not (folder / "ct.nii.gz").is_file():
         raise CaseError(f"{folder}: no ct.nii.gz")
-    try:
-        case = read_training_case(folder)
-    except DataError as e:
-        raise CaseError(str(e)) from e
+    case = read_training_case(folder)
     if case.labels is None:
         raise CaseError(f"{folder}: neither segmentations/ nor combined_labels.nii.gz")
     return Case(case.name, np.asarray(case.image), np.asarray(case.labels, np.uint8), case.affine)
@@ -112,7 +97,7 @@ def find_prediction(pred_dir: Path, name: str, suffixes: tuple[str, ...]) -> Pat
 
 def read_label_prediction(path: Path, case: Case) -> np.ndarray:
     """A predicted label map (NIfTI) on the case's grid, canonical."""
-    arr, aff = canonical(_load(path))
+    arr, aff = canonical(load_nifti(path))
     arr = _check_labels(np.asarray(arr), path)
     if arr.shape != case.truth.shape or not np.allclose(aff, case.affine, atol=1e-3):
         raise CaseError(
@@ -143,7 +128,6 @@ def phantom_cases(n: int, seed: int, **kwargs: object) -> Iterator[Case]:
 
     for i, s in enumerate(phantom_seeds(seed, n)):
         ph = generate_phantom(s, **kwargs)  # type: ignore[arg-type]
-        img = nib.Nifti1Image(ph.ct, ph.affine)
-        ct, aff = canonical(img)
+        ct, aff = canonical(nib.Nifti1Image(ph.ct, ph.affine))
         truth, _ = canonical(nib.Nifti1Image(ph.labels, ph.affine))
         yield Case(f"phantom_{i:04d}", np.asarray(ct), np.asarray(truth, np.uint8), aff)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
-import re
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,18 +14,14 @@ import click
 from eanno_contracts.cli import ErrorGroup, add_version
 from eanno_contracts.errors import MissingDependency
 
-from .sources import Source, case_options, matching_options, probs_from_dir
+from .card import card_section, write_card_section
+from .sources import Matching, Source, case_options, matching_options, probs_from_dir
 
-if (
-    TYPE_CHECKING
-):  # nibabel, the checkpoint (torch) and eanno_postproc load where a command runs (fast --help)
-    from eanno_postproc import Rules
-
-    from .matching import HitRule
+# nibabel, the checkpoint (torch) and eanno_postproc load where a command runs (fast --help)
+if TYPE_CHECKING:
     from .run import Evaluation
 
 log = logging.getLogger(__name__)
-CARD_BEGIN, CARD_END = "<!-- eanno-eval:begin -->", "<!-- eanno-eval:end -->"
 
 
 @click.group(cls=ErrorGroup, context_settings={"help_option_names": ["-h", "--help"]})
@@ -40,51 +37,72 @@ def main(verbose: bool) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """Where the predictions come from: --pred-dir [--probs] | --checkpoint | --shipped (exactly one)."""
+
+    pred_dir: Path | None
+    probs: bool
+    checkpoint: Path | None
+    shipped: bool
+    device: str
+
+    def probs_fn(self) -> Any:
+        """The probability source, or None for label maps."""
+        chosen = [self.pred_dir is not None, self.checkpoint is not None, self.shipped]
+        if sum(chosen) != 1:
+            raise click.UsageError("give exactly one of --pred-dir, --checkpoint or --shipped")
+        if self.pred_dir is not None:
+            return probs_from_dir(self.pred_dir) if self.probs else None
+        from ..checkpoint import CheckpointError
+
+        try:
+            from .run import predictor_probs
+
+            return predictor_probs(self.checkpoint, device=self.device)
+        except (CheckpointError, RuntimeError) as e:  # RuntimeError: torch on a device it does not have
+            raise click.ClickException(str(e)) from e
+
+
 def prediction_options(f: Any) -> Any:
-    """--pred-dir [--probs] | --checkpoint | --shipped."""
-    f = click.option(
-        "--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ..."
-    )(f)
-    f = click.option("--shipped", is_flag=True, help="Run the shipped phantom model on the cases.")(f)
-    f = click.option(
-        "--checkpoint",
-        type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help="Run this checkpoint (eanno-checkpoint/1) on the cases.",
-    )(f)
-    f = click.option(
+    """--pred-dir [--probs] | --checkpoint | --shipped, handed over as `prediction`."""
+
+    @click.option(
+        "--pred-dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Predictions named after the case folders.",
+    )
+    @click.option(
         "--probs",
         is_flag=True,
         help="--pred-dir holds probabilities <case>.npz ('probs') or <case>.npy, "
         "shape (6, *canonical grid); otherwise label maps <case>.nii.gz.",
-    )(f)
-    f = click.option(
-        "--pred-dir",
-        type=click.Path(file_okay=False, exists=True, path_type=Path),
-        help="Predictions named after the case folders.",
-    )(f)
-    return f
+    )
+    @click.option(
+        "--checkpoint",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Run this checkpoint (eanno-checkpoint/1) on the cases.",
+    )
+    @click.option("--shipped", is_flag=True, help="Run the shipped phantom model on the cases.")
+    @click.option(
+        "--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ..."
+    )
+    @functools.wraps(f)
+    def wrapper(
+        *args: Any,
+        pred_dir: Path | None,
+        probs: bool,
+        checkpoint: Path | None,
+        shipped: bool,
+        device: str,
+        **kw: Any,
+    ) -> Any:
+        return f(*args, prediction=Prediction(pred_dir, probs, checkpoint, shipped, device), **kw)
+
+    return wrapper
 
 
-def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str) -> Any:
-    """The probability source, or None for label maps."""
-    chosen = [pred_dir is not None, checkpoint is not None, shipped]
-    if sum(chosen) != 1:
-        raise click.UsageError("give exactly one of --pred-dir, --checkpoint or --shipped")
-    if pred_dir is not None:
-        return probs_from_dir(pred_dir) if probs else None
-    from ..checkpoint import CheckpointError
-
-    try:
-        from .run import predictor_probs
-
-        return predictor_probs(checkpoint, device=device)
-    except (CheckpointError, RuntimeError) as e:  # RuntimeError: torch on a device it does not have
-        raise click.ClickException(str(e)) from e
-
-
-def _label_evaluation(
-    source: Source, pred_dir: Path, rule: HitRule, rules: Rules, n_boot: int, seed: int
-) -> Evaluation:
+def _label_evaluation(source: Source, pred_dir: Path, m: Matching, n_boot: int, seed: int) -> Evaluation:
     """Label maps: one FROC point; before = after (no candidates to put back)."""
     from .cases import find_prediction, read_label_prediction
     from .froc import froc as pool_froc
@@ -95,25 +113,17 @@ def _label_evaluation(
     sweeps = []
     for case in source.cases():
         pred = read_label_prediction(find_prediction(pred_dir, case.name, (".nii.gz", ".nii")), case)
-        sweeps.append(labels_case(case.name, pred, case.truth, rule, rules.connectivity))
+        sweeps.append(labels_case(case.name, pred, case.truth, m.rule, m.rules.connectivity))
     result = pool_froc(sweeps)
     pat = patient_stats([s.after[0] for s in sweeps], n_boot=n_boot, seed=seed)
     star = {"theta": None, "reached": None, "note": "label maps: no threshold to sweep"}
-    return Evaluation(result, star, {"before": pat, "after": pat}, None, rule, sweeps)
+    return Evaluation(result, star, {"before": pat, "after": pat}, None, m.rule, sweeps)
 
 
 def _run(
     source: Source,
-    pred_dir: Path | None,
-    probs: bool,
-    checkpoint: Path | None,
-    shipped: bool,
-    device: str,
-    rule: HitRule,
-    thetas: tuple[float, ...],
-    rules: Rules,
-    target: float,
-    select_on: str,
+    prediction: Prediction,
+    m: Matching,
     theta: float | None,
     n_boot: int = 2000,
     seed: int = 0,
@@ -121,20 +131,20 @@ def _run(
     from .cases import CaseError
     from .run import evaluate_cases
 
-    fn = _probs_fn(pred_dir, probs, checkpoint, shipped, device)
+    fn = prediction.probs_fn()
     try:
         if fn is None:
-            assert pred_dir is not None
-            return _label_evaluation(source, pred_dir, rule, rules, n_boot, seed)
+            assert prediction.pred_dir is not None
+            return _label_evaluation(source, prediction.pred_dir, m, n_boot, seed)
         with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
             return evaluate_cases(
                 source.cases(),
                 fn,
-                thetas,
-                rule=rule,
-                rules=rules,
-                target=target,
-                select_on=select_on,
+                m.thetas,
+                rule=m.rule,
+                rules=m.rules,
+                target=m.target,
+                select_on=m.select_on,
                 theta=theta,
                 n_boot=n_boot,
                 seed=seed,
@@ -176,16 +186,8 @@ def _summary(ev: Evaluation, source: Source) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def froc(
     source: Source,
-    pred_dir: Path | None,
-    probs: bool,
-    checkpoint: Path | None,
-    shipped: bool,
-    device: str,
-    rule: HitRule,
-    thetas: tuple[float, ...],
-    rules: Rules,
-    target: float,
-    select_on: str,
+    prediction: Prediction,
+    matching: Matching,
     out: Path,
     as_json: bool,
 ) -> None:
@@ -198,9 +200,7 @@ def froc(
     """
     from .run import write_json
 
-    ev = _run(
-        source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, None
-    )
+    ev = _run(source, prediction, matching, None)
     write_json(out / "froc.json", ev.to_json())
     _plot(ev, out)
     summary = _summary(ev, source) | {"json": str(out / "froc.json"), "plot": str(out / "froc.png")}
@@ -269,16 +269,8 @@ def _describe(s: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the patient-level figures as one JSON object.")
 def patient(
     source: Source,
-    pred_dir: Path | None,
-    probs: bool,
-    checkpoint: Path | None,
-    shipped: bool,
-    device: str,
-    rule: HitRule,
-    thetas: tuple[float, ...],
-    rules: Rules,
-    target: float,
-    select_on: str,
+    prediction: Prediction,
+    matching: Matching,
     theta: float | None,
     n_boot: int,
     boot_seed: int,
@@ -296,33 +288,20 @@ def patient(
     """
     from .run import write_atomic, write_json
 
-    ev = _run(
-        source,
-        pred_dir,
-        probs,
-        checkpoint,
-        shipped,
-        device,
-        rule,
-        thetas,
-        rules,
-        target,
-        select_on,
-        theta,
-        n_boot,
-        boot_seed,
-    )
+    ev = _run(source, prediction, matching, theta, n_boot, boot_seed)
     if not ev.patient:
         raise click.ClickException("no lesion sensitivity could be computed (no ground-truth lesions?)")
     note = ""
     if theta is None and not ev.star.get("reached", True):
-        note = f" (target sensitivity {target:g} not reached; at the most sensitive theta)"
+        note = f" (target sensitivity {matching.target:g} not reached; at the most sensitive theta)"
         click.echo(
-            f"warning: target sensitivity {target:g} not reached by any swept theta; "
+            f"warning: target sensitivity {matching.target:g} not reached by any swept theta; "
             f"reporting at theta {ev.theta} (sensitivity {ev.star.get('best_sensitivity')})",
             err=True,
         )
-    table = ev.table(title=f"Patient-level results, {source.description}, hit rule {rule.describe()}{note}")
+    table = ev.table(
+        title=f"Patient-level results, {source.description}, hit rule {matching.rule.describe()}{note}"
+    )
     write_atomic(out / "table.md", table)
     write_json(out / "patient.json", ev.to_json())
     _plot(ev, out)
@@ -332,80 +311,6 @@ def patient(
         click.echo(json.dumps(_summary(ev, source) | {"patient": ev.patient, "table": str(out / "table.md")}))
     else:
         click.echo(table)
-
-
-def card_section(ev: Evaluation, source: Source) -> str:
-    """Markdown for the model card: theta*, the FROC at a few thetas, the patient table."""
-    lines = [
-        CARD_BEGIN,
-        "## Figures on held-out data (written by `eanno-eval patient`)",
-        "",
-        f"Cases: {source.description}. Hit rule: {ev.rule.describe()}. "
-        f"theta* (target {ev.star.get('target')}, on the {ev.star.get('stage')} stage): "
-        f"{'not reached' if ev.star.get('theta') is None else format(ev.star['theta'], '.4g')}.",
-        "",
-        "| theta | sensitivity before | FP/scan before | sensitivity after | FP/scan after |",
-        "|---|---|---|---|---|",
-    ]
-    for i, t in enumerate(ev.froc.thetas):
-        if len(ev.froc.thetas) > 16 and i % 4 and t != ev.theta:  # long sweeps: every 4th row
-            continue
-        b, a = ev.froc.points["before"][i]["pooled"], ev.froc.points["after"][i]["pooled"]
-        mark = " **(operating point)**" if t == ev.theta else ""
-        lines.append(
-            f"| {t:.4g}{mark} | {_f(b['sensitivity'])} | {_f(b['fp_per_scan'])} | {_f(a['sensitivity'])} | {_f(a['fp_per_scan'])} |"
-        )
-    lines += _rule_shares(ev)
-    lines += ["", ev.table(), CARD_END]
-    return "\n".join(lines) + "\n"
-
-
-RULE_NAMES = {
-    "removed_outside_pancreas": "outside the pancreas (removed)",
-    "relabelled_volume_ratio": "volume ratio",
-    "relabelled_duct": "touching the duct",
-    "relabelled_contrast": "contrast",
-}
-
-
-def _rule_shares(ev: Evaluation) -> list[str]:
-    """At the operating point: false regions per scan before and after, and which rule took each away."""
-    if ev.theta is None or ev.theta not in ev.froc.thetas:
-        return []
-    i = ev.froc.thetas.index(ev.theta)
-    b, a = ev.froc.points["before"][i], ev.froc.points["after"][i]
-    decisions = b.get("false_region_decisions") or {}
-    gone = sum(v for k, v in decisions.items() if k != "kept")
-    lines = [
-        "",
-        f"False regions at the operating point (theta {ev.theta:.4g}): {_f(b['pooled']['fp_per_scan'])} per scan "
-        f"before post-processing, {_f(a['pooled']['fp_per_scan'])} after; of the {gone} the rules took away:",
-        "",
-        "| rule | false regions | share |",
-        "|---|---|---|",
-    ]
-    for key, name in RULE_NAMES.items():
-        n = decisions.get(key, 0)
-        lines.append(f"| {name} | {n} | {_f(n / gone) if gone else 'n/a'} |")
-    return lines
-
-
-def _f(x: float | None) -> str:
-    return "n/a" if x is None else f"{x:.3f}"
-
-
-def write_card_section(path: Path, section: str) -> None:
-    """Replace the text between the eanno-eval markers (or append it) and write atomically."""
-    from .run import write_atomic
-
-    text = path.read_text(encoding="utf-8") if path.is_file() else ""
-    pattern = re.compile(re.escape(CARD_BEGIN) + ".*?" + re.escape(CARD_END) + "\n?", re.S)
-    text = (
-        pattern.sub(lambda _: section, text)
-        if pattern.search(text)
-        else text.rstrip("\n") + ("\n\n" if text else "") + section
-    )
-    write_atomic(path, text)
 
 
 add_version(main, "eanno-training")  # --version on the command and every subcommand

@@ -9,27 +9,19 @@ import triton_python_backend_utils as pb_utils
 from eanno_contracts.answer import pack
 
 from eanno_serving.annotate import annotate, site_rules
+from eanno_serving.backend import error_response, model_start, optional_input
 from eanno_serving.handoff import box_probs
-from eanno_serving.lifeline import exit_with_parent
-from eanno_serving.requests import RequestError
-from eanno_serving.window import check_spacing
+from eanno_serving.requests import RequestError, check_spacing
 
 log = logging.getLogger("eanno_postproc")
 OPTIONAL = ("affine", "threshold", "rules")
-
-
-def _optional(request, name):
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    return None if tensor is None else tensor.as_numpy()
 
 
 class TritonPythonModel:
     """Threshold, the adaptive rules and the lesion report; one response per request."""
 
     def initialize(self, args):
-        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
-        self.config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in self.config.get("parameters", {}).items()}
+        self.config, params = model_start(args)  # also: no stub outlives its server
         self.model = {
             "name": params["model_name"],
             "version": params["model_version"],
@@ -49,16 +41,16 @@ class TritonPythonModel:
         for request in requests:
             try:
                 # Region first: `volume` is the CT inside the box the window chose (empty: no pancreas).
-                volume = _optional(request, "volume")
+                volume = optional_input(request, "volume")
                 try:
-                    spacing = check_spacing(_optional(request, "spacing"))
+                    spacing = check_spacing(optional_input(request, "spacing"))
                 except ValueError as e:
                     raise RequestError(str(e)) from e
-                raw = _optional(request, "region").reshape(-1)[0]
+                raw = optional_input(request, "region").reshape(-1)[0]
                 region = json.loads(raw.decode() if isinstance(raw, bytes) else raw)
-                box = _optional(request, "box")
+                box = optional_input(request, "box")
                 # The box's full-resolution probabilities are made here, from the model-grid crop.
-                probs = box_probs(_optional(request, "coarse"), box, region) if volume.size else None
+                probs = box_probs(optional_input(request, "coarse"), box, region) if volume.size else None
                 result = annotate(
                     volume,
                     spacing,
@@ -69,7 +61,7 @@ class TritonPythonModel:
                     meta=self.meta,
                     box=box,
                     outside=region,
-                    **{k: _optional(request, k) for k in OPTIONAL},
+                    **{k: optional_input(request, k) for k in OPTIONAL},
                 )
                 outputs = [
                     pb_utils.Tensor("labels_z", np.array([pack(result.labels)], dtype=np.object_)),
@@ -77,17 +69,6 @@ class TritonPythonModel:
                     pb_utils.Tensor("report", result.report_bytes()),
                 ]
                 responses.append(pb_utils.InferenceResponse(output_tensors=outputs))
-            except (
-                RequestError
-            ) as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
-                responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)
-                    )
-                )
             except Exception as e:  # one bad request must not fail the others
-                log.exception("eanno_postproc failed")
-                responses.append(
-                    pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_postproc: {e}"))
-                )
+                responses.append(error_response(e, "eanno_postproc"))
         return responses

@@ -1,15 +1,14 @@
 """eanno_segmenter (python-onnxruntime flavor): the ONNX network in ONNX Runtime, dynamically batched."""
 
-import json
 import logging
 from pathlib import Path
 
 import numpy as np
 import triton_python_backend_utils as pb_utils
 
-from eanno_serving.lifeline import exit_with_parent
+from eanno_serving.backend import model_start
+from eanno_serving.cores import usable_cores
 from eanno_serving.onnx_session import open_session
-from eanno_serving.window import usable_cores
 
 log = logging.getLogger("eanno_segmenter")
 
@@ -18,10 +17,8 @@ class TritonPythonModel:
     """Concatenate the batched requests, run the session once, split the answer back per request."""
 
     def initialize(self, args):
-        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
-        config = json.loads(args["model_config"])
+        config, params = model_start(args)  # also: no stub outlives its server
         path = Path(args["model_repository"]) / args["model_version"] / "model.onnx"
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
         # Several instances share the cores: each gets its share of threads (0 = cores / instances), and
         # none busy-waits, or it would steal the CPU the window and post-processing need.
         instances = sum(int(g.get("count", 1)) for g in config.get("instance_group", [])) or 1

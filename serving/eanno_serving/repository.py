@@ -52,9 +52,7 @@ class ServingSpec:
     )
     in_flight: int = 4  # BLS requests the window keeps in flight
     max_voxels: int = 512 * 512 * 1024  # larger volumes are refused per request (memory)
-    probs_dtype: str = (
-        "TYPE_FP16"  # full-resolution probabilities refine reads; see model_repository/README.md
-    )
+    probs_dtype: str = "TYPE_FP16"  # full-resolution probabilities refine reads; see serving/README.md
     cpu_instances: int = 2  # python-onnxruntime segmenter instances (each runs on cores / instances threads)
     ort_threads: int = 0  # ONNX Runtime intra-op threads per instance there; 0: cores / instances
     # Admission (eanno_serving.admission): the window's instances work on at most admission_slots full-size

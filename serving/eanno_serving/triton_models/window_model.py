@@ -7,28 +7,21 @@ import logging
 import triton_python_backend_utils as pb_utils
 from eanno_postproc import load_rules
 
-from eanno_serving.admission import Admission, Busy, default_folder
+from eanno_serving.admission import Admission, default_folder
 from eanno_serving.annotate import request_rules
+from eanno_serving.backend import error_response, model_start, optional_input
 from eanno_serving.handoff import handoff
-from eanno_serving.lifeline import exit_with_parent
-from eanno_serving.requests import RequestError, parse_affine, parse_threshold, parse_volume_request
+from eanno_serving.requests import parse_affine, parse_threshold, parse_volume_request
 from eanno_serving.window import SlidingWindow, WindowSpec
 
 log = logging.getLogger("eanno_window")
-
-
-def _optional(request, name):
-    tensor = pb_utils.get_input_tensor_by_name(request, name)
-    return None if tensor is None else tensor.as_numpy()
 
 
 class TritonPythonModel:
     """Clip, resample, tile, batch patches to the segmenter with several BLS requests in flight, stitch."""
 
     def initialize(self, args):
-        exit_with_parent()  # no stub outlives a server that died hard (eanno_serving.lifeline)
-        config = json.loads(args["model_config"])
-        params = {k: v["string_value"] for k, v in config.get("parameters", {}).items()}
+        config, params = model_start(args)  # also: no stub outlives its server
         self.meta = json.loads(params["meta"])  # also read by the flags (a phantom-only model?)
         self.spec = WindowSpec.from_meta(self.meta)
         self.segmenter = params["segmenter"]
@@ -49,7 +42,7 @@ class TritonPythonModel:
     async def _infer(self, batch):
         # A TensorRT (or ONNX Runtime backend, KIND_AUTO) segmenter on a GPU answers in GPU memory, where
         # as_numpy() raises; the window stitches on the CPU, so ask Triton for the reply in CPU memory (one
-        # device-to-host copy per batch, which stitching needs anyway; model_repository/README.md).
+        # device-to-host copy per batch, which stitching needs anyway; serving/README.md).
         request = pb_utils.InferenceRequest(
             model_name=self.segmenter,
             requested_output_names=["probs"],
@@ -87,9 +80,9 @@ class TritonPythonModel:
             sw,
             volume,
             self.probs_dtype,
-            parse_threshold(_optional(request, "threshold"), self.theta),
-            request_rules(self.rules, _optional(request, "rules")),
-            parse_affine(_optional(request, "affine"), spacing),
+            parse_threshold(optional_input(request, "threshold"), self.theta),
+            request_rules(self.rules, optional_input(request, "rules")),
+            parse_affine(optional_input(request, "affine"), spacing),
             self.meta,
         )
 
@@ -116,22 +109,6 @@ class TritonPythonModel:
                         ]
                     )
                 )
-            except Busy as e:  # over capacity: UNAVAILABLE, which the client retries with back-off
-                log.warning("eanno_window: %s", e)
-                responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(str(e), pb_utils.TritonError.UNAVAILABLE)
-                    )
-                )
-            except (
-                RequestError
-            ) as e:  # the client's fault: INVALID_ARG, so it is not retried and shows the reason
-                responses.append(
-                    pb_utils.InferenceResponse(
-                        error=pb_utils.TritonError(str(e), pb_utils.TritonError.INVALID_ARG)
-                    )
-                )
             except Exception as e:  # one bad request must not fail the others
-                log.exception("eanno_window failed")
-                responses.append(pb_utils.InferenceResponse(error=pb_utils.TritonError(f"eanno_window: {e}")))
+                responses.append(error_response(e, "eanno_window"))
         return responses

@@ -32,12 +32,13 @@ from pathlib import Path
 import numpy as np
 from eanno_postproc import load_rules, refine
 from eanno_serving.annotate import annotate
+from eanno_serving.cores import usable_cores
 from eanno_serving.default import default_repository
 from eanno_serving.handoff import box_probs, handoff
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.onnx_session import onnx_meta, open_session
 from eanno_serving.smoke import annotate_remote, connect
-from eanno_serving.window import SlidingWindow, WindowSpec, usable_cores
+from eanno_serving.window import SlidingWindow, WindowSpec
 
 
 def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:

@@ -36,9 +36,24 @@ def main() -> None:
 
 
 @main.command()
-@click.option("--grpc-port", type=int, default=8001, show_default=True, envvar="EANNO_GRPC_PORT")
-@click.option("--http-port", type=int, default=8000, show_default=True, envvar="EANNO_HTTP_PORT")
-@click.option("--metrics-port", type=int, default=8002, show_default=True, envvar="EANNO_METRICS_PORT")
+@click.option(
+    "--grpc-port",
+    type=click.IntRange(0, 65535),
+    default=8001,
+    show_default=True,
+    envvar="EANNO_GRPC_PORT",
+    help="0: any free port (each of the three; `status --json` says which).",
+)
+@click.option(
+    "--http-port", type=click.IntRange(0, 65535), default=8000, show_default=True, envvar="EANNO_HTTP_PORT"
+)
+@click.option(
+    "--metrics-port",
+    type=click.IntRange(0, 65535),
+    default=8002,
+    show_default=True,
+    envvar="EANNO_METRICS_PORT",
+)
 @click.option(
     "--host",
     default="127.0.0.1",

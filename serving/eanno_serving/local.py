@@ -11,65 +11,53 @@ import contextlib
 import json
 import logging
 import os
-import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from contextlib import ExitStack
 from dataclasses import asdict, dataclass
-from importlib.util import find_spec
 from pathlib import Path
 from types import TracebackType
 
-from eanno_contracts.errors import EannoError, MissingDependency
+# Re-exported: callers (the command line, tests, benchmarks, scripts) import these from here.
+from eanno_serving.access import ADMIN_HEADER, GRPC_HEADER_PREFIX, SITE_HEADER, restricted_args
+from eanno_serving.processes import alive, failure_lines, free_ports, log_tail, orphan_stubs, port_free
+from eanno_serving.tritonserver import (
+    ModelPython,
+    ServerError,
+    TritonNotInstalled,
+    prepare_backends,
+    triton_install,
+)
+
+__all__ = [
+    "ADMIN_HEADER",
+    "GRPC_HEADER_PREFIX",
+    "SHM_DIR",
+    "SITE_HEADER",
+    "LocalServer",
+    "PortInUseError",
+    "ServerError",
+    "TritonNotInstalled",
+    "default_run_dir",
+    "free_ports",
+    "log_tail",
+    "orphan_stubs",
+    "restricted_args",
+]
 
 log = logging.getLogger(__name__)
 SHM_DIR = Path("/dev/shm")
 SHM_PREFIX = "triton_python_backend_shm_region_"
 STATE_FILE = "server.json"
-# Errors a CPU-only host always logs; they explain nothing about a failed start.
-GPU_NOISE = ("CudaDriverHelper", "NVML", "cuda", "CUDA")
-
-
-# Triton 2.51's header-keyed restrictions (--grpc-restricted-protocol, --http-restricted-api): the administrative
-# protocols need the admin key, and inference optionally a site token. docker/entrypoint.sh passes the same.
-ADMIN_PROTOCOLS = ("model-repository", "shared-memory", "statistics", "trace", "logging")
-ADMIN_HEADER, SITE_HEADER = "eanno-admin-key", "eanno-site-token"
-GRPC_HEADER_PREFIX = "triton-grpc-protocol-"  # what gRPC clients must prefix to the header name
-
-
-def restricted_args(admin_key: str, site_token: str | None = None) -> list[str]:
-    """tritonserver options restricting the admin protocols to `admin_key` (and inference to `site_token`)."""
-    admin = ",".join(ADMIN_PROTOCOLS)
-    args = [
-        f"--grpc-restricted-protocol={admin}:{ADMIN_HEADER}={admin_key}",
-        f"--http-restricted-api={admin}:{ADMIN_HEADER}={admin_key}",
-    ]
-    if site_token:
-        args += [
-            f"--grpc-restricted-protocol=inference:{SITE_HEADER}={site_token}",
-            f"--http-restricted-api=inference:{SITE_HEADER}={site_token}",
-        ]
-    return args
-
-
-class ServerError(EannoError, RuntimeError):
-    """The local server could not be started, found or stopped; the message says why."""
 
 
 class PortInUseError(ServerError):
     """A requested port is already bound on the host."""
-
-
-class TritonNotInstalled(MissingDependency, ServerError):
-    """The tritonserver binary's wheel (nvidia-pytriton) is not installed here (exit code 5)."""
 
 
 @dataclass(frozen=True)
@@ -92,146 +80,12 @@ def default_run_dir() -> Path:
     return Path(os.environ.get("EANNO_RUN_DIR", Path.home() / ".cache" / "eanno" / "server"))
 
 
-def triton_install() -> Path:
-    """The wheel's tritonserver folder (pytriton/tritonserver), or ServerError saying what to install."""
-    spec = find_spec("pytriton")
-    if spec is None or not spec.submodule_search_locations:
-        raise TritonNotInstalled("nvidia-pytriton is not installed: pip install nvidia-pytriton==0.7.0")
-    root = Path(next(iter(spec.submodule_search_locations))) / "tritonserver"
-    if not (root / "bin" / "tritonserver").is_file():
-        raise ServerError(f"tritonserver binary not found under {root}")
-    return root
-
-
-@dataclass(frozen=True)
-class ModelPython:
-    """The Python the Python-backend models run in: a venv's interpreter, its X.Y and its libpython's folder."""
-
-    executable: str
-    version: str
-    libdir: str
-
-    @classmethod
-    def of(cls, executable: str | os.PathLike[str] | None = None) -> ModelPython:
-        """This process's Python (None), or another interpreter asked for its version and LIBDIR."""
-        if executable is None:
-            return cls(sys.executable, f"{sys.version_info.major}.{sys.version_info.minor}", "")
-        code = (
-            "import sys, sysconfig; print('%d.%d' % sys.version_info[:2]); "
-            "print(sysconfig.get_config_var('LIBDIR') or '')"
-        )
-        try:
-            out = subprocess.run(
-                [str(executable), "-c", code], capture_output=True, text=True, check=True, timeout=60
-            ).stdout.split("\n")
-        except (OSError, subprocess.SubprocessError) as e:
-            raise ServerError(f"cannot run the models' Python {executable}: {e}") from e
-        return cls(str(executable), out[0].strip(), out[1].strip())
-
-
-def prepare_backends(triton: Path, run_dir: Path, version: str | None = None) -> Path:
-    """A backend directory whose python/ holds the stub built for this (or `version`'s) Python."""
-    version = version or f"{sys.version_info.major}.{sys.version_info.minor}"
-    stub = triton / "python_backend_stubs" / version / "triton_python_backend_stub"
-    if not stub.is_file():
-        raise ServerError(f"the wheel has no Python backend stub for Python {version} ({stub})")
-    backends = run_dir / "backends"
-    python = backends / "python"
-    python.mkdir(parents=True, exist_ok=True)
-    for item in (triton / "backends" / "python").iterdir():
-        if item.is_file() and item.name != stub.name:
-            shutil.copy2(item, python / item.name)
-    # Copied beside and renamed over: a stub left running by a server that died hard keeps the old file
-    # busy, and writing into a running executable fails ("Text file busy"); a rename does not.
-    tmp = python / f".{stub.name}.{os.getpid()}"
-    shutil.copy2(stub, tmp)
-    os.replace(tmp, python / stub.name)
-    return backends
-
-
-def port_free(host: str, port: int) -> bool:
-    """Whether `port` can be bound on `host` now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        # As tritonserver itself binds: connections of a crashed server left in TIME_WAIT do not make the
-        # port busy (without this a restart on the same ports fails for a minute); a listener still does.
-        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            s.bind((host, port))
-        except OSError:
-            return False
-    return True
-
-
-def free_ports(n: int = 3) -> list[int]:
-    """n distinct ports free on 127.0.0.1 right now (for a server's gRPC, HTTP and metrics ports)."""
-    with ExitStack() as stack:
-        socks = [stack.enter_context(socket.socket()) for _ in range(n)]
-        for s in socks:
-            s.bind(("127.0.0.1", 0))
-        return [s.getsockname()[1] for s in socks]
-
-
 def check_repository(repository: Path) -> None:
     """A clear error before starting when the repository is absent or holds no model config."""
     if not repository.is_dir():
         raise ServerError(f"model repository not found: {repository}")
     if not any(repository.glob("*/config.pbtxt")):
         raise ServerError(f"model repository {repository} holds no <model>/config.pbtxt")
-
-
-def log_tail(path: str | Path, lines: int = 20) -> str:
-    """The last lines of a log file ('' when absent)."""
-    try:
-        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-def failure_lines(path: str | Path, tail: int = 8, most: int = 30) -> str:
-    """Triton's error lines (E<mmdd> ...) and the last lines of the log: what a failed start needs."""
-    try:
-        lines = Path(path).read_text(errors="replace").splitlines()
-    except OSError:
-        return ""
-    errors = [
-        line
-        for line in lines[:-tail]
-        if re.search(r"^E\d{4} |ERROR|^error", line) and not any(noise in line for noise in GPU_NOISE)
-    ]
-    return "\n".join((errors[-(most - tail) :] if errors else []) + lines[-tail:])
-
-
-def orphan_stubs(shm_prefix: str) -> list[int]:
-    """Pids of Python-backend stubs of the server whose shared-memory prefix is `shm_prefix` (their command
-    line names their region), so only that server's stubs are ever matched."""
-    found = []
-    for proc in Path("/proc").glob("[0-9]*"):
-        try:
-            cmdline = (proc / "cmdline").read_bytes()
-        except OSError:
-            continue  # gone meanwhile, or not ours to read
-        if b"triton_python_backend_stub" in cmdline and shm_prefix.encode() in cmdline:
-            found.append(int(proc.name))
-    return found
-
-
-def _alive(pid: int) -> bool:
-    """Whether process `pid` runs (a zombie does not; our own exited child is reaped here)."""
-    try:
-        if os.waitpid(pid, os.WNOHANG)[0] == pid:
-            return False
-    except ChildProcessError:
-        pass  # not our child: another process (eanno-server start) launched it
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
 
 
 class LocalServer:
@@ -329,17 +183,22 @@ class LocalServer:
         if self.state is None:
             return {"running": False}
         return {
-            "running": _alive(self.state.pid),
+            "running": alive(self.state.pid),
             "ready": self.ready(),
             **asdict(self.state),
             "urls": self.urls,
         }
 
     def ready(self) -> bool:
-        """Whether /v2/health/ready answers 200."""
+        """Whether /v2/health/ready answers 200 and the metrics endpoint accepts connections."""
         try:
             with urllib.request.urlopen(f"{self.urls['http']}/v2/health/ready", timeout=2) as r:
-                return r.status == 200
+                if r.status != 200:
+                    return False
+            # tritonserver opens its metrics port after HTTP and gRPC: a loaded machine showed a
+            # "ready" server refusing /metrics, which the load test and the client's metrics read.
+            with socket.create_connection((self.host, self.ports["metrics"]), timeout=2):
+                return True
         except (urllib.error.URLError, OSError):
             return False
 
@@ -349,7 +208,7 @@ class LocalServer:
             running: ServerState | None = LocalServer.attach(self.run_dir).state
         except ServerError:
             running = None
-        if running is not None and _alive(running.pid):
+        if running is not None and alive(running.pid):
             raise ServerError(
                 f"a server already runs from {self.run_dir} (pid {running.pid}, gRPC port "
                 f"{running.grpc_port}); stop it first (eanno-server stop) or use another --run-dir"
@@ -362,6 +221,9 @@ class LocalServer:
             )
             self.state = running
             self._forget()
+        if 0 in self.ports.values():  # 0: any free port, as the OS hands them out (tests, benchmarks)
+            picked = iter(free_ports(list(self.ports.values()).count(0)))
+            self.ports = {name: port or next(picked) for name, port in self.ports.items()}
         for name, port in self.ports.items():
             if not port_free(self.host, port):
                 raise PortInUseError(
@@ -419,7 +281,7 @@ class LocalServer:
         if self.state is None:
             return
         pid = self.state.pid
-        if _alive(pid):
+        if alive(pid):
             try:
                 os.killpg(pid, signal.SIGTERM)
             except ProcessLookupError:
@@ -438,7 +300,7 @@ class LocalServer:
         proc = getattr(self, "_proc", None)
         if proc is not None and proc.pid == pid:
             return proc.poll() is None  # reaps our own child, so it does not linger as a zombie
-        return _alive(pid)
+        return alive(pid)
 
     def _forget(self) -> None:
         """Remove what the stopped (or dead) server leaves: orphan processes of its group, its shm, its state."""
