@@ -1,6 +1,6 @@
 """The serving benchmark's volume: a training-like phantom (eanno_training's generator) saved as .npy.
 
-It lives in export (which may import training) so model_repository/benchmarks, which may not, can run it
+It lives in export (which may import training) so serving/benchmarks, which may not, can run it
 as a subprocess: `python -m eanno_export.bench_phantom OUT.npy --seed 0 --shape 512 512 300 --spacing
 0.8 0.8 1.0`. The CT is written in the canonical (RAS) array order the served path takes; one JSON line
 on stdout says what it holds (pancreas voxels, lesions), so a benchmark can report what it exercised.
