@@ -33,8 +33,9 @@ MODEL_SOURCES = {WINDOW: "window_model.py", POSTPROC: "postproc_model.py", SEGME
 # Patches per BLS request from the window, and the segmenter's dynamic-batching limit, per flavor.
 # On a GPU a batch fills the device (the plan's profiles are 1/4/8). On the CPU flavor batching buys
 # nothing (one ONNX Runtime thread per instance: 79.6-81.0 ms CPU per 48^3 patch at batch 1, 2, 4, 8)
-# and big executions leave one of the two instances idle at the end of a volume, so the window sends
-# single patches and the batcher merges at most two (serving/benchmarks/README.md, issue 15).
+# and executions of up to 8 patches balance badly over the two instances when another job takes a core,
+# so the window sends single patches and the batcher merges at most two: 0.87-0.94x the served time on
+# the loaded machine, the same when quiet (serving/benchmarks/README.md, issue 15).
 WINDOW_BATCH: dict[Flavor, int] = {"tensorrt": 4, "onnxruntime": 4, "python-onnxruntime": 1}
 MAX_BATCH: dict[Flavor, int] = {"tensorrt": 8, "onnxruntime": 8, "python-onnxruntime": 2}
 
