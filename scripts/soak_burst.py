@@ -9,7 +9,6 @@ clients' retries, no shared-memory region left after stop. Samples the server's 
 
 from __future__ import annotations
 
-import subprocess
 import sys
 import threading
 import time
@@ -33,26 +32,10 @@ def full_size_phantom(shape: tuple[int, int, int]) -> np.ndarray:
 
 def capacity_repository(out: Path, window_instances: int, admission_slots: int, reserve_mb: int) -> Path:
     """The shipped model's python-onnxruntime repository with the given capacity (eanno-export repository)."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "eanno_export.cli",
-        "repository",
-        "--flavor",
-        "python-onnxruntime",
-        "--out",
-        str(out),
-        "--window-instances",
-        str(window_instances),
-        "--admission-slots",
-        str(admission_slots),
-        "--admission-reserve-mb",
-        str(reserve_mb),
-    ]
-    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{' '.join(cmd)} failed:\n{(proc.stderr or proc.stdout)[-2000:]}")
-    return out
+    from eanno_serving.default import export_repository
+
+    capacity = [f"--window-instances={window_instances}", f"--admission-slots={admission_slots}"]
+    return export_repository(out, None, *capacity, f"--admission-reserve-mb={reserve_mb}")
 
 
 def run_burst(

@@ -37,6 +37,9 @@ class ConnectionArgs:
         )
 
 
+PEM = click.Path(exists=True, dir_okay=False, path_type=Path)  # a certificate or key file
+
+
 def connection_options(fn: Any) -> Any:
     """The options every command that talks to the server takes, handed to it as `connection: ConnectionArgs`."""
     options = [
@@ -55,21 +58,9 @@ def connection_options(fn: Any) -> Any:
             "address). Repeat it, or give a comma list in EANNO_URL, to spread cases over several "
             "servers.",
         ),
-        click.option(
-            "--root-cert",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="PEM root certificate to verify the server (turns on TLS).",
-        ),
-        click.option(
-            "--client-cert",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="PEM client certificate for mutual TLS (with --client-key).",
-        ),
-        click.option(
-            "--client-key",
-            type=click.Path(exists=True, dir_okay=False, path_type=Path),
-            help="PEM private key of the client certificate.",
-        ),
+        click.option("--root-cert", type=PEM, help="PEM CA certificate to verify the server (turns on TLS)."),
+        click.option("--client-cert", type=PEM, help="PEM client cert for mutual TLS (with --client-key)."),
+        click.option("--client-key", type=PEM, help="PEM private key of the client certificate."),
         click.option(
             "--header",
             "headers",

@@ -1,5 +1,9 @@
 """make bench-serving: a 512 x 512 x 300 phantom through the local Triton server vs in-process (issue 4 item 6).
 
+The volume is a training-like phantom (eanno_training's generator, seed 0, two lesions, RAS order) so the
+shipped model finds a pancreas of realistic size and the region-first path is exercised as on a real scan;
+`--phantom simple` keeps this script's own ellipses (`phantom()`, also used by the memory benchmarks).
+
 Baseline, same machine, same run: the torch predictor + refine in one process (eanno_export.inprocess,
 run as a subprocess because this folder may not import training). Served: the python-onnxruntime
 repository of the same checkpoint on the wheel's tritonserver, one gRPC client per concurrency slot.
@@ -28,12 +32,13 @@ from pathlib import Path
 import numpy as np
 from eanno_postproc import load_rules, refine
 from eanno_serving.annotate import annotate
+from eanno_serving.cores import usable_cores
 from eanno_serving.default import default_repository
 from eanno_serving.handoff import box_probs, handoff
 from eanno_serving.local import LocalServer, free_ports
 from eanno_serving.onnx_session import onnx_meta, open_session
 from eanno_serving.smoke import annotate_remote, connect
-from eanno_serving.window import SlidingWindow, WindowSpec, usable_cores
+from eanno_serving.window import SlidingWindow, WindowSpec
 
 
 def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
@@ -50,6 +55,21 @@ def phantom(shape: tuple[int, int, int], seed: int = 0) -> np.ndarray:
         s[((I + 0.05) / 0.3) ** 2 + ((J - 0.05) / 0.07) ** 2 < 1 - k[z] ** 2] = 110  # pancreas-like
         s[((I + 0.1) / 0.05) ** 2 + ((J - 0.05) / 0.04) ** 2 < 1 - (k[z] / 0.3) ** 2] = 30  # lesion-like
     return (ct + rng.normal(0, 12, shape).astype(np.int16)).astype(np.int16)
+
+
+def training_phantom(
+    out: Path, seed: int, shape: tuple[int, ...], spacing: tuple[float, ...]
+) -> dict[str, object]:
+    """eanno_training's phantom (seed, shape, spacing; RAS order) saved to `out`; returns its summary.
+
+    A subprocess (eanno_export.bench_phantom) because this folder may not import training.
+    """
+    cmd = [sys.executable, "-m", "eanno_export.bench_phantom", str(out), "--seed", str(seed)]
+    cmd += ["--shape", *map(str, shape), "--spacing", *map(str, spacing)]
+    proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        sys.exit(f"could not generate the phantom ({' '.join(cmd)}):\n{proc.stderr[-3000:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
 class TorchBaseline:
@@ -172,21 +192,33 @@ def main() -> None:
     )
     ap.add_argument("--no-same-runtime", action="store_true", help="skip the in-process ONNX Runtime leg")
     ap.add_argument("--checkpoint", type=Path, default=None, help="default: the shipped small phantom model")
+    ap.add_argument(
+        "--phantom",
+        choices=["training", "simple"],
+        default="training",
+        help="training: eanno_training's phantom generator (what the model was trained on; default); "
+        "simple: this script's own ellipses (where the model finds little pancreas)",
+    )
+    ap.add_argument("--seed", type=int, default=0, help="the phantom's seed")
     args = ap.parse_args()
     if args.rounds < 1:
         ap.error("--rounds must be at least 1")
     shape, spacing = tuple(args.shape), tuple(args.spacing)
-    print(
-        f"phantom {shape} spacing {spacing}; {sys.platform}, python {sys.version.split()[0]}, "
-        f"{usable_cores()} cores; {args.rounds} interleaved rounds",
-        flush=True,
-    )
-    volume = phantom(shape)
     times: dict[str, list[float]] = {"inprocess": [], "onnx": [], "served": []}
     stages: dict[str, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="eanno-bench-") as tmp_name:
         tmp = Path(tmp_name)
-        np.save(tmp / "volume.npy", volume)
+        if args.phantom == "training":
+            about = training_phantom(tmp / "volume.npy", args.seed, shape, spacing)
+            volume = np.load(tmp / "volume.npy")
+        else:
+            volume, about = phantom(shape, args.seed), {"seed": args.seed}
+            np.save(tmp / "volume.npy", volume)
+        print(
+            f"{args.phantom} phantom {shape} spacing {spacing} ({json.dumps(about)}); {sys.platform}, "
+            f"python {sys.version.split()[0]}, {usable_cores()} cores; {args.rounds} interleaved rounds",
+            flush=True,
+        )
         torch_leg = TorchBaseline(tmp / "volume.npy", spacing, tmp / "labels.npy", args.checkpoint)
         grpc, http, metrics = free_ports()
         repo = default_repository(tmp / "run", args.checkpoint)
@@ -301,6 +333,7 @@ def main() -> None:
                 "overhead_same_runtime": None if same is None else round(same, 4),
                 "rounds": {k: [round(v, 3) for v in vs] for k, vs in times.items()},
                 "labels_differing_fraction": differ,
+                "phantom": {"kind": args.phantom, **about},
                 "shape": list(shape),
                 "spacing": list(spacing),
                 **wire,

@@ -18,19 +18,14 @@ from eanno_serving.local import ServerError
 
 def default_repository(run_dir: Path, checkpoint: Path | None = None) -> Path:
     """run_dir/repository, written from the checkpoint (None: the shipped one) by eanno-export when absent or stale."""
-    out = run_dir / "repository"
-    cmd = [
-        sys.executable,
-        "-m",
-        "eanno_export.cli",
-        "repository",
-        "--flavor",
-        "python-onnxruntime",
-        "--out",
-        str(out),
-        "--reuse",
-        *(["--checkpoint", str(checkpoint)] if checkpoint else []),
-    ]
+    return export_repository(run_dir / "repository", checkpoint, "--reuse")
+
+
+def export_repository(out: Path, checkpoint: Path | None = None, *options: str) -> Path:
+    """`eanno-export repository --flavor python-onnxruntime --out OUT [OPTIONS]` in a subprocess (serving may
+    not import export); ServerError with its output when it fails."""
+    cmd = [sys.executable, "-m", "eanno_export.cli", "repository", "--flavor", "python-onnxruntime"]
+    cmd += ["--out", str(out), *options, *(["--checkpoint", str(checkpoint)] if checkpoint else [])]
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise ServerError(

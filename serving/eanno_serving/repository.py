@@ -30,6 +30,14 @@ ENSEMBLE, WINDOW, SEGMENTER, POSTPROC = "eanno_annotate", "eanno_window", "eanno
 # Python-backend model sources (modules of this package) copied to <model>/1/model.py.
 RULES_FILE = "rules.yaml"  # a site's post-processing rules, in the eanno_postproc model folder
 MODEL_SOURCES = {WINDOW: "window_model.py", POSTPROC: "postproc_model.py", SEGMENTER: "segmenter_model.py"}
+# Patches per BLS request from the window, and the segmenter's dynamic-batching limit, per flavor.
+# On a GPU a batch fills the device (the plan's profiles are 1/4/8). On the CPU flavor batching buys
+# nothing (one ONNX Runtime thread per instance: 79.6-81.0 ms CPU per 48^3 patch at batch 1, 2, 4, 8)
+# and executions of up to 8 patches balance badly over the two instances when another job takes a core,
+# so the window sends single patches and the batcher merges at most two: 0.87-0.94x the served time on
+# the loaded machine, the same when quiet (serving/benchmarks/README.md, issue 15).
+WINDOW_BATCH: dict[Flavor, int] = {"tensorrt": 4, "onnxruntime": 4, "python-onnxruntime": 1}
+MAX_BATCH: dict[Flavor, int] = {"tensorrt": 8, "onnxruntime": 8, "python-onnxruntime": 2}
 
 
 @dataclass(frozen=True)
@@ -39,8 +47,10 @@ class ServingSpec:
     meta: Mapping[str, Any]
     name: str = "eanno-small-phantom"
     version: str = "1"
-    max_batch: int = 8  # the segmenter's dynamic-batching limit
-    window_batch: int = 4  # patches per BLS request from the window
+    max_batch: int | None = None  # the segmenter's dynamic-batching limit; None: per flavor (MAX_BATCH)
+    window_batch: int | None = (
+        None  # patches per BLS request from the window; None: per flavor (WINDOW_BATCH)
+    )
     in_flight: int = 4  # BLS requests the window keeps in flight
     max_voxels: int = 512 * 512 * 1024  # larger volumes are refused per request (memory)
     probs_dtype: str = "TYPE_FP16"  # full-resolution probabilities refine reads; see serving/README.md
@@ -72,8 +82,18 @@ class ServingSpec:
                 f"admission_reserve_mb >= 0, got {self.window_instances}, {self.admission_slots}, "
                 f"{self.admission_unit_voxels}, {self.admission_reserve_mb}"
             )
-        if not 1 <= self.window_batch <= self.max_batch:
-            raise ValueError(f"window_batch {self.window_batch} must be in [1, max_batch={self.max_batch}]")
+        for flavor in FLAVORS:
+            window_batch, max_batch = self.batching(flavor)
+            if not 1 <= window_batch <= max_batch:
+                raise ValueError(
+                    f"window_batch {window_batch} must be in [1, max_batch={max_batch}] ({flavor})"
+                )
+
+    def batching(self, flavor: Flavor) -> tuple[int, int]:
+        """(window_batch, max_batch) for `flavor`: the values given, else the flavor's defaults."""
+        window_batch = WINDOW_BATCH[flavor] if self.window_batch is None else self.window_batch
+        max_batch = MAX_BATCH[flavor] if self.max_batch is None else self.max_batch
+        return window_batch, max_batch
 
     @property
     def theta(self) -> float:
@@ -120,6 +140,7 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
         raise ValueError(f"unknown flavor {flavor!r}; choose one of {', '.join(FLAVORS)}")
     w = WindowSpec.from_meta(spec.meta)
     nc, patch = w.num_classes, list(w.patch_size)
+    window_batch, max_batch = spec.batching(flavor)
     params = spec.parameters()
     vol, spc = _io("volume", "TYPE_INT16", [-1, -1, -1]), _io("spacing", "TYPE_FP32", [3])
     optional = [
@@ -142,7 +163,7 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
     window_params = {
         **params,
         "segmenter": SEGMENTER,
-        "window_batch": str(spec.window_batch),
+        "window_batch": str(window_batch),
         "probs_dtype": spec.probs_dtype,
         "in_flight": str(spec.in_flight),
         "admission_slots": str(spec.admission_slots),
@@ -151,7 +172,7 @@ def model_configs(spec: ServingSpec, flavor: Flavor) -> dict[str, model_config_p
     }
     seg: dict[str, Any] = {
         "name": SEGMENTER,
-        "max_batch_size": spec.max_batch,
+        "max_batch_size": max_batch,
         "input": [_io("image", "TYPE_FP32", [1, *patch])],
         "output": [_io("probs", "TYPE_FP32", [nc, *patch])],
         "dynamic_batching": {"max_queue_delay_microseconds": 2000},

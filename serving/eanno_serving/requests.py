@@ -8,11 +8,17 @@ from typing import Any
 import numpy as np
 from eanno_contracts.errors import EannoError
 
-from eanno_serving.window import check_spacing
-
 
 class RequestError(EannoError, ValueError):
     """A request the server refuses (bad spacing, volume too large, malformed overrides)."""
+
+
+def check_spacing(spacing: Any) -> np.ndarray:
+    """Return spacing as float64 (3,), or raise ValueError when it is not three finite values > 0."""
+    s = np.asarray(spacing, dtype=np.float64).reshape(-1)
+    if s.shape != (3,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
+        raise ValueError(f"invalid spacing {s.tolist()}: need three finite values > 0 (mm)")
+    return s
 
 
 def parse_volume_request(volume: np.ndarray, spacing: Any, max_voxels: int) -> tuple[np.ndarray, np.ndarray]:

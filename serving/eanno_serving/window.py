@@ -9,63 +9,21 @@ async BLS loop of the window model), so everything here is pure and testable wit
 from __future__ import annotations
 
 import itertools
-import math
-import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from eanno_contracts.geometry import gaussian_weights, pad_widths, target_shape, tile_starts
-from eanno_contracts.meta import DEFAULT_STEP
+from eanno_contracts.meta import WindowSpec
+
+from eanno_serving.cores import usable_cores
+from eanno_serving.requests import check_spacing
 
 Starts = tuple[int, int, int]
 # Output voxels per slab of resample_linear: 4 MB of float32, measured best of 2^18..2^22 on a 32 MB L3.
 _SLAB_VOXELS = 1 << 20
 _FP16_NORMAL = np.float32(np.finfo(np.float16).tiny)  # 2**-14: float16's smallest normal number
-
-
-@dataclass(frozen=True)
-class WindowSpec:
-    """What the sliding window needs from the model's META (CONTRACTS.md, "Checkpoint and model metadata")."""
-
-    spacing: tuple[float, float, float]
-    patch_size: tuple[int, int, int]
-    clip: tuple[float, float]
-    mean: float
-    std: float
-    step: float = DEFAULT_STEP
-    num_classes: int = 6
-
-    @classmethod
-    def from_meta(cls, meta: Mapping[str, Any]) -> WindowSpec:
-        """Build from a checkpoint/ONNX META dict; a missing or malformed key raises ValueError naming it."""
-        try:
-            spec = cls(
-                spacing=tuple(float(v) for v in meta["spacing"]),  # type: ignore[arg-type]
-                patch_size=tuple(int(v) for v in meta["patch_size"]),  # type: ignore[arg-type]
-                clip=tuple(float(v) for v in meta["intensity"]["clip"]),  # type: ignore[arg-type]
-                mean=float(meta["intensity"]["mean"]),
-                std=float(meta["intensity"]["std"]),
-                step=float(meta.get("step", DEFAULT_STEP)),
-                num_classes=len(meta.get("classes", range(6))),
-            )
-        except (KeyError, TypeError, ValueError) as e:
-            raise ValueError(f"model META is missing or has a malformed entry: {e!r}") from e
-        if len(spec.spacing) != 3 or len(spec.patch_size) != 3 or len(spec.clip) != 2:
-            raise ValueError(f"model META needs 3 spacings, 3 patch sizes, 2 clip values: {meta!r}")
-        if not (0 < spec.step <= 1) or spec.std <= 0 or min(spec.patch_size) < 1 or min(spec.spacing) <= 0:
-            raise ValueError(f"model META has an invalid step, std, patch size or spacing: {meta!r}")
-        return spec
-
-
-def check_spacing(spacing: Any) -> np.ndarray:
-    """Return spacing as float64 (3,), or raise ValueError when it is not three finite values > 0."""
-    s = np.asarray(spacing, dtype=np.float64).reshape(-1)
-    if s.shape != (3,) or not np.all(np.isfinite(s)) or np.any(s <= 0):
-        raise ValueError(f"invalid spacing {s.tolist()}: need three finite values > 0 (mm)")
-    return s
 
 
 def _lerp_axis(x: np.ndarray, n_out: int, axis: int, part: slice | None = None) -> np.ndarray:
@@ -95,19 +53,6 @@ def _lerp_axis(x: np.ndarray, n_out: int, axis: int, part: slice | None = None) 
     b *= w
     a += b
     return a
-
-
-def usable_cores(cpu_max: str = "/sys/fs/cgroup/cpu.max") -> int:
-    """CPU cores this process may use: its affinity (cpuset), capped by a cgroup v2 CPU quota (docker --cpus)."""
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
-    try:
-        with open(cpu_max) as f:
-            quota, period = f.read().split()[:2]
-        if quota != "max":
-            cores = min(cores, max(1, math.floor(int(quota) / int(period))))
-    except (OSError, ValueError):
-        pass  # no cgroup v2 quota readable: the affinity stands
-    return cores
 
 
 def _axis_weights(n_in: int, n_out: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -70,19 +70,17 @@ def test_onnx_command_names_a_missing_checkpoint(tmp_path) -> None:
 def test_repository_command_writes_each_flavor_and_reuses(checkpoint, tmp_path) -> None:
     runner = CliRunner()
     out = tmp_path / "repo"
-    first = runner.invoke(
-        main,
-        [
-            "repository",
-            "--flavor",
-            "python-onnxruntime",
-            "--out",
-            str(out),
-            "--checkpoint",
-            str(checkpoint),
-            "--reuse",
-        ],
-    )
+    args = [
+        "repository",
+        "--flavor",
+        "python-onnxruntime",
+        "--out",
+        str(out),
+        "--checkpoint",
+        str(checkpoint),
+    ]
+    reuse = [*args, "--reuse"]
+    first = runner.invoke(main, reuse)
     assert first.exit_code == 0, first.output
     assert "parity" in first.output
     config = text_format.Parse(
@@ -90,35 +88,11 @@ def test_repository_command_writes_each_flavor_and_reuses(checkpoint, tmp_path) 
     )
     assert float(config.parameters["theta"].string_value) == 0.0123
     assert json.loads((out / SOURCE_FILE).read_text())["checkpoint"] == str(checkpoint.resolve())
-    again = runner.invoke(
-        main,
-        [
-            "repository",
-            "--flavor",
-            "python-onnxruntime",
-            "--out",
-            str(out),
-            "--checkpoint",
-            str(checkpoint),
-            "--reuse",
-        ],
-    )
+    again = runner.invoke(main, reuse)
     assert again.exit_code == 0 and "segmenter: reused" in again.output
     source = json.loads((out / SOURCE_FILE).read_text())
     (out / SOURCE_FILE).write_text(json.dumps({**source, "serving_code": "written by older serving code"}))
-    stale = runner.invoke(
-        main,
-        [
-            "repository",
-            "--flavor",
-            "python-onnxruntime",
-            "--out",
-            str(out),
-            "--checkpoint",
-            str(checkpoint),
-            "--reuse",
-        ],
-    )
+    stale = runner.invoke(main, reuse)
     assert stale.exit_code == 0 and "segmenter: reused" not in stale.output and "parity" in stale.output
     assert json.loads((out / SOURCE_FILE).read_text()) == source
     trt = runner.invoke(

@@ -70,7 +70,9 @@ def test_written_configs_parse_and_follow_the_contract(flavor, tmp_path) -> None
         known |= set(step.output_map.values())
     assert set(io(ens, "output")) <= known
     seg = configs[SEGMENTER]
-    assert seg.max_batch_size == 8 and seg.HasField("dynamic_batching")
+    window_batch, max_batch = {"python-onnxruntime": (1, 2)}.get(flavor, (4, 8))
+    assert seg.max_batch_size == max_batch and seg.HasField("dynamic_batching")
+    assert configs[WINDOW].parameters["window_batch"].string_value == str(window_batch)
     assert io(seg, "input") == {"image": ("TYPE_FP32", [1, *TINY_META["patch_size"]], False)}
     assert io(seg, "output") == {"probs": ("TYPE_FP32", [6, *TINY_META["patch_size"]], False)}
     expected = {
@@ -98,9 +100,24 @@ def test_tensorrt_repository_from_onnx_keeps_it_for_the_deploy_time_build(tmp_pa
 
 
 def test_configs_are_the_same_ensemble_in_every_flavor() -> None:
+    """Only the segmenter and how many patches the window sends it at once differ between flavors."""
     spec = ServingSpec(TINY_META)
-    texts = {f: {k: str(v) for k, v in model_configs(spec, f).items() if k != SEGMENTER} for f in FLAVORS}
+    texts = {}
+    for flavor in FLAVORS:
+        configs = model_configs(spec, flavor)
+        del configs[SEGMENTER]
+        assert configs[WINDOW].parameters.pop("window_batch").string_value == str(spec.batching(flavor)[0])
+        texts[flavor] = {k: str(v) for k, v in configs.items()}
     assert texts["tensorrt"] == texts["onnxruntime"] == texts["python-onnxruntime"]
+
+
+def test_batching_per_flavor_and_overrides() -> None:
+    """GPU flavors batch (the plan's profiles 1/4/8); the CPU flavor sends single patches (issue 15)."""
+    spec = ServingSpec(TINY_META)
+    assert [spec.batching(f) for f in FLAVORS] == [(4, 8), (4, 8), (1, 2)]
+    assert ServingSpec(TINY_META, window_batch=2, max_batch=4).batching("python-onnxruntime") == (2, 4)
+    with pytest.raises(ValueError, match=r"window_batch 4 must be in \[1, max_batch=2\]"):
+        ServingSpec(TINY_META, window_batch=4)
 
 
 def test_bad_inputs_to_the_writer_are_named(tmp_path) -> None:

@@ -7,13 +7,9 @@ import pytest
 import scipy.ndimage
 from eanno_contracts.geometry import target_shape
 from eanno_contracts.labels import CLASS_NAMES
-from eanno_serving.window import (
-    SlidingWindow,
-    WindowSpec,
-    check_spacing,
-    resample_linear,
-    sliding_window,
-)
+from eanno_contracts.meta import WindowSpec
+from eanno_serving.requests import check_spacing
+from eanno_serving.window import SlidingWindow, resample_linear, sliding_window
 
 from .conftest import torch_reference
 
@@ -116,7 +112,7 @@ def test_resample_into_float16_rounds_as_numpy_does_and_keeps_nan_and_negatives_
 def test_usable_cores_is_the_affinity_capped_by_a_cgroup_quota(tmp_path) -> None:
     import os
 
-    from eanno_serving.window import usable_cores
+    from eanno_serving.cores import usable_cores
 
     affinity = len(os.sched_getaffinity(0))
     quota = tmp_path / "cpu.max"

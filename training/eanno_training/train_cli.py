@@ -14,10 +14,41 @@ from typing import Any
 import click
 
 
-def _setup_logging(verbose: bool) -> None:
+def prepare_process(kw: dict[str, Any]) -> None:
+    """Logging (-v: every epoch) and torch's CPU threads (--threads), as the training options ask."""
     logging.basicConfig(
-        level=logging.INFO if verbose else logging.WARNING, format="%(asctime)s %(levelname)s %(message)s"
+        level=logging.INFO if kw["verbose"] else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(message)s",
     )
+    if kw["threads"]:
+        import torch
+
+        torch.set_num_threads(kw["threads"])
+
+
+def with_options(cfg: Any, kw: dict[str, Any], **more: Any) -> Any:
+    """The run config with the training options given on the command line (and `more`) in force."""
+    from .settings import override
+
+    given = {k: kw[k] for k in ("epochs", "batch_size", "lr", "seed", "iters_per_epoch")}
+    return override(cfg, **given, progress=not kw["no_progress"], **more)
+
+
+def report_run(kw: dict[str, Any], history: list[dict[str, Any]], t0: float, **extra: Any) -> None:
+    """Export the best model where --export asks, then print the run's summary as one JSON line."""
+    from .runs import export_shipped
+
+    if kw["export_path"] is not None:
+        export_shipped(kw["out_dir"], kw["export_path"], history)
+    last = history[-1] if history else {}
+    summary = {
+        "out": str(kw["out_dir"]),
+        "epochs": len(history),
+        "seconds": round(time.time() - t0, 1),
+        "loss": last.get("loss"),
+        "val_dice": last.get("val_dice"),
+    }
+    click.echo(json.dumps({**summary, **extra}))
 
 
 def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
@@ -107,18 +138,14 @@ def training_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: Any) -> None:
     from .checkpoint import CheckpointError
-    from .settings import load_run_config, override
+    from .settings import load_run_config
 
-    _setup_logging(kw["verbose"])
-    if kw["threads"]:
-        import torch
-
-        torch.set_num_threads(kw["threads"])
+    prepare_process(kw)
     if (kw["data_dir"] is None) == (kw["n_phantoms"] is None):
         raise click.UsageError("give exactly one of --data DIR or --phantoms N")
     cfg = load_run_config(kw["config_path"])  # SettingsError: exit 1 with its message (ErrorGroup)
     from .distributed import cleanup_distributed, setup_distributed
-    from .runs import CLASSES, convert_labels, export_shipped, phantom_split, run
+    from .runs import CLASSES, convert_labels, phantom_split, run
 
     classes = list(CLASSES)
     lut = None
@@ -128,16 +155,7 @@ def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: 
         table = load_label_table(label_table)
         classes = list(table.target)
         lut = table.lut(dict(enumerate(CLASSES)), max_id=len(CLASSES) - 1)
-    cfg = override(
-        cfg,
-        epochs=kw["epochs"],
-        batch_size=kw["batch_size"],
-        lr=kw["lr"],
-        seed=kw["seed"],
-        iters_per_epoch=kw["iters_per_epoch"],
-        num_classes=len(classes),
-        progress=not kw["no_progress"],
-    )
+    cfg = with_options(cfg, kw, num_classes=len(classes))
     info = setup_distributed(kw["device"])
     t0 = time.time()
     try:
@@ -168,20 +186,7 @@ def _train_command(kind: str, label_table: str | None, init: Path | None, **kw: 
             cfg, classes, train_v, val_v, kw["out_dir"], info, provenance, init=init, resume=kw["resume"]
         )
         if info.is_main:
-            if kw["export_path"] is not None:
-                export_shipped(kw["out_dir"], kw["export_path"], history)
-            last = history[-1] if history else {}
-            click.echo(
-                json.dumps(
-                    {
-                        "out": str(kw["out_dir"]),
-                        "epochs": len(history),
-                        "seconds": round(time.time() - t0, 1),
-                        "loss": last.get("loss"),
-                        "val_dice": last.get("val_dice"),
-                    }
-                )
-            )
+            report_run(kw, history, t0)
     except (
         CheckpointError,
         FileNotFoundError,

@@ -11,8 +11,7 @@ from eanno_contracts.answer import pack
 from eanno_serving.annotate import annotate, site_rules
 from eanno_serving.backend import error_response, model_start, optional_input
 from eanno_serving.handoff import box_probs
-from eanno_serving.requests import RequestError
-from eanno_serving.window import check_spacing
+from eanno_serving.requests import RequestError, check_spacing
 
 log = logging.getLogger("eanno_postproc")
 OPTIONAL = ("affine", "threshold", "rules")

@@ -7,8 +7,8 @@ import numpy as np
 import triton_python_backend_utils as pb_utils
 
 from eanno_serving.backend import model_start
+from eanno_serving.cores import usable_cores
 from eanno_serving.onnx_session import open_session
-from eanno_serving.window import usable_cores
 
 log = logging.getLogger("eanno_segmenter")
 

@@ -12,13 +12,11 @@ from typing import TYPE_CHECKING
 import click
 from eanno_contracts.cli import ErrorGroup, add_version
 
-from ..evaluation.sources import Source, case_options, case_options_with_seed, matching_options
+from ..evaluation.sources import Matching, Source, case_options, case_options_with_seed, matching_options
 from ..seeds import CALIBRATION_SEED
 
 if TYPE_CHECKING:  # torch (the checkpoint), scipy and eanno_postproc load where a command runs (fast --help)
-    from eanno_postproc import Rules
-
-    from ..evaluation.matching import HitRule
+    pass
 
 log = logging.getLogger(__name__)
 
@@ -66,11 +64,7 @@ def main(verbose: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the result as one JSON object.")
 def threshold(
     source: Source,
-    rule: HitRule,
-    thetas: tuple[float, ...],
-    rules: Rules,
-    target: float,
-    select_on: str,
+    matching: Matching,
     checkpoint: Path | None,
     out: Path,
     device: str,
@@ -97,11 +91,11 @@ def threshold(
             ev = sweep_thetas(
                 source.cases(),
                 probs_fn,
-                thetas,
-                target=target,
-                rules=rules,
-                rule=rule,
-                select_on=select_on,
+                matching.thetas,
+                target=matching.target,
+                rules=matching.rules,
+                rule=matching.rule,
+                select_on=matching.select_on,
                 progress=lambda _: bar.update(1),
             )
     except (CheckpointError, CaseError, ValueError, RuntimeError) as e:
@@ -109,7 +103,7 @@ def threshold(
     if report is not None:
         write_json(report, ev.to_json())
     try:
-        provenance = {**chosen_theta(ev, rules, or_best=or_best), "cases": source.description}
+        provenance = {**chosen_theta(ev, matching.rules, or_best=or_best), "cases": source.description}
         write_theta(checkpoint, out, provenance["theta"], provenance)
     except ThresholdError as e:  # said with the cases it was chosen on; CheckpointError passes to ErrorGroup
         raise ThresholdError(f"{source.description}: {e}") from e
@@ -117,7 +111,7 @@ def threshold(
         click.echo(json.dumps({"checkpoint": str(out), **provenance}))
     else:
         click.echo(
-            f"theta* = {provenance['theta']:.4g}: sensitivity {provenance['sensitivity']:.3f} ({select_on} post-processing), "
+            f"theta* = {provenance['theta']:.4g}: sensitivity {provenance['sensitivity']:.3f} ({matching.select_on} post-processing), "
             f"FP per scan {provenance['fp_per_scan']['before']:.2f} before / {provenance['fp_per_scan']['after']:.2f} after; "
             f"written to {out}"
         )

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,14 +15,10 @@ from eanno_contracts.cli import ErrorGroup, add_version
 from eanno_contracts.errors import MissingDependency
 
 from .card import card_section, write_card_section
-from .sources import Source, case_options, matching_options, probs_from_dir
+from .sources import Matching, Source, case_options, matching_options, probs_from_dir
 
-if (
-    TYPE_CHECKING
-):  # nibabel, the checkpoint (torch) and eanno_postproc load where a command runs (fast --help)
-    from eanno_postproc import Rules
-
-    from .matching import HitRule
+# nibabel, the checkpoint (torch) and eanno_postproc load where a command runs (fast --help)
+if TYPE_CHECKING:
     from .run import Evaluation
 
 log = logging.getLogger(__name__)
@@ -39,51 +37,72 @@ def main(verbose: bool) -> None:
     )
 
 
+@dataclass(frozen=True)
+class Prediction:
+    """Where the predictions come from: --pred-dir [--probs] | --checkpoint | --shipped (exactly one)."""
+
+    pred_dir: Path | None
+    probs: bool
+    checkpoint: Path | None
+    shipped: bool
+    device: str
+
+    def probs_fn(self) -> Any:
+        """The probability source, or None for label maps."""
+        chosen = [self.pred_dir is not None, self.checkpoint is not None, self.shipped]
+        if sum(chosen) != 1:
+            raise click.UsageError("give exactly one of --pred-dir, --checkpoint or --shipped")
+        if self.pred_dir is not None:
+            return probs_from_dir(self.pred_dir) if self.probs else None
+        from ..checkpoint import CheckpointError
+
+        try:
+            from .run import predictor_probs
+
+            return predictor_probs(self.checkpoint, device=self.device)
+        except (CheckpointError, RuntimeError) as e:  # RuntimeError: torch on a device it does not have
+            raise click.ClickException(str(e)) from e
+
+
 def prediction_options(f: Any) -> Any:
-    """--pred-dir [--probs] | --checkpoint | --shipped."""
-    f = click.option(
-        "--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ..."
-    )(f)
-    f = click.option("--shipped", is_flag=True, help="Run the shipped phantom model on the cases.")(f)
-    f = click.option(
-        "--checkpoint",
-        type=click.Path(dir_okay=False, exists=True, path_type=Path),
-        help="Run this checkpoint (eanno-checkpoint/1) on the cases.",
-    )(f)
-    f = click.option(
+    """--pred-dir [--probs] | --checkpoint | --shipped, handed over as `prediction`."""
+
+    @click.option(
+        "--pred-dir",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        help="Predictions named after the case folders.",
+    )
+    @click.option(
         "--probs",
         is_flag=True,
         help="--pred-dir holds probabilities <case>.npz ('probs') or <case>.npy, "
         "shape (6, *canonical grid); otherwise label maps <case>.nii.gz.",
-    )(f)
-    f = click.option(
-        "--pred-dir",
-        type=click.Path(file_okay=False, exists=True, path_type=Path),
-        help="Predictions named after the case folders.",
-    )(f)
-    return f
+    )
+    @click.option(
+        "--checkpoint",
+        type=click.Path(dir_okay=False, exists=True, path_type=Path),
+        help="Run this checkpoint (eanno-checkpoint/1) on the cases.",
+    )
+    @click.option("--shipped", is_flag=True, help="Run the shipped phantom model on the cases.")
+    @click.option(
+        "--device", default="cpu", show_default=True, help="Where the predictor runs: cpu, cuda, cuda:1 ..."
+    )
+    @functools.wraps(f)
+    def wrapper(
+        *args: Any,
+        pred_dir: Path | None,
+        probs: bool,
+        checkpoint: Path | None,
+        shipped: bool,
+        device: str,
+        **kw: Any,
+    ) -> Any:
+        return f(*args, prediction=Prediction(pred_dir, probs, checkpoint, shipped, device), **kw)
+
+    return wrapper
 
 
-def _probs_fn(pred_dir: Path | None, probs: bool, checkpoint: Path | None, shipped: bool, device: str) -> Any:
-    """The probability source, or None for label maps."""
-    chosen = [pred_dir is not None, checkpoint is not None, shipped]
-    if sum(chosen) != 1:
-        raise click.UsageError("give exactly one of --pred-dir, --checkpoint or --shipped")
-    if pred_dir is not None:
-        return probs_from_dir(pred_dir) if probs else None
-    from ..checkpoint import CheckpointError
-
-    try:
-        from .run import predictor_probs
-
-        return predictor_probs(checkpoint, device=device)
-    except (CheckpointError, RuntimeError) as e:  # RuntimeError: torch on a device it does not have
-        raise click.ClickException(str(e)) from e
-
-
-def _label_evaluation(
-    source: Source, pred_dir: Path, rule: HitRule, rules: Rules, n_boot: int, seed: int
-) -> Evaluation:
+def _label_evaluation(source: Source, pred_dir: Path, m: Matching, n_boot: int, seed: int) -> Evaluation:
     """Label maps: one FROC point; before = after (no candidates to put back)."""
     from .cases import find_prediction, read_label_prediction
     from .froc import froc as pool_froc
@@ -94,25 +113,17 @@ def _label_evaluation(
     sweeps = []
     for case in source.cases():
         pred = read_label_prediction(find_prediction(pred_dir, case.name, (".nii.gz", ".nii")), case)
-        sweeps.append(labels_case(case.name, pred, case.truth, rule, rules.connectivity))
+        sweeps.append(labels_case(case.name, pred, case.truth, m.rule, m.rules.connectivity))
     result = pool_froc(sweeps)
     pat = patient_stats([s.after[0] for s in sweeps], n_boot=n_boot, seed=seed)
     star = {"theta": None, "reached": None, "note": "label maps: no threshold to sweep"}
-    return Evaluation(result, star, {"before": pat, "after": pat}, None, rule, sweeps)
+    return Evaluation(result, star, {"before": pat, "after": pat}, None, m.rule, sweeps)
 
 
 def _run(
     source: Source,
-    pred_dir: Path | None,
-    probs: bool,
-    checkpoint: Path | None,
-    shipped: bool,
-    device: str,
-    rule: HitRule,
-    thetas: tuple[float, ...],
-    rules: Rules,
-    target: float,
-    select_on: str,
+    prediction: Prediction,
+    m: Matching,
     theta: float | None,
     n_boot: int = 2000,
     seed: int = 0,
@@ -120,20 +131,20 @@ def _run(
     from .cases import CaseError
     from .run import evaluate_cases
 
-    fn = _probs_fn(pred_dir, probs, checkpoint, shipped, device)
+    fn = prediction.probs_fn()
     try:
         if fn is None:
-            assert pred_dir is not None
-            return _label_evaluation(source, pred_dir, rule, rules, n_boot, seed)
+            assert prediction.pred_dir is not None
+            return _label_evaluation(source, prediction.pred_dir, m, n_boot, seed)
         with click.progressbar(length=source.count, label="cases", file=sys.stderr) as bar:
             return evaluate_cases(
                 source.cases(),
                 fn,
-                thetas,
-                rule=rule,
-                rules=rules,
-                target=target,
-                select_on=select_on,
+                m.thetas,
+                rule=m.rule,
+                rules=m.rules,
+                target=m.target,
+                select_on=m.select_on,
                 theta=theta,
                 n_boot=n_boot,
                 seed=seed,
@@ -175,16 +186,8 @@ def _summary(ev: Evaluation, source: Source) -> dict[str, Any]:
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON object.")
 def froc(
     source: Source,
-    pred_dir: Path | None,
-    probs: bool,
-    checkpoint: Path | None,
-    shipped: bool,
-    device: str,
-    rule: HitRule,
-    thetas: tuple[float, ...],
-    rules: Rules,
-    target: float,
-    select_on: str,
+    prediction: Prediction,
+    matching: Matching,
     out: Path,
     as_json: bool,
 ) -> None:
@@ -197,9 +200,7 @@ def froc(
     """
     from .run import write_json
 
-    ev = _run(
-        source, pred_dir, probs, checkpoint, shipped, device, rule, thetas, rules, target, select_on, None
-    )
+    ev = _run(source, prediction, matching, None)
     write_json(out / "froc.json", ev.to_json())
     _plot(ev, out)
     summary = _summary(ev, source) | {"json": str(out / "froc.json"), "plot": str(out / "froc.png")}
@@ -268,16 +269,8 @@ def _describe(s: dict[str, Any]) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print the patient-level figures as one JSON object.")
 def patient(
     source: Source,
-    pred_dir: Path | None,
-    probs: bool,
-    checkpoint: Path | None,
-    shipped: bool,
-    device: str,
-    rule: HitRule,
-    thetas: tuple[float, ...],
-    rules: Rules,
-    target: float,
-    select_on: str,
+    prediction: Prediction,
+    matching: Matching,
     theta: float | None,
     n_boot: int,
     boot_seed: int,
@@ -295,33 +288,20 @@ def patient(
     """
     from .run import write_atomic, write_json
 
-    ev = _run(
-        source,
-        pred_dir,
-        probs,
-        checkpoint,
-        shipped,
-        device,
-        rule,
-        thetas,
-        rules,
-        target,
-        select_on,
-        theta,
-        n_boot,
-        boot_seed,
-    )
+    ev = _run(source, prediction, matching, theta, n_boot, boot_seed)
     if not ev.patient:
         raise click.ClickException("no lesion sensitivity could be computed (no ground-truth lesions?)")
     note = ""
     if theta is None and not ev.star.get("reached", True):
-        note = f" (target sensitivity {target:g} not reached; at the most sensitive theta)"
+        note = f" (target sensitivity {matching.target:g} not reached; at the most sensitive theta)"
         click.echo(
-            f"warning: target sensitivity {target:g} not reached by any swept theta; "
+            f"warning: target sensitivity {matching.target:g} not reached by any swept theta; "
             f"reporting at theta {ev.theta} (sensitivity {ev.star.get('best_sensitivity')})",
             err=True,
         )
-    table = ev.table(title=f"Patient-level results, {source.description}, hit rule {rule.describe()}{note}")
+    table = ev.table(
+        title=f"Patient-level results, {source.description}, hit rule {matching.rule.describe()}{note}"
+    )
     write_atomic(out / "table.md", table)
     write_json(out / "patient.json", ev.to_json())
     _plot(ev, out)

@@ -14,7 +14,10 @@ from ..seeds import HELD_OUT_SEED
 
 if TYPE_CHECKING:  # the readers (nibabel), FROC (eanno_postproc) and matching load where options are used,
     # so that --help of eanno-eval and eanno-calibrate does not import them
+    from eanno_postproc import Rules
+
     from .cases import Case
+    from .matching import HitRule
 
 
 @dataclass
@@ -89,8 +92,19 @@ def make_source(gt_dir: Path | None, phantoms: int | None, seed: int, spacing: f
     return Source(lambda: phantom_cases(phantoms, seed, **kwargs), desc, phantoms)
 
 
+@dataclass(frozen=True)
+class Matching:
+    """How predictions are scored: the hit rule, the thetas swept, the rules, the target and its stage."""
+
+    rule: HitRule
+    thetas: tuple[float, ...]
+    rules: Rules
+    target: float
+    select_on: str
+
+
 def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--hit-rule, --class-aware, --target, --select-on, --thetas, --rules."""
+    """--hit-rule, --class-aware, --target, --select-on, --thetas, --rules, handed over as `matching`."""
 
     @click.option(
         "--hit-rule",
@@ -124,7 +138,14 @@ def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
     )
     @functools.wraps(f)
     def wrapper(
-        *args: Any, hit_rule: str, class_aware: bool, thetas: str | None, rules_path: Path | None, **kw: Any
+        *args: Any,
+        hit_rule: str,
+        class_aware: bool,
+        thetas: str | None,
+        rules_path: Path | None,
+        target: float,
+        select_on: str,
+        **kw: Any,
     ) -> Any:
         from eanno_postproc import RulesError, load_rules
 
@@ -147,7 +168,7 @@ def matching_options(f: Callable[..., Any]) -> Callable[..., Any]:
             rules = load_rules(rules_path)
         except RulesError as e:
             raise click.ClickException(str(e)) from e
-        return f(*args, rule=rule, thetas=grid, rules=rules, **kw)
+        return f(*args, matching=Matching(rule, grid, rules, target, select_on), **kw)
 
     return wrapper
 
