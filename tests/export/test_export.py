@@ -128,3 +128,16 @@ def test_deploy_without_tensorrt_exits_5_with_the_message(tmp_path) -> None:
         deploy, ["build", "--repository", str(tmp_path / "repo"), "--cache", str(tmp_path / "c")]
     )
     assert result.exit_code == ExitCode.MISSING_DEPENDENCY and NO_TENSORRT in result.output
+
+
+def test_export_parity_of_a_network_with_an_input_window(tmp_path) -> None:
+    """The in-network soft-tissue window (a Clip in the graph) exports and matches torch."""
+    from eanno_training.models import build_model, tiny_config
+
+    torch.manual_seed(2)
+    cfg = tiny_config("unet").replace(input_window=[-1.25, 1.25], patch_size=[32, 32, 32])
+    net = build_model(cfg).eval()
+    meta = META | {"patch_size": [32, 32, 32]}
+    path = export_network(net, meta, tmp_path / "seg.onnx")
+    parity = check_parity(net, path, meta)
+    assert parity.worst <= PARITY_TOLERANCE, parity

@@ -99,3 +99,33 @@ def test_mask_decoder_attends_only_inside_previous_masks() -> None:
     out1, out2 = att(q, kv, block), att(q, kv_changed, block)
     torch.testing.assert_close(out1[:, 0], out2[:, 0])  # query 0 cannot see keys 2..4
     assert not torch.allclose(out1[:, 1], out2[:, 1])  # query 1 sees everything
+
+
+def test_input_window_adds_a_clamped_channel_that_the_network_reads() -> None:
+    """input_window feeds a second channel; contrasts inside the window change the output, ones beyond it
+    only through the first channel; the config round-trips and refuses an empty window."""
+    cfg = tiny_config("unet").replace(input_window=[-1.25, 1.25])
+    assert ModelConfig.from_dict(cfg.to_dict()) == cfg and cfg.input_window == (-1.25, 1.25)
+    model = build_model(cfg).eval()
+    assert model.encoder.stages[0][0][0].in_channels == 2
+    probs = model(torch.zeros(1, 1, 32, 32, 32))
+    assert probs.shape == (1, 6, 32, 32, 32)
+    torch.testing.assert_close(probs.sum(1), torch.ones(1, 32, 32, 32))
+    with pytest.raises(ValueError, match="lo < hi"):
+        tiny_config("unet").replace(input_window=[1.0, 1.0])
+
+
+def test_input_window_channel_is_the_scaled_clamp() -> None:
+    """The extra channel is clamp(x, lo, hi) mapped to [-1, 1]: what the first convolution receives."""
+    cfg = tiny_config("unet").replace(input_window=[-1.0, 3.0])
+    model = build_model(cfg).eval()
+    seen = {}
+    model.encoder.stages[0].register_forward_pre_hook(lambda m, a: seen.setdefault("x", a[0]))
+    x = (
+        torch.tensor([-5.0, -1.0, 1.0, 3.0, 9.0])
+        .repeat(32 * 32 * 32 // 5 + 1)[: 32**3]
+        .reshape(1, 1, 32, 32, 32)
+    )
+    model(x)
+    torch.testing.assert_close(seen["x"][:, 0], x[:, 0])
+    torch.testing.assert_close(seen["x"][:, 1], (x[:, 0].clamp(-1, 3) - 1) / 2)

@@ -18,6 +18,11 @@ class ModelConfig:
     arch: Arch = "transunet"
     variant: Variant = "decoder"
     in_channels: int = 1
+    # A second input channel, computed inside the network: the normalised image clamped to [lo, hi] and
+    # scaled to [-1, 1] (a soft-tissue window). The first InstanceNorm scales every feature by the patch's
+    # spread, which air and bone dominate; the window keeps a 25 HU lesion contrast from being squashed.
+    # In the network, not in META's clip: the window, flags and rules still see [-1000, 1000] HU.
+    input_window: tuple[float, float] | None = None
     num_classes: int = 6
     patch_size: tuple[int, int, int] = (128, 128, 128)
     # nnU-Net style CNN (DESIGN.md "The model"): 32 features doubling to 320, 5 poolings.
@@ -54,6 +59,14 @@ class ModelConfig:
             raise ValueError(f"patch_size must be 3 positive integers, got {self.patch_size!r}")
         object.__setattr__(self, "patch_size", tuple(int(p) for p in self.patch_size))
         object.__setattr__(self, "monai_channels", tuple(int(c) for c in self.monai_channels))
+        if self.input_window is not None:
+            lo, hi = (float(v) for v in self.input_window)
+            if not lo < hi or self.arch != "transunet":
+                raise ValueError(
+                    f"input_window must be [lo, hi] with lo < hi, on arch transunet; got {self.input_window!r}"
+                    f" on {self.arch}"
+                )
+            object.__setattr__(self, "input_window", (lo, hi))
         if self.arch == "transunet":
             div = 2**self.n_pool
             if any(p % div for p in self.patch_size):

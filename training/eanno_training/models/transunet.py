@@ -139,6 +139,9 @@ class TransUNet3D(nn.Module):
 
     def forward_train(self, x: torch.Tensor) -> dict[str, Any]:
         """Raw outputs for the loss: {"logits"} for the plain head, {"layers": [(cls, masks), ...]} otherwise."""
+        if self.cfg.input_window is not None:
+            lo, hi = self.cfg.input_window
+            x = torch.cat([x, (2 * x.clamp(lo, hi) - (lo + hi)) / (hi - lo)], dim=1)
         feats = self.encoder(x)
         if self.vit is not None:
             feats = feats[:-1] + [self.vit(feats[-1])]

@@ -39,8 +39,9 @@ class Encoder(nn.Module):
         super().__init__()
         w = stage_widths(cfg)
         self.widths = w
+        c_in = cfg.in_channels * (2 if cfg.input_window is not None else 1)
         self.stages = nn.ModuleList(
-            [Stage(cfg.in_channels, w[0], cfg.convs_per_stage)]
+            [Stage(c_in, w[0], cfg.convs_per_stage)]
             + [Stage(w[s - 1], w[s], cfg.convs_per_stage, stride=2) for s in range(1, len(w))]
         )
 
