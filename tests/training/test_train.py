@@ -227,15 +227,16 @@ def test_ddp_gloo_two_processes(tmp_path: Path) -> None:
 
 def test_class_weights_weigh_the_cross_entropy() -> None:
     """A lesion weight above 1 raises the loss of a patch whose lesion voxels are predicted wrong."""
-    torch.manual_seed(0)
-    logits = torch.randn(1, 6, 4, 4, 4)
+    logits = torch.zeros(1, 6, 4, 4, 4)
+    logits[:, 0] = 5.0  # background everywhere: right on the background half, wrong on the PDAC half
     target = torch.zeros(1, 4, 4, 4, dtype=torch.long)
-    target[0, :2] = 3  # half the patch is PDAC, which the random logits mostly miss
+    target[0, :2] = 3
     plain = segmentation_loss({"logits": logits}, target, 6)
     same = segmentation_loss({"logits": logits}, target, 6, torch.ones(6))
     weighted = segmentation_loss({"logits": logits}, target, 6, torch.tensor([1.0, 1, 1, 3, 3, 3]))
     assert torch.isclose(plain, same)
-    assert weighted > plain
+    # cross-entropy is the weighted mean over voxels: (1 * ~0 + 3 * ~5) / 4 against (~0 + ~5) / 2
+    assert weighted - plain > 1.0
 
 
 def test_class_weights_of_the_wrong_length_are_refused(tmp_path: Path) -> None:
