@@ -10,13 +10,16 @@ import pytest
 from click.testing import CliRunner
 from eanno_client.cli import main
 from eanno_client.server_metrics import fetch_metrics, parse_metrics, step_view
+from eanno_serving.repository import WINDOW_BATCH
 
 from .server_model import META, hu_band_server
 
 pytestmark = [pytest.mark.server, pytest.mark.slow]
 SHAPE = (40, 36, 20)  # on the HU-band model's own grid (1.5, 1.5, 2.0 mm): no resampling
 SPACING = "1.5,1.5,2.0"
-WINDOW_BATCH = 4  # ServingSpec's default: patches per BLS request of the window to the segmenter
+# Patches per BLS request of the window to the segmenter, as the repository writes it for the flavour
+# hu_band_server serves (python-onnxruntime: 1 since the CPU batching change).
+PATCHES_PER_REQUEST = WINDOW_BATCH["python-onnxruntime"]
 
 
 def patches_per_volume(shape, patch, step) -> int:
@@ -84,7 +87,7 @@ def test_metrics_parser_on_the_servers_own_text(server, tmp_path):
     patches = patches_per_volume(SHAPE, META["patch_size"], META["step"])
     seg = view["eanno_segmenter"]
     assert seg["inferences"] == sent * patches  # every patch once, counted per batch item
-    assert seg["requests"] == sent * math.ceil(patches / WINDOW_BATCH)
+    assert seg["requests"] == sent * math.ceil(patches / PATCHES_PER_REQUEST)
     assert 1 <= seg["executions"] <= seg["requests"]
     assert seg["inferences_per_execution"] == pytest.approx(seg["inferences"] / seg["executions"], abs=1e-3)
     assert seg["queue_ms"] is not None and seg["queue_ms"] >= 0
